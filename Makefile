@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Builds ./splicer: the tc program is compiled with clang, embedded through a
+# bpftool skeleton, and linked with libbpf (static when its archive exists).
+
+VERSION := 0.1.0
+
+OUT := build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# Link an archive when the toolchain finds one, else the shared library:
+# libbpf, libelf and zlib have static archives on Debian, libmnl has not.
+static_or_shared = $(if $(filter /%,$(shell $(CC) -print-file-name=lib$(1).a)),-l:lib$(1).a,-l$(1))
+LIBS := $(call static_or_shared,bpf) $(call static_or_shared,elf) \
+	$(call static_or_shared,z) -lmnl
+
+BPF_SRC := bpf/splicer.bpf.c
+BPF_OBJ := $(OUT)/splicer.bpf.o
+SKEL := $(OUT)/splicer.skel.h
+SHARED_H := bpf/splicer.h
+
+SRCS := $(wildcard cmd/*.c) $(wildcard netlink/*.c)
+OBJS := $(patsubst %.c,$(OUT)/%.o,$(SRCS))
+HDRS := $(wildcard cmd/*.h) $(wildcard netlink/*.h) $(SHARED_H)
+
+USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE \
+	-DSPLICER_VERSION='"$(VERSION)"' -I$(OUT) -Ibpf -Inetlink -Icmd
+
+.PHONY: all clean deps test demo format check-format
+all: splicer
+
+$(BPF_OBJ): $(BPF_SRC) $(SHARED_H) $(wildcard bpf/*.h) | $(OUT)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+		-I/usr/include/$(MULTIARCH) -Ibpf -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(SKEL): $(BPF_OBJ)
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name splicer_bpf > $@.tmp && mv $@.tmp $@
+
+$(OUT)/%.o: %.c $(HDRS) $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+splicer: $(OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(OUT):
+	$(Q)mkdir -p $@
+
+# Everything the build, the demo and the tests need, from Debian 12.
+DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libmnl-dev libelf-dev \
+	zlib1g-dev pkg-config iproute2 bats bats-support bats-assert jq socat \
+	curl python3 iputils-ping arping nmap dnsutils procps util-linux
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | \
+		grep -qx installed || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: deps
+	$(MAKE) all
+	tests/run
+
+demo: deps
+	$(MAKE) all
+	tests/demo.sh
+
+format:
+	clang-format -i $(SRCS) $(HDRS) $(BPF_SRC)
+
+check-format:
+	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(BPF_SRC)
+
+clean:
+	rm -rf $(OUT) splicer

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* splicer attach IFACE: the clsact qdisc, the filter, the interface's state. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "netlink.h"
+#include "cmd.h"
+
+int tc_filter_query(int ifindex, __u32 *prog_id)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = SPLICER_TC_HANDLE,
+			    .priority = SPLICER_TC_PRIORITY);
+	int err = bpf_tc_query(&hook, &q);
+
+	if (!err && prog_id)
+		*prog_id = q.prog_id;
+	return err;
+}
+
+int resolve_iface(const char *name, struct nl_link *link)
+{
+	struct nl *nl;
+	int err;
+
+	err = nl_open(&nl);
+	if (err)
+		return err_kernel(err, "netlink");
+	err = nl_link_by_name(nl, name, link);
+	nl_close(nl);
+	if (err == -ENODEV || err == -EINVAL)
+		return err_usage("%s: no such interface", name);
+	if (err)
+		return err_kernel(err, "%s", name);
+	return 0;
+}
+
+/* The lowest stats slot no attached interface uses; slot 0 is reserved. */
+static int alloc_slot(const struct state *st, __u32 *slot)
+{
+	bool used[SPLICER_MAX_IFACES] = { true };
+	struct iface_stats *zero;
+	__u32 key, next, s;
+	struct iface_cfg cfg;
+	void *prev = NULL;
+	int ncpu, err;
+
+	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(st->ifaces, &key, &cfg) &&
+		    cfg.slot < SPLICER_MAX_IFACES)
+			used[cfg.slot] = true;
+	}
+	for (s = 1; s < SPLICER_MAX_IFACES && used[s]; s++)
+		;
+	if (s == SPLICER_MAX_IFACES)
+		return err_kernel(-E2BIG, "attached to %d interfaces already",
+				  SPLICER_MAX_IFACES - 1);
+	/* A slot's counters start at zero, whoever used it before. */
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu < 0)
+		return err_kernel(ncpu, "possible CPUs");
+	zero = calloc(ncpu, sizeof(*zero));
+	if (!zero)
+		return err_kernel(-ENOMEM, "attach");
+	err = bpf_map_update_elem(st->iface_stats, &s, zero, BPF_ANY);
+	free(zero);
+	if (err)
+		return err_kernel(-errno, "reset counters");
+	*slot = s;
+	return 0;
+}
+
+struct addr_ctx {
+	const struct state *st;
+	int ifindex;
+	__be32 addrs[SPLICER_MAX_IFACE_ADDRS];
+	size_t n;
+	int err;
+};
+
+static int add_addr(__be32 addr, __u8 prefixlen, void *arg)
+{
+	struct addr_ctx *c = arg;
+	struct iface_addr a = { .ifindex = c->ifindex, .addr = addr };
+	__u8 one = 1;
+
+	(void)prefixlen;
+	if (c->n == SPLICER_MAX_IFACE_ADDRS) {
+		c->err = -E2BIG;
+		return 1;
+	}
+	if (bpf_map_update_elem(c->st->iface_addrs, &a, &one, BPF_ANY)) {
+		c->err = -errno;
+		return 1;
+	}
+	c->addrs[c->n++] = addr;
+	return 0;
+}
+
+/*
+ * New addresses go in before stale ones go out, so an address the
+ * interface keeps never loses its SSH allowance during a refresh.
+ */
+int refresh_addrs(const struct state *st, int ifindex)
+{
+	struct addr_ctx *c = calloc(1, sizeof(*c));
+	struct iface_addr key, next;
+	void *prev = NULL;
+	struct nl *nl;
+	size_t i;
+	int err;
+
+	if (!c)
+		return err_kernel(-ENOMEM, "addresses");
+	c->st = st;
+	c->ifindex = ifindex;
+	err = nl_open(&nl);
+	if (!err) {
+		err = nl_addr4_foreach(nl, ifindex, add_addr, c);
+		nl_close(nl);
+	}
+	err = err ?: c->err;
+	if (err) {
+		free(c);
+		return err_kernel(err, "interface addresses");
+	}
+	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
+		bool keep = next.ifindex != (__u32)ifindex;
+
+		for (i = 0; i < c->n && !keep; i++)
+			keep = c->addrs[i] == next.addr;
+		if (!keep && !bpf_map_delete_elem(st->iface_addrs, &next))
+			continue; /* next key from the same position */
+		key = next;
+		prev = &key;
+	}
+	free(c);
+	return 0;
+}
+
+/* Recompiles the index and routes from the rules map: converges state. */
+int sync_rules(const struct state *st)
+{
+	struct rule *r;
+	size_t n;
+	int err;
+
+	err = rules_load(st, &r, &n);
+	if (err)
+		return err;
+	err = routes_sync(r, n, true, false);
+	if (!err)
+		err = index_publish(st, r, n);
+	if (!err)
+		err = routes_sync(r, n, false, true);
+	free(r);
+	return err;
+}
+
+static int prog_id_of(int fd, __u32 *id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*id = info.id;
+	return 0;
+}
+
+int do_attach(int argc, char **argv)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, topts, .handle = SPLICER_TC_HANDLE,
+			    .priority = SPLICER_TC_PRIORITY);
+	struct iface_cfg cfg = {};
+	struct nl_link link;
+	struct state st;
+	__u32 prog_id = 0, cur_id = 0, key;
+	bool fresh, kept;
+	int err, prog_fd = -1;
+
+	if (wants_help("attach", argc, argv))
+		return 0;
+	if (argc != 1)
+		return err_usage("usage: splicer attach IFACE");
+	err = resolve_iface(argv[0], &link);
+	if (err)
+		return err;
+	err = state_create(&st, &prog_fd);
+	if (err)
+		goto out;
+	err = prog_id_of(prog_fd, &prog_id);
+	if (err) {
+		err = err_kernel(err, "program info");
+		goto out;
+	}
+
+	key = link.ifindex;
+	fresh = bpf_map_lookup_elem(st.ifaces, &key, &cfg) != 0;
+	if (fresh) {
+		err = alloc_slot(&st, &cfg.slot);
+		if (err)
+			goto out;
+	}
+	err = refresh_addrs(&st, link.ifindex);
+	if (!err)
+		err = sync_rules(&st);
+	if (err)
+		goto out;
+
+	hook.ifindex = link.ifindex;
+	err = bpf_tc_hook_create(&hook);
+	if (!err)
+		cfg.flags |= SPLICER_IFACE_OWN_QDISC;
+	else if (err != -EEXIST) {
+		err = err_kernel(err, "%s: create clsact qdisc", link.name);
+		goto out;
+	}
+	cfg.flags &= ~SPLICER_IFACE_LOOPBACK;
+	if (link.flags & IFF_LOOPBACK)
+		cfg.flags |= SPLICER_IFACE_LOOPBACK;
+	/* The interface's state is in place before its filter goes live. */
+	if (bpf_map_update_elem(st.ifaces, &key, &cfg, BPF_ANY)) {
+		err = err_kernel(-errno, "%s: interface state", link.name);
+		goto out;
+	}
+	kept = !tc_filter_query(link.ifindex, &cur_id) && cur_id == prog_id;
+	if (!kept) {
+		topts.prog_fd = prog_fd;
+		topts.flags = BPF_TC_F_REPLACE;
+		err = bpf_tc_attach(&hook, &topts);
+		if (err) {
+			err = err_kernel(err, "%s: attach tc filter",
+					 link.name);
+			goto out;
+		}
+	}
+	if (opts.json) {
+		struct jw *w = jw_new(stdout, opts.pretty);
+
+		jw_obj_begin(w, NULL);
+		jw_str(w, "attached", link.name);
+		jw_u64(w, "ifindex", link.ifindex);
+		jw_bool(w, "already", kept);
+		jw_obj_end(w);
+		jw_free(w);
+		putchar('\n');
+	} else {
+		p_info("%s %s (ifindex %d)\n",
+		       kept ? "already attached to" : "attached to", link.name,
+		       link.ifindex);
+	}
+out:
+	if (prog_fd >= 0)
+		close(prog_fd);
+	state_close(&st);
+	return err;
+}

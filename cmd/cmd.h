@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Declarations shared by the command files: options, errors, state, rules. */
+#ifndef SPLICER_CMD_H
+#define SPLICER_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#include "splicer.h"
+
+/* Exit codes, documented in README and `splicer help`. */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 1, /* bad usage or invalid input */
+	EXIT_KERNEL = 2, /* kernel/BPF/netlink failure, missing privilege */
+	EXIT_ABSENT = 3, /* not attached, or no such rule */
+};
+
+/*
+ * Failures travel as negative errno values. The err_* helpers print the
+ * one error line and return the errno that names the exit code's class,
+ * so a command only has to return exit_code(err).
+ */
+#define E_USAGE (-EINVAL)
+#define E_ABSENT (-ENOENT)
+#define E_KERNEL (-EIO)
+
+#define DEFAULT_PIN_ROOT "/sys/fs/bpf/splicer"
+#define BPFFS_ROOT "/sys/fs/bpf"
+#define RTPROT_SPLICER 158 /* rtm_protocol marking routes splicer owns */
+
+struct options {
+	bool json;
+	bool pretty;
+	bool quiet;
+	bool verbose;
+	const char *pin_root;
+};
+extern struct options opts;
+
+int err_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int err_absent(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "fmt: strerror(-err)" (and the kernel's extack text if any). */
+int err_kernel(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int exit_code(int err);
+void p_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* json.c: a streaming JSON writer, pretty-printed under -p. */
+struct jw;
+struct jw *jw_new(FILE *f, bool pretty);
+void jw_free(struct jw *w);
+void jw_obj_begin(struct jw *w, const char *name);
+void jw_obj_end(struct jw *w);
+void jw_arr_begin(struct jw *w, const char *name);
+void jw_arr_end(struct jw *w);
+void jw_str(struct jw *w, const char *name, const char *val); /* NULL: null */
+void jw_u64(struct jw *w, const char *name, unsigned long long val);
+void jw_bool(struct jw *w, const char *name, bool val);
+
+/* parse.c: command-line values. Each prints its own error. */
+int parse_prefix(const char *s, __be32 *addr, __u8 *len);
+int parse_port(const char *s, __u16 *port);
+int parse_port_range(const char *s, __u16 *lo, __u16 *hi);
+int parse_proto(const char *s, __u8 *proto);
+int parse_addr_port(const char *s, __be32 *addr, __be16 *port);
+const char *fmt_prefix(__be32 addr, __u8 len, char *buf, size_t size);
+const char *fmt_addr_port(__be32 addr, __be16 port, char *buf, size_t size);
+const char *proto_name(__u8 proto);
+bool is_keyword(const char *arg, const char *kw);
+
+/* state.c: the pinned maps, the lock, privileges. */
+struct state {
+	int root_fd; /* the pin root, flock()ed by writers */
+	int rules;
+	int rule_stats;
+	int ifaces;
+	int iface_addrs;
+	int iface_stats;
+	int rule_index;
+	char root[4096];
+};
+int check_privileges(void);
+int state_open(struct state *st, bool write);
+/* For attach: creates the pin root and loads/pins what is missing. */
+int state_create(struct state *st, int *prog_fd);
+int state_purge(struct state *st);
+void state_close(struct state *st);
+int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
+	       size_t n_u64);
+
+/* rules.c: the rule set, its compiled index and the routes it asks for. */
+struct rule {
+	struct rule_key k;
+	struct rule_val v;
+};
+int rules_load(const struct state *st, struct rule **out, size_t *n);
+int index_publish(const struct state *st, const struct rule *r, size_t n);
+int index_build(const struct rule *r, size_t n, int *trie_fd);
+int index_swap(const struct state *st, int trie_fd);
+/* Makes splicer's local routes match the route rules (add or remove). */
+int routes_sync(const struct rule *r, size_t n, bool add, bool remove);
+
+/* attach.c: shared with detach and stats. */
+struct nl_link;
+int resolve_iface(const char *name, struct nl_link *link);
+int tc_filter_query(int ifindex, __u32 *prog_id);
+int refresh_addrs(const struct state *st, int ifindex);
+int sync_rules(const struct state *st);
+
+/* Commands. */
+int do_attach(int argc, char **argv);
+int do_detach(int argc, char **argv);
+int do_add(int argc, char **argv);
+int do_del(int argc, char **argv);
+int do_list(int argc, char **argv);
+int do_stats(int argc, char **argv);
+int do_help(int argc, char **argv);
+int do_version(int argc, char **argv);
+
+/* rule.c: the rule grammar shared by add and del. */
+int parse_rule(int argc, char **argv, bool with_action, struct rule *r);
+
+/* help.c */
+void usage_of(const char *cmd, FILE *f);
+bool wants_help(const char *cmd, int argc, char **argv);
+
+#endif /* SPLICER_CMD_H */

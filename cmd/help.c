@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* splicer help and splicer version. */
+#include <string.h>
+
+#include "cmd.h"
+
+static const struct {
+	const char *cmd;
+	const char *usage;
+	const char *text;
+} helps[] = {
+	{ "attach", "attach IFACE",
+	  "Filter IFACE's ingress: create the clsact qdisc and splicer's tc\n"
+	  "filter, and learn IFACE's IPv4 addresses for the SSH allowance.\n"
+	  "Again on an attached IFACE: refresh its addresses, change nothing\n"
+	  "else.\n" },
+	{ "detach", "detach IFACE [--purge]",
+	  "Remove splicer's filter from IFACE (and the clsact qdisc if splicer\n"
+	  "made it and nothing else uses it). Rules stay pinned for the next\n"
+	  "attach; --purge on the last interface removes all pinned state and\n"
+	  "splicer's routes.\n" },
+	{ "add",
+	  "add PREFIX proto {tcp|udp} port PORT[-PORT] ACTION [from PREFIX]\n"
+	  "            [dev IFACE] [route]",
+	  "ACTION := redirect PORT | redirect IPV4:PORT | pass | drop\n"
+	  "Add a rule, or replace the action of the rule with the same match.\n"
+	  "redirect PORT steers new flows to the socket on 127.0.0.1:PORT;\n"
+	  "route also adds the local route (table local, dev lo) that lets the\n"
+	  "kernel deliver a non-local PREFIX to that socket.\n" },
+	{ "del",
+	  "del PREFIX proto {tcp|udp} port PORT[-PORT] [from PREFIX] "
+	  "[dev IFACE]",
+	  "Delete the rule with exactly this match, and its route when no\n"
+	  "other rule asks for it.\n" },
+	{ "list", "list",
+	  "Print every rule with its packet and byte counters.\n" },
+	{ "stats", "stats",
+	  "Print each attached interface's counters: passed by reason,\n"
+	  "redirected, dropped by reason.\n" },
+	{ "help", "help [COMMAND]", "Print help.\n" },
+	{ "version", "version", "Print the version.\n" },
+};
+
+#define N_HELPS (sizeof(helps) / sizeof(helps[0]))
+
+void usage_of(const char *cmd, FILE *f)
+{
+	size_t i;
+
+	if (cmd) {
+		for (i = 0; i < N_HELPS; i++) {
+			if (strcmp(cmd, helps[i].cmd))
+				continue;
+			fprintf(f, "Usage: splicer %s\n\n%s", helps[i].usage,
+				helps[i].text);
+			return;
+		}
+	}
+	fprintf(f,
+		"Usage: splicer [OPTIONS] COMMAND ...\n"
+		"       splicer COMMAND help\n\n"
+		"Stateful default-deny IPv4 ingress firewall and transparent\n"
+		"redirector at tc ingress.\n\nCommands:\n");
+	for (i = 0; i < N_HELPS; i++)
+		fprintf(f, "  splicer %s\n", helps[i].usage);
+	fprintf(f,
+		"\nOptions:\n"
+		"  -j, --json        JSON output (errors too)\n"
+		"  -p, --pretty      pretty-printed JSON output\n"
+		"  -q, --quiet       no informational output\n"
+		"  -v, --verbose     libbpf's messages too\n"
+		"  --pin-root DIR    pinned state (default %s,\n"
+		"                    or $SPLICER_PIN_ROOT)\n"
+		"  -h, --help        this help\n"
+		"  -V, --version     the version\n"
+		"\nExit codes:\n"
+		"  0  success\n"
+		"  1  bad usage or invalid input\n"
+		"  2  kernel, BPF or netlink failure; missing privileges\n"
+		"  3  not attached, or no such rule\n",
+		DEFAULT_PIN_ROOT);
+}
+
+bool wants_help(const char *cmd, int argc, char **argv)
+{
+	if (argc < 1 || (strcmp(argv[0], "help") && strcmp(argv[0], "-h") &&
+			 strcmp(argv[0], "--help")))
+		return false;
+	usage_of(cmd, stdout);
+	return true;
+}
+
+int do_help(int argc, char **argv)
+{
+	if (argc > 1)
+		return err_usage("usage: splicer help [COMMAND]");
+	if (argc == 1) {
+		size_t i;
+
+		for (i = 0; i < N_HELPS; i++)
+			if (!strcmp(argv[0], helps[i].cmd))
+				break;
+		if (i == N_HELPS)
+			return err_usage("%s: unknown command; see 'splicer "
+					 "help'",
+					 argv[0]);
+	}
+	usage_of(argc ? argv[0] : NULL, stdout);
+	return 0;
+}
+
+int do_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc)
+		return err_usage("usage: splicer version");
+	if (opts.json) {
+		struct jw *w = jw_new(stdout, opts.pretty);
+
+		jw_obj_begin(w, NULL);
+		jw_str(w, "version", SPLICER_VERSION);
+		jw_obj_end(w);
+		jw_free(w);
+		putchar('\n');
+		return 0;
+	}
+	printf("splicer %s\n", SPLICER_VERSION);
+	return 0;
+}

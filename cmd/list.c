@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* splicer list: every rule with its packet and byte counters. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static int cmp_id(const void *a, const void *b)
+{
+	const struct rule *x = a, *y = b;
+
+	return x->v.id < y->v.id ? -1 : x->v.id > y->v.id;
+}
+
+static const char *action_name(__u8 action)
+{
+	switch (action) {
+	case SPLICER_ACT_PASS:
+		return "pass";
+	case SPLICER_ACT_REDIRECT:
+		return "redirect";
+	default:
+		return "drop";
+	}
+}
+
+/* One rule's fields, formatted once for either output. */
+struct row {
+	char id[12], dst[20], src[20], ports[12], dev[IF_NAMESIZE + 8];
+	char to[24];
+	const char *proto, *action;
+	bool has_dev, route;
+	struct counter c;
+};
+
+static void fill_row(const struct state *st, const struct rule *r,
+		     struct row *row)
+{
+	memset(row, 0, sizeof(*row));
+	snprintf(row->id, sizeof(row->id), "%u", r->v.id);
+	fmt_prefix(r->k.dst, r->k.dst_len, row->dst, sizeof(row->dst));
+	fmt_prefix(r->k.src, r->k.src_len, row->src, sizeof(row->src));
+	if (r->k.port_lo == r->k.port_hi)
+		snprintf(row->ports, sizeof(row->ports), "%u", r->k.port_lo);
+	else
+		snprintf(row->ports, sizeof(row->ports), "%u-%u", r->k.port_lo,
+			 r->k.port_hi);
+	row->has_dev = r->k.ifindex != 0;
+	if (row->has_dev && !if_indextoname(r->k.ifindex, row->dev))
+		snprintf(row->dev, sizeof(row->dev), "if%u", r->k.ifindex);
+	if (r->v.action == SPLICER_ACT_REDIRECT)
+		fmt_addr_port(r->v.to_addr, r->v.to_port, row->to,
+			      sizeof(row->to));
+	row->proto = proto_name(r->k.proto);
+	row->action = action_name(r->v.action);
+	row->route = r->v.flags & SPLICER_RULE_ROUTE;
+	/* A rule without counters (mid-update) shows zeros. */
+	percpu_sum(st->rule_stats, &r->v.id, &row->c, sizeof(row->c), 2);
+}
+
+static void json_row(struct jw *w, const struct row *row, const struct rule *r)
+{
+	jw_obj_begin(w, NULL);
+	jw_u64(w, "id", r->v.id);
+	jw_str(w, "proto", row->proto);
+	jw_str(w, "dst", row->dst);
+	jw_str(w, "src", row->src);
+	jw_u64(w, "port_low", r->k.port_lo);
+	jw_u64(w, "port_high", r->k.port_hi);
+	jw_str(w, "dev", row->has_dev ? row->dev : NULL);
+	jw_str(w, "action", row->action);
+	jw_str(w, "to", r->v.action == SPLICER_ACT_REDIRECT ? row->to : NULL);
+	jw_bool(w, "route", row->route);
+	jw_u64(w, "packets", row->c.packets);
+	jw_u64(w, "bytes", row->c.bytes);
+	jw_obj_end(w);
+}
+
+#define N_COLS 9
+
+static void cells_of(const struct row *row, const char *cell[N_COLS],
+		     char *action, size_t size, char *pk, char *by)
+{
+	snprintf(action, size, "%s%s%s%s", row->action, *row->to ? " " : "",
+		 row->to, row->route ? " route" : "");
+	sprintf(pk, "%llu", (unsigned long long)row->c.packets);
+	sprintf(by, "%llu", (unsigned long long)row->c.bytes);
+	cell[0] = row->id;
+	cell[1] = row->proto;
+	cell[2] = row->dst;
+	cell[3] = row->src;
+	cell[4] = row->ports;
+	cell[5] = row->has_dev ? row->dev : "-";
+	cell[6] = action;
+	cell[7] = pk;
+	cell[8] = by;
+}
+
+int do_list(int argc, char **argv)
+{
+	static const char *head[N_COLS] = { "ID",     "PROTO",	 "DESTINATION",
+					    "SOURCE", "PORTS",	 "DEV",
+					    "ACTION", "PACKETS", "BYTES" };
+	int width[N_COLS];
+	struct rule *r = NULL;
+	struct row *rows = NULL;
+	struct state st;
+	size_t n = 0, i;
+	int err, c;
+
+	if (wants_help("list", argc, argv))
+		return 0;
+	if (argc)
+		return err_usage("%s: unknown argument; usage: splicer list",
+				 argv[0]);
+	err = state_open(&st, false);
+	if (!err)
+		err = rules_load(&st, &r, &n);
+	if (err)
+		goto out;
+	qsort(r, n, sizeof(*r), cmp_id);
+	rows = calloc(n + 1, sizeof(*rows));
+	if (!rows) {
+		err = err_kernel(-ENOMEM, "list");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		fill_row(&st, &r[i], &rows[i]);
+
+	if (opts.json) {
+		struct jw *w = jw_new(stdout, opts.pretty);
+
+		jw_obj_begin(w, NULL);
+		jw_u64(w, "schema", 1);
+		jw_arr_begin(w, "rules");
+		for (i = 0; i < n; i++)
+			json_row(w, &rows[i], &r[i]);
+		jw_arr_end(w);
+		jw_obj_end(w);
+		jw_free(w);
+		putchar('\n');
+		goto out;
+	}
+	/* Two passes over the same cells: widths, then the aligned table. */
+	for (c = 0; c < N_COLS; c++)
+		width[c] = strlen(head[c]);
+	for (i = 0; i < n; i++) {
+		char action[64], pk[24], by[24];
+		const char *cell[N_COLS];
+
+		cells_of(&rows[i], cell, action, sizeof(action), pk, by);
+		for (c = 0; c < N_COLS; c++)
+			if ((int)strlen(cell[c]) > width[c])
+				width[c] = strlen(cell[c]);
+	}
+	for (c = 0; c < N_COLS; c++)
+		printf("%-*s%s", c == N_COLS - 1 ? 0 : width[c], head[c],
+		       c == N_COLS - 1 ? "\n" : "  ");
+	for (i = 0; i < n; i++) {
+		char action[64], pk[24], by[24];
+		const char *cell[N_COLS];
+
+		cells_of(&rows[i], cell, action, sizeof(action), pk, by);
+		for (c = 0; c < N_COLS; c++)
+			printf("%-*s%s", c == N_COLS - 1 ? 0 : width[c],
+			       cell[c], c == N_COLS - 1 ? "\n" : "  ");
+	}
+out:
+	free(rows);
+	free(r);
+	state_close(&st);
+	return err;
+}

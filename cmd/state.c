@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The pinned state under the pin root: maps, program, lock, privileges. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "splicer.skel.h"
+#include "cmd.h"
+
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define LOCK_TIMEOUT_MS 10000
+
+struct pinned_map {
+	const char *name;
+	size_t offset; /* of the fd in struct state */
+};
+
+static const struct pinned_map pinned_maps[] = {
+	{ SPLICER_MAP_RULES, offsetof(struct state, rules) },
+	{ SPLICER_MAP_RULE_STATS, offsetof(struct state, rule_stats) },
+	{ SPLICER_MAP_IFACES, offsetof(struct state, ifaces) },
+	{ SPLICER_MAP_IFACE_ADDRS, offsetof(struct state, iface_addrs) },
+	{ SPLICER_MAP_IFACE_STATS, offsetof(struct state, iface_stats) },
+	{ SPLICER_MAP_INDEX, offsetof(struct state, rule_index) },
+};
+
+#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
+
+static int *fd_of(struct state *st, const struct pinned_map *m)
+{
+	return (int *)((char *)st + m->offset);
+}
+
+static bool has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+/*
+ * Asking up front gives one clear message instead of an EPERM from
+ * whichever syscall happens to come first.
+ */
+int check_privileges(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(SYS_capget, &h, d))
+		return err_kernel(-errno, "capget");
+	if ((!has_cap(d, CAP_BPF) && !has_cap(d, CAP_SYS_ADMIN)) ||
+	    !has_cap(d, CAP_NET_ADMIN))
+		return err_kernel(-EPERM, "%s", opts.pin_root);
+	return 0;
+}
+
+static void state_init(struct state *st)
+{
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	st->root_fd = -1;
+	for (i = 0; i < N_PINNED; i++)
+		*fd_of(st, &pinned_maps[i]) = -1;
+	snprintf(st->root, sizeof(st->root), "%s", opts.pin_root);
+}
+
+static void pin_path(const struct state *st, const char *name, char *buf,
+		     size_t size)
+{
+	snprintf(buf, size, "%s/%s", st->root, name);
+}
+
+/*
+ * Writers serialise on a flock of the pin root directory: bpffs holds no
+ * regular files, but flock works on any inode.
+ */
+static int lock_root(struct state *st)
+{
+	struct timespec step = { .tv_nsec = 10 * 1000 * 1000 };
+	int waited;
+
+	for (waited = 0; waited < LOCK_TIMEOUT_MS; waited += 10) {
+		if (!flock(st->root_fd, LOCK_EX | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return err_kernel(-errno, "%s: lock", st->root);
+		nanosleep(&step, NULL);
+	}
+	return err_kernel(-ETIMEDOUT,
+			  "%s: another splicer holds the lock for over %d s",
+			  st->root, LOCK_TIMEOUT_MS / 1000);
+}
+
+int state_open(struct state *st, bool write)
+{
+	char path[4200];
+	size_t i;
+	int err;
+
+	state_init(st);
+	err = check_privileges();
+	if (err)
+		return err;
+	st->root_fd = open(st->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->root_fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return err_absent("splicer is not attached (no maps "
+					  "under %s)",
+					  st->root);
+		return err_kernel(-errno, "%s", st->root);
+	}
+	if (write) {
+		err = lock_root(st);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < N_PINNED; i++) {
+		pin_path(st, pinned_maps[i].name, path, sizeof(path));
+		*fd_of(st, &pinned_maps[i]) = bpf_obj_get(path);
+		if (*fd_of(st, &pinned_maps[i]) < 0) {
+			err = -errno;
+			if (err == -ENOENT)
+				return err_absent("splicer is not attached (no "
+						  "maps under %s)",
+						  st->root);
+			return err_kernel(err, "%s", path);
+		}
+	}
+	return 0;
+}
+
+void state_close(struct state *st)
+{
+	size_t i;
+
+	for (i = 0; i < N_PINNED; i++)
+		if (*fd_of(st, &pinned_maps[i]) >= 0)
+			close(*fd_of(st, &pinned_maps[i]));
+	if (st->root_fd >= 0)
+		close(st->root_fd); /* drops the lock */
+	st->root_fd = -1;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs s;
+
+	return !statfs(path, &s) && s.f_type == BPF_FS_MAGIC;
+}
+
+/* Mounts bpffs where tools expect it, as bpftool and iproute2 do. */
+static int ensure_bpffs(const char *root)
+{
+	char parent[4096], *slash;
+
+	if (!is_bpffs(BPFFS_ROOT)) {
+		if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700"))
+			return err_kernel(-errno, "mount bpffs on %s",
+					  BPFFS_ROOT);
+	}
+	snprintf(parent, sizeof(parent), "%s", root);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (!is_bpffs(parent))
+		return err_usage("%s: pin root must be on a bpffs mount", root);
+	return 0;
+}
+
+int state_create(struct state *st, int *prog_fd)
+{
+	struct splicer_bpf *skel;
+	struct bpf_map *map;
+	char path[4200];
+	int err, fd;
+	size_t i;
+
+	state_init(st);
+	err = check_privileges();
+	if (err)
+		return err;
+	err = ensure_bpffs(st->root);
+	if (err)
+		return err;
+	if (mkdir(st->root, 0700) && errno != EEXIST)
+		return err_kernel(-errno, "%s", st->root);
+	st->root_fd = open(st->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->root_fd < 0)
+		return err_kernel(-errno, "%s", st->root);
+	err = lock_root(st);
+	if (err)
+		return err;
+
+	skel = splicer_bpf__open();
+	if (!skel)
+		return err_kernel(-errno, "open BPF object");
+	/* libbpf reuses a pinned map of the same name, or creates and pins. */
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (strchr(bpf_map__name(map), '.'))
+			continue; /* the inner-map template is not pinned */
+		pin_path(st, bpf_map__name(map), path, sizeof(path));
+		err = bpf_map__set_pin_path(map, path);
+		if (err) {
+			splicer_bpf__destroy(skel);
+			return err_kernel(err, "%s", path);
+		}
+	}
+	/* One program serves every interface: load it only once. */
+	pin_path(st, SPLICER_PROG_PIN, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		bpf_program__set_autoload(skel->progs.splicer_ingress, false);
+	err = splicer_bpf__load(skel);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		splicer_bpf__destroy(skel);
+		return err_kernel(err, "load BPF program (pin root %s)",
+				  st->root);
+	}
+	if (fd < 0) {
+		err = bpf_program__pin(skel->progs.splicer_ingress, path);
+		if (err) {
+			splicer_bpf__destroy(skel);
+			return err_kernel(err, "%s", path);
+		}
+		fd = bpf_obj_get(path);
+	}
+	splicer_bpf__destroy(skel);
+	if (fd < 0)
+		return err_kernel(-errno, "%s", path);
+	*prog_fd = fd;
+
+	for (i = 0; i < N_PINNED; i++) {
+		pin_path(st, pinned_maps[i].name, path, sizeof(path));
+		*fd_of(st, &pinned_maps[i]) = bpf_obj_get(path);
+		if (*fd_of(st, &pinned_maps[i]) < 0)
+			return err_kernel(-errno, "%s", path);
+	}
+	return 0;
+}
+
+/* Removes every pin and the pin root itself; the caller holds the lock. */
+int state_purge(struct state *st)
+{
+	char path[4200];
+	size_t i;
+
+	for (i = 0; i < N_PINNED; i++) {
+		pin_path(st, pinned_maps[i].name, path, sizeof(path));
+		if (unlink(path) && errno != ENOENT)
+			return err_kernel(-errno, "%s", path);
+	}
+	pin_path(st, SPLICER_PROG_PIN, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		return err_kernel(-errno, "%s", path);
+	if (rmdir(st->root) && errno != ENOENT)
+		return err_kernel(-errno, "%s", st->root);
+	return 0;
+}
+
+/* Sums a per-CPU value made of n_u64 counters into sum. */
+int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
+	       size_t n_u64)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t stride = (value_size + 7) & ~7UL;
+	__u64 *out = sum;
+	char *buf;
+	int cpu, err = 0;
+	size_t j;
+
+	if (ncpu < 0)
+		return ncpu;
+	buf = calloc(ncpu, stride);
+	if (!buf)
+		return -ENOMEM;
+	memset(sum, 0, value_size);
+	if (bpf_map_lookup_elem(map_fd, key, buf)) {
+		err = -errno;
+		goto out;
+	}
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		const __u64 *v = (const __u64 *)(buf + cpu * stride);
+
+		for (j = 0; j < n_u64; j++)
+			out[j] += v[j];
+	}
+out:
+	free(buf);
+	return err;
+}
