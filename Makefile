@@ -39,8 +39,16 @@ HDRS := $(wildcard cmd/*.h) $(wildcard netlink/*.h) $(SHARED_H)
 USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE \
 	-DSPLICER_VERSION='"$(VERSION)"' -I$(OUT) -Ibpf -Inetlink -Icmd
 
-.PHONY: all clean deps test demo format check-format
-all: splicer
+.PHONY: all clean deps test demo format check-format unit
+all: splicer unit
+
+# The differential index test links splicer's own objects but its main.
+UNIT := $(OUT)/index_test
+unit: $(UNIT)
+$(UNIT): tests/unit/index_test.c $(filter-out $(OUT)/cmd/main.o,$(OBJS)) $(HDRS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< \
+		$(filter-out $(OUT)/cmd/main.o,$(OBJS)) $(LIBS)
 
 $(BPF_OBJ): $(BPF_SRC) $(SHARED_H) $(wildcard bpf/*.h) | $(OUT)
 	$(call msg,CLANG,$@)
@@ -86,11 +94,12 @@ demo: deps
 	$(MAKE) all
 	tests/demo.sh
 
+FORMATTED := $(SRCS) $(HDRS) $(BPF_SRC) $(wildcard tests/unit/*.c)
 format:
-	clang-format -i $(SRCS) $(HDRS) $(BPF_SRC)
+	clang-format -i $(FORMATTED)
 
 check-format:
-	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(BPF_SRC)
+	clang-format --dry-run -Werror $(FORMATTED)
 
 clean:
 	rm -rf $(OUT) splicer

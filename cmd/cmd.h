@@ -3,6 +3,7 @@
 #ifndef SPLICER_CMD_H
 #define SPLICER_CMD_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>

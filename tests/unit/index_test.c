@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Differential test of the rule index: random overlapping rule sets are
+ * compiled by splicer's own code into the real program's maps, random
+ * packets go through the verifier-loaded program with BPF_PROG_TEST_RUN,
+ * and the verdict and the rule counter that moved must equal what a plain
+ * reference classifier, written here from the documented precedence,
+ * says. Run it in an empty network namespace: no socket may match.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cmd.h"
+#include "splicer.skel.h"
+
+#define IF_A 1000
+#define IF_B 1001
+#define MAX_TEST_RULES 512
+
+static unsigned long long rng_state;
+
+static __u32 rnd(void)
+{
+	/* xorshift64*: deterministic for a seed, on every machine. */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (rng_state * 2685821657736338717ULL) >> 32;
+}
+
+static __u32 pick(const __u32 *v, size_t n)
+{
+	return v[rnd() % n];
+}
+
+static __u32 mask(__u8 len)
+{
+	return len ? ~0U << (32 - len) : 0;
+}
+
+struct packet {
+	__u32 saddr, daddr; /* host order */
+	__u16 sport, dport;
+	__u8 proto;
+	__u32 iface;
+};
+
+static bool matches(const struct rule *r, const struct packet *p)
+{
+	return r->k.proto == p->proto &&
+	       !((ntohl(r->k.dst) ^ p->daddr) & mask(r->k.dst_len)) &&
+	       !((ntohl(r->k.src) ^ p->saddr) & mask(r->k.src_len)) &&
+	       p->dport >= r->k.port_lo && p->dport <= r->k.port_hi &&
+	       (!r->k.ifindex || r->k.ifindex == p->iface);
+}
+
+/* The README's precedence, stated on its own: true if a beats b. */
+static bool beats(const struct rule *a, const struct rule *b)
+{
+	if (a->k.dst_len != b->k.dst_len)
+		return a->k.dst_len > b->k.dst_len;
+	if (a->k.src_len != b->k.src_len)
+		return a->k.src_len > b->k.src_len;
+	if (a->k.port_hi - a->k.port_lo != b->k.port_hi - b->k.port_lo)
+		return a->k.port_hi - a->k.port_lo <
+		       b->k.port_hi - b->k.port_lo;
+	if (a->k.port_lo != b->k.port_lo)
+		return a->k.port_lo < b->k.port_lo;
+	return a->k.ifindex && !b->k.ifindex;
+}
+
+static const struct rule *reference(const struct rule *r, size_t n,
+				    const struct packet *p)
+{
+	const struct rule *best = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (matches(&r[i], p) && (!best || beats(&r[i], best)))
+			best = &r[i];
+	return best;
+}
+
+static void random_rule(struct rule *r, __u32 id)
+{
+	static const __u32 dlens[] = { 0, 8, 12, 16, 20, 24, 28, 30, 32, 32 };
+	static const __u32 slens[] = { 8, 16, 24, 32 };
+	static const __u32 widths[] = { 0, 0, 0, 1, 3, 10, 30, 65535 };
+	static const __u32 ifs[] = { 0, 0, 0, IF_A, IF_B };
+	__u32 dlen = pick(dlens, 10), lo, hi;
+
+	memset(r, 0, sizeof(*r));
+	r->k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
+	r->k.dst_len = dlen;
+	r->k.dst = htonl((0x0a000000 | (rnd() & 0xffff)) & mask(dlen));
+	if (rnd() % 2) {
+		r->k.src_len = pick(slens, 4);
+		r->k.src = htonl((0xc0a80000 | (rnd() & 0xffff)) &
+				 mask(r->k.src_len));
+	}
+	lo = 1 + rnd() % 64;
+	hi = lo + pick(widths, 8);
+	if (rnd() % 10 == 0)
+		lo = 1;
+	r->k.port_lo = lo;
+	r->k.port_hi = hi > 65535 ? 65535 : hi;
+	r->k.ifindex = pick(ifs, 5);
+	r->v.id = id;
+	r->v.action = rnd() % 3;
+	r->v.to_addr = htonl(INADDR_LOOPBACK);
+	r->v.to_port = htons(20000 + rnd() % 1000);
+}
+
+/*
+ * A sibling of an earlier rule that differs in one field only, so that
+ * every step of the precedence gets to decide between real candidates.
+ */
+static void sibling_rule(struct rule *r, const struct rule *of, __u32 id)
+{
+	static const __u32 ifs[] = { 0, IF_A, IF_B };
+
+	random_rule(r, id);
+	r->k = of->k;
+	switch (rnd() % 4) {
+	case 0:
+		r->k.ifindex = pick(ifs, 3);
+		break;
+	case 1:
+		r->k.port_hi = r->k.port_lo + rnd() % 5;
+		break;
+	case 2:
+		r->k.src_len = r->k.src_len ? r->k.src_len - 8 : 16;
+		r->k.src = htonl((0xc0a80000 | (rnd() & 0xffff)) &
+				 mask(r->k.src_len));
+		break;
+	default:
+		r->k.dst_len = r->k.dst_len >= 4 ? r->k.dst_len - 4 : 32;
+		r->k.dst = htonl(ntohl(of->k.dst) & mask(r->k.dst_len));
+		break;
+	}
+}
+
+static void random_packet(const struct rule *r, size_t n, struct packet *p)
+{
+	const struct rule *near = n ? &r[rnd() % n] : NULL;
+
+	p->proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
+	/* Mostly near a rule's prefixes, so that overlaps are exercised. */
+	p->daddr = 0x0a000000 | (rnd() & 0xffff);
+	if (near && rnd() % 4)
+		p->daddr = (ntohl(near->k.dst) & mask(near->k.dst_len)) |
+			   (p->daddr & ~mask(near->k.dst_len) & 0xffff);
+	p->saddr = 0xc0a80000 | (rnd() & 0xffff);
+	if (near && near->k.src_len && rnd() % 2)
+		p->saddr = ntohl(near->k.src) |
+			   (p->saddr & ~mask(near->k.src_len) & 0xffff);
+	p->dport = rnd() % 80;
+	if (near && rnd() % 2)
+		p->dport = near->k.port_lo + rnd() % 3 - 1;
+	if (rnd() % 20 == 0)
+		p->dport = rnd() & 0xffff;
+	p->sport = 1024 + rnd() % 60000;
+	p->iface = rnd() % 2 ? IF_A : IF_B;
+}
+
+static size_t build_frame(const struct packet *p, unsigned char *buf)
+{
+	struct ethhdr *eth = (void *)buf;
+	struct iphdr *ip = (void *)(eth + 1);
+	size_t l4 = p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
+					      sizeof(struct udphdr);
+
+	memset(buf, 0, 128);
+	eth->h_proto = htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = p->proto;
+	ip->tot_len = htons(sizeof(*ip) + l4);
+	ip->saddr = htonl(p->saddr);
+	ip->daddr = htonl(p->daddr);
+	if (p->proto == IPPROTO_TCP) {
+		struct tcphdr *th = (void *)(ip + 1);
+
+		th->source = htons(p->sport);
+		th->dest = htons(p->dport);
+		th->doff = 5;
+		th->syn = 1;
+	} else {
+		struct udphdr *uh = (void *)(ip + 1);
+
+		uh->source = htons(p->sport);
+		uh->dest = htons(p->dport);
+		uh->len = htons(sizeof(*uh));
+	}
+	return sizeof(*eth) + sizeof(*ip) + l4;
+}
+
+static int expected_reason(const struct rule *r)
+{
+	if (!r)
+		return REASON_DROP_NO_RULE;
+	switch (r->v.action) {
+	case SPLICER_ACT_PASS:
+		return REASON_PASS_RULE;
+	case SPLICER_ACT_REDIRECT:
+		return REASON_DROP_NO_LISTENER; /* no socket in this netns */
+	default:
+		return REASON_DROP_RULE;
+	}
+}
+
+/* The reason whose counter moved since *before, which is then updated. */
+static int moved_reason(const struct state *st, struct iface_stats *before)
+{
+	struct iface_stats now;
+	__u32 slot = 1;
+	int r, moved = -1;
+
+	percpu_sum(st->iface_stats, &slot, &now, sizeof(now),
+		   sizeof(now) / sizeof(__u64));
+	for (r = 0; r < REASON_MAX; r++) {
+		if (now.reason[r].packets == before->reason[r].packets)
+			continue;
+		moved = moved == -1 ? r : -2;
+	}
+	*before = now;
+	return moved;
+}
+
+static long moved_rule(const struct state *st, const struct rule *r, size_t n,
+		       __u64 *before)
+{
+	struct counter c;
+	long moved = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		percpu_sum(st->rule_stats, &r[i].v.id, &c, sizeof(c), 2);
+		if (c.packets != before[i])
+			moved = moved ? -1 : (long)r[i].v.id;
+		before[i] = c.packets;
+	}
+	return moved;
+}
+
+static void describe(const struct packet *p, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s %u.%u.%u.%u:%u -> %u.%u.%u.%u:%u on if%u",
+		 p->proto == IPPROTO_TCP ? "tcp" : "udp", p->saddr >> 24,
+		 (p->saddr >> 16) & 255, (p->saddr >> 8) & 255, p->saddr & 255,
+		 p->sport, p->daddr >> 24, (p->daddr >> 16) & 255,
+		 (p->daddr >> 8) & 255, p->daddr & 255, p->dport, p->iface);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
+	int rounds = argc > 2 ? atoi(argv[2]) : 20;
+	int n_rules = argc > 3 ? atoi(argv[3]) : 40;
+	int n_packets = argc > 4 ? atoi(argv[4]) : 500;
+	struct rule *rules = calloc(MAX_TEST_RULES, sizeof(*rules));
+	__u64 *before_rule = calloc(MAX_TEST_RULES, sizeof(__u64));
+	struct iface_stats before_if = {};
+	struct iface_cfg cfg = { .slot = 1 };
+	unsigned char frame[128];
+	struct splicer_bpf *skel;
+	struct state st = {};
+	long mismatches = 0, checked = 0, matched = 0;
+	__u32 ifs[] = { IF_A, IF_B };
+	int round, i, prog_fd, err;
+
+	if (!rules || !before_rule || n_rules > MAX_TEST_RULES) {
+		fprintf(stderr, "index_test: bad arguments\n");
+		return 2;
+	}
+	rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
+	skel = splicer_bpf__open_and_load();
+	if (!skel) {
+		fprintf(stderr, "index_test: load: %s\n", strerror(errno));
+		return 2;
+	}
+	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
+	st.rules = bpf_map__fd(skel->maps.rules);
+	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
+	st.rule_index = bpf_map__fd(skel->maps.rule_index);
+	/* Both test interfaces count into slot 1. */
+	for (i = 0; i < 2; i++)
+		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[i],
+				    &cfg, BPF_ANY);
+
+	for (round = 0; round < rounds; round++) {
+		size_t n = 0;
+		int trie;
+
+		for (i = 0; i < n_rules; i++) {
+			struct counter zero[256] = {};
+			size_t j;
+			bool dup = false;
+
+			if (n && rnd() % 3 == 0)
+				sibling_rule(&rules[n], &rules[rnd() % n],
+					     round * 1000 + i + 1);
+			else
+				random_rule(&rules[n], round * 1000 + i + 1);
+			for (j = 0; j < n && !dup; j++)
+				dup = !memcmp(&rules[j].k, &rules[n].k,
+					      sizeof(rules[n].k));
+			if (dup)
+				continue;
+			bpf_map_update_elem(st.rule_stats, &rules[n].v.id, zero,
+					    BPF_ANY);
+			before_rule[n] = 0;
+			n++;
+		}
+		err = index_build(rules, n, &trie);
+		if (!err)
+			err = index_swap(&st, trie);
+		if (err) {
+			fprintf(stderr, "index_test: round %d: index: %d\n",
+				round, err);
+			return 2;
+		}
+		close(trie);
+		moved_reason(&st, &before_if);
+
+		for (i = 0; i < n_packets; i++) {
+			LIBBPF_OPTS(bpf_test_run_opts, t);
+			struct __sk_buff ctx = {};
+			const struct rule *want;
+			struct packet p;
+			long got_rule;
+			int got, want_reason;
+			char what[96];
+
+			random_packet(rules, n, &p);
+			want = reference(rules, n, &p);
+			want_reason = expected_reason(want);
+			ctx.ingress_ifindex = p.iface;
+			t.data_in = frame;
+			t.data_size_in = build_frame(&p, frame);
+			t.ctx_in = &ctx;
+			t.ctx_size_in = sizeof(ctx);
+			err = bpf_prog_test_run_opts(prog_fd, &t);
+			if (err) {
+				fprintf(stderr, "index_test: test run: %s\n",
+					strerror(errno));
+				return 2;
+			}
+			got = moved_reason(&st, &before_if);
+			got_rule = moved_rule(&st, rules, n, before_rule);
+			checked++;
+			matched += want != NULL;
+			if (got == want_reason &&
+			    got_rule == (want ? (long)want->v.id : 0) &&
+			    (int)t.retval == (want_reason == REASON_PASS_RULE ?
+						      TC_ACT_OK :
+						      TC_ACT_SHOT))
+				continue;
+			describe(&p, what, sizeof(what));
+			fprintf(stderr,
+				"MISMATCH seed %llu round %d: %s: want rule "
+				"%u reason %d, got rule %ld reason %d "
+				"retval %u\n",
+				seed, round, what, want ? want->v.id : 0,
+				want_reason, got_rule, got, t.retval);
+			if (++mismatches > 20)
+				break;
+		}
+		/* Start the next round's counters from zero. */
+		for (i = 0; i < (int)n; i++)
+			bpf_map_delete_elem(st.rule_stats, &rules[i].v.id);
+	}
+	printf("index_test: seed %llu: %ld packets (%ld matching a rule), "
+	       "%ld mismatches\n",
+	       seed, checked, matched, mismatches);
+	splicer_bpf__destroy(skel);
+	return mismatches ? 1 : 0;
+}
