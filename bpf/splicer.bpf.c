@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The tc ingress program: stateful default-deny IPv4 filter and redirector. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -116,7 +117,28 @@ struct pkt {
 	__be16 dport;
 	__u8 proto;
 	__u8 tcp_flags; /* SYN/ACK bits, TCP only */
+	__u16 l4_off;
+	__be32 seq; /* TCP only */
+	__u8 tcp_word[2]; /* data offset and flags bytes, TCP only */
 };
+
+/*
+ * Only the path to the one field splicer reads; CO-RE finds its offset in
+ * the running kernel's BTF.
+ */
+struct sock_common {
+	union {
+		__u32 skc_tw_rcv_nxt;
+	};
+} __attribute__((preserve_access_index));
+
+struct inet_timewait_sock {
+	struct sock_common __tw_common;
+} __attribute__((preserve_access_index));
+
+struct tcp_timewait_sock {
+	struct inet_timewait_sock tw_sk;
+} __attribute__((preserve_access_index));
 
 #define F_SYN 0x02
 #define F_ACK 0x10
@@ -179,6 +201,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 	}
 	/* ihl is at most 15 words; masking keeps the verifier's bound. */
 	l4_off &= 0x7f;
+	p->l4_off = l4_off;
 	if (p->proto == IPPROTO_TCP) {
 		struct tcphdr *th = data + l4_off;
 
@@ -187,6 +210,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 		p->sport = th->source;
 		p->dport = th->dest;
 		p->tcp_flags = (th->syn ? F_SYN : 0) | (th->ack ? F_ACK : 0);
+		p->seq = th->seq;
+		__builtin_memcpy(p->tcp_word, (__u8 *)th + 12, 2);
 	} else {
 		struct udphdr *uh = data + l4_off;
 
@@ -207,37 +232,55 @@ static __always_inline void tuple_of(const struct pkt *p,
 	t->ipv4.dport = p->dport;
 }
 
+enum established {
+	EST_NONE,
+	EST_YES,
+	EST_TIMEWAIT_SYN, /* a SYN that found only TIME_WAIT */
+};
+
 /*
  * Does the packet belong to a socket this host already has? LISTEN
  * sockets do not count (that would open every listening port), nor do
  * unconnected UDP sockets. A SYN that finds only TIME_WAIT is a new
- * connection and must reach the rules, as netfilter's TPROXY does.
+ * connection and must reach the rules, as with netfilter's TPROXY; its
+ * tw_rcv_nxt is kept for reuse_timewait().
  */
-static __always_inline bool is_established(struct __sk_buff *skb,
-					   const struct pkt *p)
+static __always_inline enum established
+established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
 {
+	struct tcp_timewait_sock *tw;
 	struct bpf_sock_tuple t = {};
+	enum established ret;
 	struct bpf_sock *sk;
-	bool ok;
 
 	tuple_of(p, &t);
-	if (p->proto == IPPROTO_TCP) {
-		sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4),
-					BPF_F_CURRENT_NETNS, 0);
-		if (!sk)
-			return false;
-		ok = sk->state != BPF_TCP_LISTEN &&
-		     !(sk->state == BPF_TCP_TIME_WAIT &&
-		       (p->tcp_flags & (F_SYN | F_ACK)) == F_SYN);
-	} else {
+	if (p->proto == IPPROTO_UDP) {
 		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4),
 				       BPF_F_CURRENT_NETNS, 0);
 		if (!sk)
-			return false;
-		ok = sk->dst_port != 0;
+			return EST_NONE;
+		ret = sk->dst_port != 0 ? EST_YES : EST_NONE;
+		bpf_sk_release(sk);
+		return ret;
+	}
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS,
+				0);
+	if (!sk)
+		return EST_NONE;
+	ret = EST_YES;
+	if (sk->state == BPF_TCP_LISTEN) {
+		ret = EST_NONE;
+	} else if (sk->state == BPF_TCP_TIME_WAIT &&
+		   (p->tcp_flags & (F_SYN | F_ACK)) == F_SYN) {
+		ret = EST_TIMEWAIT_SYN;
+		tw = bpf_skc_to_tcp_timewait_sock(sk);
+		if (tw)
+			*tw_rcv_nxt = tw->tw_sk.__tw_common.skc_tw_rcv_nxt;
+		else
+			ret = EST_NONE;
 	}
 	bpf_sk_release(sk);
-	return ok;
+	return ret;
 }
 
 /*
@@ -312,6 +355,42 @@ static __always_inline bool assign(struct __sk_buff *skb, const struct pkt *p,
 	return err == 0;
 }
 
+/*
+ * A redirected client reusing its 4-tuple while the old connection sits
+ * in TIME_WAIT: the kernel refuses a new request socket beside the
+ * TIME_WAIT one, so assigning the SYN to the listener would lose it.
+ * TPROXY removes the TIME_WAIT socket first; from tc the way to do that
+ * is the one the kernel offers any peer: an in-window RST (RFC 1337
+ * assassination, honoured unless net.ipv4.tcp_rfc1337 is set). So a copy
+ * of the SYN is queued behind this packet, marked so that it does not
+ * come here again, and this packet becomes that RST. When the copy
+ * arrives the TIME_WAIT socket is gone and the SYN goes to the listener.
+ */
+static __always_inline int reuse_timewait(struct __sk_buff *skb,
+					  const struct pkt *p, __u32 rcv_nxt)
+{
+	__u32 csum_off = p->l4_off + offsetof(struct tcphdr, check);
+	__u8 word[2] = { p->tcp_word[0], 0x04 /* RST alone */ };
+	__be32 seq = bpf_htonl(rcv_nxt);
+	__u16 old_word, new_word;
+	long err;
+
+	skb->mark |= SPLICER_MARK_REINJECTED;
+	err = bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS);
+	skb->mark &= ~SPLICER_MARK_REINJECTED;
+	if (err)
+		return REASON_DROP_NO_LISTENER;
+
+	__builtin_memcpy(&old_word, p->tcp_word, 2);
+	__builtin_memcpy(&new_word, word, 2);
+	if (bpf_l4_csum_replace(skb, csum_off, p->seq, seq, sizeof(seq)) ||
+	    bpf_skb_store_bytes(skb, p->l4_off + 4, &seq, sizeof(seq), 0) ||
+	    bpf_l4_csum_replace(skb, csum_off, old_word, new_word, 2) ||
+	    bpf_skb_store_bytes(skb, p->l4_off + 12, word, 2, 0))
+		return REASON_DROP_MALFORMED;
+	return REASON_PASS_ESTABLISHED;
+}
+
 static __always_inline int
 apply_rule(struct __sk_buff *skb, const struct pkt *p, const struct lpm_val *v)
 {
@@ -334,10 +413,17 @@ static __always_inline int decide(struct __sk_buff *skb,
 				  const struct iface_cfg *cfg)
 {
 	bool loopback = cfg && (cfg->flags & SPLICER_IFACE_LOOPBACK);
+	bool reinjected = (skb->mark & SPLICER_MARK_REINJECTED) ==
+			  SPLICER_MARK_REINJECTED;
+	enum established est;
+	__u32 tw_rcv_nxt = 0;
 	struct lpm_val *v;
 	struct pkt p;
 	int reason;
 
+	/* The mark is splicer's own business: never let it reach routing. */
+	if (reinjected)
+		skb->mark &= ~SPLICER_MARK_REINJECTED;
 	reason = parse(skb, &p);
 	if (reason < 0)
 		return loopback ? REASON_PASS_LOOPBACK : REASON_PASS_ARP;
@@ -361,7 +447,8 @@ static __always_inline int decide(struct __sk_buff *skb,
 				return REASON_PASS_SSH;
 		}
 	}
-	if (is_established(skb, &p))
+	est = established(skb, &p, &tw_rcv_nxt);
+	if (est == EST_YES)
 		return REASON_PASS_ESTABLISHED;
 
 	v = rule_lookup(&p, skb->ingress_ifindex);
@@ -370,6 +457,13 @@ static __always_inline int decide(struct __sk_buff *skb,
 	/* On loopback only redirects apply: lo carries the host's own talk. */
 	if (loopback && v->action != SPLICER_ACT_REDIRECT)
 		return REASON_PASS_LOOPBACK;
+	/*
+	 * For pass rules the kernel itself hands a SYN in TIME_WAIT to the
+	 * listener of the same address; only redirects need help, once.
+	 */
+	if (est == EST_TIMEWAIT_SYN && v->action == SPLICER_ACT_REDIRECT &&
+	    !reinjected)
+		return reuse_timewait(skb, &p, tw_rcv_nxt);
 	return apply_rule(skb, &p, v);
 }
 

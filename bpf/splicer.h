@@ -22,6 +22,12 @@
 #define SPLICER_MAX_IFACE_ADDRS 4096
 #define SPLICER_INDEX_MAX_ENTRIES (1U << 22)
 
+/*
+ * skb->mark bit on a SYN splicer queued again itself (see reuse_timewait);
+ * cleared before the packet leaves the program.
+ */
+#define SPLICER_MARK_REINJECTED 0x5c100000U
+
 /* tc filter identity: splicer only ever touches its own filter. */
 #define SPLICER_TC_HANDLE 0x5c1
 #define SPLICER_TC_PRIORITY 1
