@@ -26,21 +26,12 @@ int do_add(int argc, char **argv)
 
 	if (wants_help("add", argc, argv))
 		return 0;
-	err = parse_rule(argc, argv, true, &want);
-	if (err)
-		return err;
-	err = state_open(&st, true);
+	err = rule_change_begin(argc, argv, true, &want, &st, &all, &n, &at);
 	if (err)
 		goto out;
-	err = rules_load(&st, &all, &n);
-	if (err)
-		goto out;
-	for (i = 0, at = n; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (all[i].v.id > max_id)
 			max_id = all[i].v.id;
-		if (!memcmp(&all[i].k, &want.k, sizeof(want.k)))
-			at = i;
-	}
 	if (at == n) {
 		tmp = realloc(all, (n + 1) * sizeof(*all));
 		if (!tmp) {

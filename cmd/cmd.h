@@ -84,6 +84,8 @@ struct state {
 	char root[4096];
 };
 int check_privileges(void);
+/* Empty state that state_close() accepts. */
+void state_init(struct state *st);
 int state_open(struct state *st, bool write);
 /* For attach: creates the pin root and loads/pins what is missing. */
 int state_create(struct state *st, int *prog_fd);
@@ -123,6 +125,14 @@ int do_version(int argc, char **argv);
 
 /* rule.c: the rule grammar shared by add and del. */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r);
+/*
+ * The start add and del share: parse the rule, lock the state, load the
+ * rule set and find the rule with the same match (*at == *n if none).
+ * The caller closes st and frees *all, also on failure.
+ */
+int rule_change_begin(int argc, char **argv, bool with_action,
+		      struct rule *want, struct state *st, struct rule **all,
+		      size_t *n, size_t *at);
 
 /* help.c */
 void usage_of(const char *cmd, FILE *f);

@@ -12,23 +12,14 @@ int do_del(int argc, char **argv)
 {
 	struct rule want, *all = NULL;
 	struct state st;
-	size_t n, i, at;
+	size_t n, at;
 	int err, trie = -1;
 
 	if (wants_help("del", argc, argv))
 		return 0;
-	err = parse_rule(argc, argv, false, &want);
-	if (err)
-		return err;
-	err = state_open(&st, true);
+	err = rule_change_begin(argc, argv, false, &want, &st, &all, &n, &at);
 	if (err)
 		goto out;
-	err = rules_load(&st, &all, &n);
-	if (err)
-		goto out;
-	for (i = 0, at = n; i < n; i++)
-		if (!memcmp(&all[i].k, &want.k, sizeof(want.k)))
-			at = i;
 	if (at == n) {
 		err = err_absent("no such rule");
 		goto out;

@@ -93,9 +93,8 @@ int main(int argc, char **argv)
 		}
 	}
 	libbpf_set_print(libbpf_print);
-	if (optind >= argc) {
-		usage_of(NULL, stderr);
-		return EXIT_USAGE;
-	}
+	if (optind >= argc)
+		return exit_code(
+			err_usage("missing command; see 'splicer help'"));
 	return exit_code(dispatch(argc - optind, argv + optind));
 }

@@ -70,7 +70,7 @@ int check_privileges(void)
 	return 0;
 }
 
-static void state_init(struct state *st)
+void state_init(struct state *st)
 {
 	size_t i;
 
