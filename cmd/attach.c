@@ -219,9 +219,11 @@ int do_attach(int argc, char **argv)
 
 	hook.ifindex = link.ifindex;
 	err = bpf_tc_hook_create(&hook);
-	if (!err)
+	if (!err) {
 		cfg.flags |= SPLICER_IFACE_OWN_QDISC;
-	else if (err != -EEXIST) {
+	} else if (err == -EEXIST) {
+		err = 0; /* someone's clsact, or ours from before: use it */
+	} else {
 		err = err_kernel(err, "%s: create clsact qdisc", link.name);
 		goto out;
 	}
