@@ -1,0 +1,152 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
+# Bad input: one line "Error: ..." on stderr, the documented exit code, and
+# no change to any rule, route, qdisc or filter.
+
+load helpers
+
+setup() {
+	common_setup
+	attach_router
+	run -0 splicer add "$VNET" proto tcp port 80 redirect 9999 route
+	run -0 splicer add "$R_IP" proto udp port 5000 pass
+}
+teardown() { common_teardown; }
+
+# rejects CODE TEXT ARGS...: `splicer ARGS` exits CODE with one error line
+# containing TEXT and changes nothing.
+rejects() {
+	local code=$1 want=$2 before after
+	shift 2
+	before=$(state_snapshot)
+	run "-$code" --separate-stderr splicer "$@"
+	assert_error "$want"
+	after=$(state_snapshot)
+	assert_equal "$after" "$before"
+}
+
+@test "add rejects an address that is not IPv4: exit 1, invalid IPv4 prefix" {
+	rejects 1 "10.1.1: invalid IPv4 prefix" add 10.1.1 proto tcp port 80 pass
+	rejects 1 "300.1.1.1: invalid IPv4 prefix" add 300.1.1.1 proto tcp port 80 pass
+	rejects 1 "invalid IPv4 prefix" add 10.1.1.1.1/8 proto tcp port 80 pass
+	rejects 1 "invalid IPv4 prefix" add example proto tcp port 80 pass
+}
+
+@test "add rejects a prefix with host bits set and suggests the network: exit 1" {
+	rejects 1 "10.1.1.5/24: host bits set; did you mean 10.1.1.0/24?" \
+		add 10.1.1.5/24 proto tcp port 80 pass
+}
+
+@test "add rejects a from prefix with host bits set: exit 1" {
+	rejects 1 "10.99.0.2/24: host bits set; did you mean 10.99.0.0/24?" \
+		add "$R_IP" proto tcp port 80 pass from 10.99.0.2/24
+}
+
+@test "add rejects a prefix length above 32: exit 1" {
+	rejects 1 "10.0.0.0/33: prefix length must be 0-32" \
+		add 10.0.0.0/33 proto tcp port 80 pass
+}
+
+@test "add rejects port 0, 65536 and 22x: exit 1, port must be 1-65535" {
+	rejects 1 "0: port must be 1-65535" add "$R_IP" proto tcp port 0 pass
+	rejects 1 "65536: port must be 1-65535" add "$R_IP" proto tcp port 65536 pass
+	rejects 1 "22x: port must be 1-65535" add "$R_IP" proto tcp port 22x pass
+}
+
+@test "add rejects a redirect to port 0 or 65536: exit 1" {
+	rejects 1 "0: port must be 1-65535" add "$VNET" proto tcp port 81 redirect 0 route
+	rejects 1 "65536: port must be 1-65535" add "$VNET" proto tcp port 81 redirect 127.0.0.1:65536
+}
+
+@test "add rejects a port range whose low port is above its high port: exit 1" {
+	rejects 1 "90-80: low port above high port" add "$R_IP" proto tcp port 90-80 pass
+}
+
+@test "add rejects an unknown protocol: exit 1" {
+	rejects 1 "icmp: unknown protocol" add "$R_IP" proto icmp port 80 pass
+}
+
+@test "add rejects an unknown action: exit 1" {
+	rejects 1 "forward: unknown action" add "$R_IP" proto tcp port 80 forward
+}
+
+@test "add rejects an unknown keyword: exit 1" {
+	rejects 1 "bogus: unknown keyword" add "$R_IP" proto tcp port 80 pass bogus
+}
+
+@test "add with missing arguments exits 1" {
+	rejects 1 "" add
+	rejects 1 "" add "$R_IP" proto tcp
+	rejects 1 "" add "$R_IP" proto tcp port 80
+	rejects 1 "" add "$R_IP" proto tcp port 80 redirect
+}
+
+@test "attach of a missing interface exits 1: no such interface" {
+	rejects 1 "eth9: no such interface" attach eth9
+}
+
+@test "add with dev of a missing interface exits 1: no such interface" {
+	rejects 1 "eth9: no such interface" add "$R_IP" proto tcp port 80 pass dev eth9
+}
+
+@test "del rejects bad input like add: exit 1" {
+	rejects 1 "10.1.1.5/24: host bits set; did you mean 10.1.1.0/24?" \
+		del 10.1.1.5/24 proto tcp port 80
+	rejects 1 "90-80: low port above high port" del "$VNET" proto tcp port 90-80
+	rejects 1 "icmp: unknown protocol" del "$VNET" proto icmp port 80
+}
+
+@test "del of a rule that does not exist exits 3: no such rule" {
+	rejects 3 "no such rule" del "$VNET" proto tcp port 81
+	rejects 3 "no such rule" del "$VNET" proto udp port 80
+	rejects 3 "no such rule" del 172.16.240.0/25 proto tcp port 80
+}
+
+@test "an unknown command exits 1 and changes nothing" {
+	rejects 1 "frobnicate" frobnicate vr
+}
+
+@test "under -j an error is one JSON object on stderr" {
+	local before after
+	before=$(state_snapshot)
+	run -1 --separate-stderr splicer -j add 10.1.1 proto tcp port 80 pass
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	run -0 jq -er '.error' <<<"$stderr"
+	assert_output --partial "10.1.1: invalid IPv4 prefix"
+	after=$(state_snapshot)
+	assert_equal "$after" "$before"
+}
+
+# Without any capability (uid 0 kept, so only capabilities are missing).
+assert_unprivileged_error() {
+	[ "${#stderr_lines[@]}" -eq 1 ] || fail "expected one stderr line: $stderr"
+	[[ ${stderr_lines[0]} == "Error: "* ]] || fail "no 'Error: ': $stderr"
+	grep -qi "permission denied" <<<"$stderr" || fail "no 'permission denied': $stderr"
+}
+
+@test "without privileges add with route, detach and attach exit 2: permission denied, nothing changes" {
+	local before after
+	before=$(state_snapshot)
+	run -2 --separate-stderr splicer_unprivileged add 172.16.241.0/24 proto tcp port 80 redirect 9999 route
+	assert_unprivileged_error
+	run -2 --separate-stderr splicer_unprivileged detach vr
+	assert_unprivileged_error
+	run -2 --separate-stderr splicer_unprivileged attach xr
+	assert_unprivileged_error
+	after=$(state_snapshot)
+	assert_equal "$after" "$before"
+}
+
+@test "without privileges a first attach exits 2 and leaves nothing attached" {
+	# a pin root of its own, so nothing is attached there yet
+	local pin2="$PIN-unpriv"
+	run -2 --separate-stderr timeout 10 nsenter --net="/run/netns/$NS_R" -- \
+		setpriv --reuid=0 --regid=0 --clear-groups --inh-caps=-all \
+		--bounding-set=-all -- "$SPLICER" --pin-root "$pin2" attach xr
+	assert_unprivileged_error
+	run -3 --separate-stderr timeout 10 nsenter --net="/run/netns/$NS_R" -- \
+		"$SPLICER" --pin-root "$pin2" list
+	assert_error "not attached (no maps under $pin2"
+	run -0 tc -n "$NS_R" qdisc show dev xr
+	refute_output --partial clsact
+}
