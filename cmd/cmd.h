@@ -125,14 +125,15 @@ int do_version(int argc, char **argv);
 
 /* rule.c: the rule grammar shared by add and del. */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r);
-/*
- * The start add and del share: parse the rule, lock the state, load the
- * rule set and find the rule with the same match (*at == *n if none).
- * The caller closes st and frees *all, also on failure.
- */
-int rule_change_begin(int argc, char **argv, bool with_action,
-		      struct rule *want, struct state *st, struct rule **all,
-		      size_t *n, size_t *at);
+/* update.c: every change to the rule set goes through rules_update(). */
+struct rule_change {
+	struct rule r;
+	bool del;
+	unsigned int line; /* in a batch file; 0 on the command line */
+};
+#define UPDATE_REPLACE (1U << 0) /* start from an empty rule set */
+#define UPDATE_CHECK (1U << 1) /* validate against the state, change nothing */
+int rules_update(const struct rule_change *ch, size_t n, unsigned int flags);
 
 /* help.c */
 void usage_of(const char *cmd, FILE *f);

@@ -106,25 +106,3 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 	}
 	return 0;
 }
-
-int rule_change_begin(int argc, char **argv, bool with_action,
-		      struct rule *want, struct state *st, struct rule **all,
-		      size_t *n, size_t *at)
-{
-	size_t i;
-	int err;
-
-	state_init(st);
-	*all = NULL;
-	err = parse_rule(argc, argv, with_action, want);
-	if (!err)
-		err = state_open(st, true);
-	if (!err)
-		err = rules_load(st, all, n);
-	if (err)
-		return err;
-	for (i = 0, *at = *n; i < *n; i++)
-		if (!memcmp(&(*all)[i].k, &want->k, sizeof(want->k)))
-			*at = i;
-	return 0;
-}

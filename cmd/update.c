@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Changing the rule set: one or many changes, checked, then published. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cmd.h"
+
+/* Open-addressing table from rule match to position in an array. */
+struct key_table {
+	size_t *slot; /* position + 1; 0 is empty */
+	size_t mask;
+};
+
+static __u64 key_hash(const struct rule_key *k)
+{
+	const unsigned char *p = (const void *)k;
+	__u64 h = 1469598103934665603ULL; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int table_init(struct key_table *t, size_t n)
+{
+	size_t size = 16;
+
+	while (size < 2 * n)
+		size <<= 1;
+	t->slot = calloc(size, sizeof(*t->slot));
+	t->mask = size - 1;
+	return t->slot ? 0 : err_kernel(-ENOMEM, "rule table");
+}
+
+/* Position of k in r[], or SIZE_MAX; *where receives the slot to fill. */
+static size_t table_find(const struct key_table *t, const struct rule *r,
+			 const struct rule_key *k, size_t *where)
+{
+	size_t i = key_hash(k) & t->mask;
+
+	for (; t->slot[i]; i = (i + 1) & t->mask)
+		if (!memcmp(&r[t->slot[i] - 1].k, k, sizeof(*k)))
+			return t->slot[i] - 1;
+	if (where)
+		*where = i;
+	return SIZE_MAX;
+}
+
+static int zero_counters(const struct state *st, __u32 id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct counter *zero = calloc(ncpu > 0 ? ncpu : 1, sizeof(*zero));
+	int err = 0;
+
+	if (!zero)
+		return err_kernel(-ENOMEM, "rule counters");
+	if (bpf_map_update_elem(st->rule_stats, &id, zero, BPF_NOEXIST) &&
+	    errno != EEXIST)
+		err = err_kernel(-errno, "rule counters");
+	free(zero);
+	return err;
+}
+
+/*
+ * Writes the difference between the old and the new rule set into the
+ * rules map. This is the commit point: the index is published after it,
+ * and every later command recompiles the index from the rules map.
+ */
+static int commit(const struct state *st, const struct rule *old, size_t n_old,
+		  const struct key_table *old_t, const struct rule *new,
+		  size_t n_new, const struct key_table *new_t)
+{
+	size_t i, j;
+	int err;
+
+	for (i = 0; i < n_new; i++) {
+		j = table_find(old_t, old, &new[i].k, NULL);
+		if (j != SIZE_MAX &&
+		    !memcmp(&old[j].v, &new[i].v, sizeof(new[i].v)))
+			continue;
+		if (j == SIZE_MAX) {
+			err = zero_counters(st, new[i].v.id);
+			if (err)
+				return err;
+		}
+		if (bpf_map_update_elem(st->rules, &new[i].k, &new[i].v,
+					BPF_ANY))
+			return err_kernel(-errno, errno == E2BIG ?
+							  "rule table is full" :
+							  "write rule");
+	}
+	for (i = 0; i < n_old; i++)
+		if (table_find(new_t, new, &old[i].k, NULL) == SIZE_MAX &&
+		    bpf_map_delete_elem(st->rules, &old[i].k) &&
+		    errno != ENOENT)
+			return err_kernel(-errno, "delete rule");
+	return 0;
+}
+
+static void forget_counters(const struct state *st, const struct rule *old,
+			    size_t n_old, const struct rule *new,
+			    const struct key_table *new_t)
+{
+	size_t i, j;
+
+	for (i = 0; i < n_old; i++) {
+		j = table_find(new_t, new, &old[i].k, NULL);
+		if (j == SIZE_MAX || new[j].v.id != old[i].v.id)
+			bpf_map_delete_elem(st->rule_stats, &old[i].v.id);
+	}
+}
+
+static const char *at_line(unsigned int line, char *buf, size_t size)
+{
+	if (!line)
+		return "";
+	snprintf(buf, size, "line %u: ", line);
+	return buf;
+}
+
+/*
+ * Applies the changes in order to the current rule set (or to an empty
+ * one with UPDATE_REPLACE), then publishes the result as one new index.
+ * A rule whose match survives keeps its id and counters.
+ */
+int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
+{
+	struct key_table old_t = {}, new_t = {};
+	struct rule *old = NULL, *new = NULL;
+	bool *gone = NULL;
+	size_t n_old = 0, n_new = 0, i, j, k, where;
+	__u32 max_id = 0;
+	struct state st;
+	char buf[32];
+	int err, trie = -1;
+
+	err = state_open(&st, !(flags & UPDATE_CHECK));
+	if (!err)
+		err = rules_load(&st, &old, &n_old);
+	if (!err)
+		err = table_init(&old_t, n_old);
+	if (!err)
+		err = table_init(&new_t, n_old + n_ch);
+	if (err)
+		goto out;
+	new = calloc(n_old + n_ch + 1, sizeof(*new));
+	gone = calloc(n_old + n_ch + 1, sizeof(*gone));
+	if (!new || !gone) {
+		err = err_kernel(-ENOMEM, "rule table");
+		goto out;
+	}
+	for (i = 0; i < n_old; i++) {
+		if (old[i].v.id > max_id)
+			max_id = old[i].v.id;
+		table_find(&old_t, old, &old[i].k, &where);
+		old_t.slot[where] = i + 1;
+		if (flags & UPDATE_REPLACE)
+			continue;
+		new[n_new] = old[i];
+		table_find(&new_t, new, &new[n_new].k, &where);
+		new_t.slot[where] = ++n_new;
+	}
+
+	for (i = 0; i < n_ch; i++) {
+		const struct rule *r = &ch[i].r;
+
+		j = table_find(&new_t, new, &r->k, &where);
+		if (ch[i].del) {
+			if (j == SIZE_MAX || gone[j]) {
+				err = err_absent("%sno such rule",
+						 at_line(ch[i].line, buf,
+							 sizeof(buf)));
+				goto out;
+			}
+			gone[j] = true;
+			continue;
+		}
+		if (j == SIZE_MAX) {
+			j = n_new++;
+			new_t.slot[where] = j + 1;
+			new[j].k = r->k;
+			k = table_find(&old_t, old, &r->k, NULL);
+			new[j].v.id = k == SIZE_MAX ? ++max_id : old[k].v.id;
+		}
+		gone[j] = false;
+		new[j].v.flags = r->v.flags;
+		new[j].v.action = r->v.action;
+		new[j].v.to_addr = r->v.to_addr;
+		new[j].v.to_port = r->v.to_port;
+	}
+	if (flags & UPDATE_CHECK)
+		goto out;
+
+	/* Compact away deleted rules and rebuild the lookup table. */
+	memset(new_t.slot, 0, (new_t.mask + 1) * sizeof(*new_t.slot));
+	for (i = 0, k = 0; i < n_new; i++) {
+		if (gone[i])
+			continue;
+		new[k] = new[i];
+		table_find(&new_t, new, &new[k].k, &where);
+		new_t.slot[where] = ++k;
+	}
+	n_new = k;
+
+	/*
+	 * Build (and so check that it fits) before anything changes; add
+	 * routes before the rules that need them go live, remove them after.
+	 */
+	err = index_build(new, n_new, &trie);
+	if (!err)
+		err = routes_sync(new, n_new, true, false);
+	if (err)
+		goto out;
+	err = commit(&st, old, n_old, &old_t, new, n_new, &new_t);
+	if (err) {
+		/* Take back routes only the new set asked for. */
+		routes_sync(old, n_old, false, true);
+		goto out;
+	}
+	err = index_swap(&st, trie);
+	if (!err) {
+		forget_counters(&st, old, n_old, new, &new_t);
+		err = routes_sync(new, n_new, false, true);
+	}
+out:
+	if (trie >= 0)
+		close(trie);
+	free(old_t.slot);
+	free(new_t.slot);
+	free(gone);
+	free(new);
+	free(old);
+	state_close(&st);
+	return err;
+}
