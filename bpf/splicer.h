@@ -57,6 +57,8 @@ struct rule_key {
 	__u8 pad;
 };
 
+#define SPLICER_SERVICE_LEN 64
+
 struct rule_val {
 	__u32 id; /* stable; keys rule_stats */
 	__u32 flags;
@@ -64,6 +66,7 @@ struct rule_val {
 	__be16 to_port;
 	__u8 action;
 	__u8 pad;
+	char service[SPLICER_SERVICE_LEN]; /* who asked, e.g. a service id */
 };
 
 struct counter {

@@ -125,10 +125,18 @@ int do_version(int argc, char **argv);
 
 /* rule.c: the rule grammar shared by add and del. */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r);
+int parse_service(const char *s, char out[SPLICER_SERVICE_LEN]);
 /* update.c: every change to the rule set goes through rules_update(). */
+enum change_kind {
+	CHANGE_ADD, /* insert, or replace the action of an equal match */
+	CHANGE_DEL, /* delete the rule with exactly this match */
+	CHANGE_DEL_ANY_HIGH, /* ... whatever its high port (old tools) */
+	CHANGE_DEL_PREFIX, /* every rule for this destination prefix */
+};
+
 struct rule_change {
 	struct rule r;
-	bool del;
+	enum change_kind kind;
 	unsigned int line; /* in a batch file; 0 on the command line */
 };
 #define UPDATE_REPLACE (1U << 0) /* start from an empty rule set */

@@ -4,7 +4,7 @@
 
 int do_del(int argc, char **argv)
 {
-	struct rule_change ch = { .del = true };
+	struct rule_change ch = { .kind = CHANGE_DEL };
 	int err;
 
 	if (wants_help("del", argc, argv))

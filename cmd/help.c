@@ -21,12 +21,13 @@ static const struct {
 	  "splicer's routes.\n" },
 	{ "add",
 	  "add PREFIX proto {tcp|udp} port PORT[-PORT] ACTION [from PREFIX]\n"
-	  "            [dev IFACE] [route]",
+	  "            [dev IFACE] [route] [service NAME]",
 	  "ACTION := redirect PORT | redirect IPV4:PORT | pass | drop\n"
 	  "Add a rule, or replace the action of the rule with the same match.\n"
 	  "redirect PORT steers new flows to the socket on 127.0.0.1:PORT;\n"
 	  "route also adds the local route (table local, dev lo) that lets the\n"
-	  "kernel deliver a non-local PREFIX to that socket.\n" },
+	  "kernel deliver a non-local PREFIX to that socket. service NAME is\n"
+	  "a label kept with the rule (list shows it).\n" },
 	{ "del",
 	  "del PREFIX proto {tcp|udp} port PORT[-PORT] [from PREFIX] "
 	  "[dev IFACE]",

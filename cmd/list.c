@@ -73,6 +73,7 @@ static void json_row(struct jw *w, const struct row *row, const struct rule *r)
 	jw_str(w, "action", row->action);
 	jw_str(w, "to", r->v.action == SPLICER_ACT_REDIRECT ? row->to : NULL);
 	jw_bool(w, "route", row->route);
+	jw_str(w, "service", *r->v.service ? r->v.service : NULL);
 	jw_u64(w, "packets", row->c.packets);
 	jw_u64(w, "bytes", row->c.bytes);
 	jw_obj_end(w);

@@ -6,9 +6,26 @@
 #include "netlink.h"
 #include "cmd.h"
 
+/* A label kept with the rule: printable, no spaces, so lists round-trip. */
+int parse_service(const char *s, char out[SPLICER_SERVICE_LEN])
+{
+	size_t i, len = strlen(s);
+
+	if (!len || len >= SPLICER_SERVICE_LEN)
+		return err_usage("%.70s: service must be 1-%d characters", s,
+				 SPLICER_SERVICE_LEN - 1);
+	for (i = 0; i < len; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '#')
+			return err_usage("%.70s: service must be printable, "
+					 "without spaces or '#'",
+					 s);
+	memcpy(out, s, len + 1);
+	return 0;
+}
+
 /*
  * PREFIX proto {tcp|udp} port PORT[-PORT] [ACTION] [from PREFIX]
- * [dev IFACE] [route]. Everything is checked before any state is opened,
+ * [dev IFACE] [route] [service NAME]. Everything is checked before any state is opened,
  * so a bad line never changes anything.
  */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
@@ -46,7 +63,8 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 		}
 		if (!is_keyword(kw, "proto") && !is_keyword(kw, "port") &&
 		    !is_keyword(kw, "from") && !is_keyword(kw, "dev") &&
-		    !(with_action && is_keyword(kw, "redirect"))) {
+		    !(with_action && (is_keyword(kw, "redirect") ||
+				      is_keyword(kw, "service")))) {
 			/* The grammar puts ACTION right after the ports. */
 			if (with_action && !have_action && i >= 2 &&
 			    is_keyword(argv[i - 2], "port"))
@@ -69,6 +87,8 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 			err = parse_prefix(val, &r->k.src, &r->k.src_len);
 		} else if (is_keyword(kw, "dev")) {
 			dev = val;
+		} else if (is_keyword(kw, "service")) {
+			err = parse_service(val, r->v.service);
 		} else {
 			if (have_action)
 				return err_usage("%s: more than one action",

@@ -115,6 +115,29 @@ static void forget_counters(const struct state *st, const struct rule *old,
 	}
 }
 
+/* The wildcard deletes of the old tools; how many rules they took. */
+static size_t del_matching(const struct rule_change *c, const struct rule *r,
+			   size_t n, bool *gone)
+{
+	const struct rule_key *w = &c->r.k;
+	size_t i, hits = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct rule_key *k = &r[i].k;
+
+		if (gone[i] || k->dst != w->dst || k->dst_len != w->dst_len)
+			continue;
+		if (c->kind == CHANGE_DEL_ANY_HIGH &&
+		    (k->src != w->src || k->src_len != w->src_len ||
+		     k->proto != w->proto || k->port_lo != w->port_lo ||
+		     k->ifindex != w->ifindex))
+			continue;
+		gone[i] = true;
+		hits++;
+	}
+	return hits;
+}
+
 static const char *at_line(unsigned int line, char *buf, size_t size)
 {
 	if (!line)
@@ -170,7 +193,17 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 		const struct rule *r = &ch[i].r;
 
 		j = table_find(&new_t, new, &r->k, &where);
-		if (ch[i].del) {
+		if (ch[i].kind == CHANGE_DEL_ANY_HIGH ||
+		    ch[i].kind == CHANGE_DEL_PREFIX) {
+			if (!del_matching(&ch[i], new, n_new, gone)) {
+				err = err_absent("%sno such rule",
+						 at_line(ch[i].line, buf,
+							 sizeof(buf)));
+				goto out;
+			}
+			continue;
+		}
+		if (ch[i].kind == CHANGE_DEL) {
 			if (j == SIZE_MAX || gone[j]) {
 				err = err_absent("%sno such rule",
 						 at_line(ch[i].line, buf,
@@ -192,6 +225,7 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 		new[j].v.action = r->v.action;
 		new[j].v.to_addr = r->v.to_addr;
 		new[j].v.to_port = r->v.to_port;
+		memcpy(new[j].v.service, r->v.service, sizeof(r->v.service));
 	}
 	if (flags & UPDATE_CHECK)
 		goto out;

@@ -26,14 +26,14 @@ assert_bytes() {
 	attach_router
 	run -0 splicer add "$VNET" proto tcp port 80 redirect 9999 route
 	run -0 splicer add "$R_IP" proto udp port 7000-7010 drop from 10.99.0.0/24 dev vr
-	run -0 splicer add 0.0.0.0/0 proto tcp port 8080 pass
+	run -0 splicer add 0.0.0.0/0 proto tcp port 8080 pass service svc-3EfIhX
 	run -0 --separate-stderr splicer -j list
 	local js=$output
 	json_true "$js" '.schema == 1 and (.rules | length) == 3'
 	# field names and types of every rule
 	json_true "$js" 'all(.rules[];
 		(keys == (["id","proto","dst","src","port_low","port_high","dev",
-			"action","to","route","packets","bytes"] | sort)) and
+			"action","to","route","service","packets","bytes"] | sort)) and
 		(.id | type) == "number" and (.packets | type) == "number" and
 		(.bytes | type) == "number" and (.route | type) == "boolean")'
 	json_true "$js" '[.rules[].id] | unique | length == 3'
@@ -43,8 +43,8 @@ assert_bytes() {
 	run -0 jq -ec "$JQ_DEFS"' .rules[] | select(is_dst("10.99.0.1/32"))
 		| [.proto, .src, .port_low, .port_high, .dev, .action, .to, .route]' <<<"$js"
 	assert_output '["udp","10.99.0.0/24",7000,7010,"vr","drop",null,false]'
-	run -0 jq -ec '.rules[] | select(.dst == "0.0.0.0/0") | [.action, .to, .packets, .bytes]' <<<"$js"
-	assert_output '["pass",null,0,0]'
+	run -0 jq -ec '.rules[] | select(.dst == "0.0.0.0/0") | [.action, .to, .service, .packets, .bytes]' <<<"$js"
+	assert_output '["pass",null,"svc-3EfIhX",0,0]'
 }
 
 @test "stats -j follows schema 1 with every documented counter" {
