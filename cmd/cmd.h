@@ -47,6 +47,12 @@ int err_absent(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int err_kernel(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int exit_code(int err);
+/*
+ * A prefix for the error line while a part of the input is parsed, e.g.
+ * err_context_set("line %u: ", n); err_context_set(NULL) clears it.
+ */
+void err_context_set(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 void p_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* json.c: a streaming JSON writer, pretty-printed under -p. */

@@ -9,16 +9,32 @@
 struct options opts;
 
 static bool err_printed;
+static char err_context[128];
+
+void err_context_set(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!fmt) {
+		err_context[0] = '\0';
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err_context, sizeof(err_context), fmt, ap);
+	va_end(ap);
+}
 
 /* Exactly one error line reaches the user, whatever layer failed first. */
 static void verr(const char *fmt, va_list ap)
 {
 	char msg[1024];
+	size_t len;
 
 	if (err_printed)
 		return;
 	err_printed = true;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = snprintf(msg, sizeof(msg), "%s", err_context);
+	vsnprintf(msg + len, sizeof(msg) - len, fmt, ap);
 	if (opts.json) {
 		struct jw *w = jw_new(stderr, false);
 

@@ -111,17 +111,10 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 
 	if (dev) {
 		struct nl_link link;
-		struct nl *nl;
 
-		err = nl_open(&nl);
+		err = resolve_iface(dev, &link);
 		if (err)
-			return err_kernel(err, "netlink");
-		err = nl_link_by_name(nl, dev, &link);
-		nl_close(nl);
-		if (err == -ENODEV || err == -EINVAL)
-			return err_usage("%s: no such interface", dev);
-		if (err)
-			return err_kernel(err, "%s", dev);
+			return err;
 		r->k.ifindex = link.ifindex;
 	}
 	return 0;
