@@ -128,6 +128,20 @@ int do_list(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_help(int argc, char **argv);
 int do_version(int argc, char **argv);
+int do_batch(int argc, char **argv);
+int do_apply(int argc, char **argv);
+int do_save(int argc, char **argv);
+int do_flush(int argc, char **argv);
+
+/* list.c: which rules list_rules() prints; NULL prints every rule. */
+struct rule_filter {
+	bool by_dst;
+	__be32 dst;
+	__u8 dst_len;
+	__u8 proto; /* 0: any */
+	unsigned int actions; /* bit (1 << SPLICER_ACT_*); 0: any */
+};
+int list_rules(const struct rule_filter *f);
 
 /* rule.c: the rule grammar shared by add and del. */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r);
@@ -149,8 +163,18 @@ struct rule_change {
 #define UPDATE_CHECK (1U << 1) /* validate against the state, change nothing */
 int rules_update(const struct rule_change *ch, size_t n, unsigned int flags);
 
+/*
+ * batch.c: reads a batch file, one command per line (add, del, and flush
+ * as the first command, which sets UPDATE_REPLACE in *flags), every line
+ * checked; add_only admits add lines only. Errors name the line.
+ */
+int batch_read(FILE *f, bool add_only, struct rule_change **out, size_t *n,
+	       unsigned int *flags);
+
 /* help.c */
 void usage_of(const char *cmd, FILE *f);
 bool wants_help(const char *cmd, int argc, char **argv);
+/* The command a word names, exactly or as a unique prefix; NULL if none. */
+const char *resolve_command(const char *word);
 
 #endif /* SPLICER_CMD_H */

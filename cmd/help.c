@@ -38,6 +38,25 @@ static const struct {
 	{ "stats", "stats",
 	  "Print each attached interface's counters: passed by reason,\n"
 	  "redirected, dropped by reason.\n" },
+	{ "batch", "batch [--check] [[-f] FILE|-]",
+	  "Make the changes of a batch file (standard input without FILE or\n"
+	  "with -): one command a line, 'add RULE' or 'del RULE' as on the\n"
+	  "command line, and 'flush' as the first command to start from an\n"
+	  "empty rule set; '#' starts a comment. Every line is checked, del\n"
+	  "of an absent rule included, before anything changes: one bad line\n"
+	  "and nothing is applied, and the error names its line. The changes\n"
+	  "are published as one new index. --check checks and changes\n"
+	  "nothing.\n" },
+	{ "apply", "apply [--check] FILE|-",
+	  "Make the rule set exactly the add lines of FILE, in one update:\n"
+	  "rules not in FILE go, rules in it that did not change keep their\n"
+	  "ids and counters. 'splicer save' writes such a file.\n" },
+	{ "save", "save",
+	  "Print the rule set as a batch file, in id order, that 'splicer\n"
+	  "batch' (on an empty rule set) or 'splicer apply' restores.\n" },
+	{ "flush", "flush",
+	  "Delete every rule and the routes splicer added. Only SSH to the\n"
+	  "interfaces' own addresses and host-opened flows stay open.\n" },
 	{ "help", "help [COMMAND]", "Print help.\n" },
 	{ "version", "version", "Print the version.\n" },
 };
@@ -74,12 +93,38 @@ void usage_of(const char *cmd, FILE *f)
 		"                    or $SPLICER_PIN_ROOT)\n"
 		"  -h, --help        this help\n"
 		"  -V, --version     the version\n"
+		"\nA command may be abbreviated to a unique prefix (li = list).\n"
 		"\nExit codes:\n"
 		"  0  success\n"
 		"  1  bad usage or invalid input\n"
 		"  2  kernel, BPF or netlink failure; missing privileges\n"
 		"  3  not attached, or no such rule\n",
 		DEFAULT_PIN_ROOT);
+}
+
+const char *resolve_command(const char *word)
+{
+	char names[256] = "";
+	const char *found = NULL;
+	size_t i, hits = 0, len = strlen(word);
+
+	for (i = 0; i < N_HELPS; i++) {
+		if (!strcmp(word, helps[i].cmd))
+			return helps[i].cmd;
+		if (!len || strncmp(word, helps[i].cmd, len))
+			continue;
+		found = helps[i].cmd;
+		snprintf(names + strlen(names), sizeof(names) - strlen(names),
+			 "%s%s", hits++ ? ", " : "", found);
+	}
+	if (hits == 1)
+		return found;
+	if (hits)
+		err_usage("%s: ambiguous command (%s); see 'splicer help'",
+			  word, names);
+	else
+		err_usage("%s: unknown command; see 'splicer help'", word);
+	return NULL;
 }
 
 bool wants_help(const char *cmd, int argc, char **argv)
@@ -95,18 +140,9 @@ int do_help(int argc, char **argv)
 {
 	if (argc > 1)
 		return err_usage("usage: splicer help [COMMAND]");
-	if (argc == 1) {
-		size_t i;
-
-		for (i = 0; i < N_HELPS; i++)
-			if (!strcmp(argv[0], helps[i].cmd))
-				break;
-		if (i == N_HELPS)
-			return err_usage("%s: unknown command; see 'splicer "
-					 "help'",
-					 argv[0]);
-	}
-	usage_of(argc ? argv[0] : NULL, stdout);
+	if (argc == 1 && !resolve_command(argv[0]))
+		return E_USAGE;
+	usage_of(argc ? resolve_command(argv[0]) : NULL, stdout);
 	return 0;
 }
 

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* splicer list: every rule with its packet and byte counters. */
+/*
+ * splicer list: every rule with its packet and byte counters; splicer
+ * save: the rule set as a batch file.
+ */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdlib.h>
@@ -29,7 +33,7 @@ static const char *action_name(__u8 action)
 /* One rule's fields, formatted once for either output. */
 struct row {
 	char id[12], dst[20], src[20], ports[12], dev[IF_NAMESIZE + 8];
-	char to[24];
+	char to[24], service[SPLICER_SERVICE_LEN];
 	const char *proto, *action;
 	bool has_dev, route;
 	struct counter c;
@@ -56,6 +60,8 @@ static void fill_row(const struct state *st, const struct rule *r,
 	row->proto = proto_name(r->k.proto);
 	row->action = action_name(r->v.action);
 	row->route = r->v.flags & SPLICER_RULE_ROUTE;
+	snprintf(row->service, sizeof(row->service), "%.*s",
+		 SPLICER_SERVICE_LEN - 1, r->v.service);
 	/* A rule without counters (mid-update) shows zeros. */
 	percpu_sum(st->rule_stats, &r->v.id, &row->c, sizeof(row->c), 2);
 }
@@ -73,13 +79,13 @@ static void json_row(struct jw *w, const struct row *row, const struct rule *r)
 	jw_str(w, "action", row->action);
 	jw_str(w, "to", r->v.action == SPLICER_ACT_REDIRECT ? row->to : NULL);
 	jw_bool(w, "route", row->route);
-	jw_str(w, "service", *r->v.service ? r->v.service : NULL);
+	jw_str(w, "service", *row->service ? row->service : NULL);
 	jw_u64(w, "packets", row->c.packets);
 	jw_u64(w, "bytes", row->c.bytes);
 	jw_obj_end(w);
 }
 
-#define N_COLS 9
+#define N_COLS 10
 
 static void cells_of(const struct row *row, const char *cell[N_COLS],
 		     char *action, size_t size, char *pk, char *by)
@@ -97,13 +103,49 @@ static void cells_of(const struct row *row, const char *cell[N_COLS],
 	cell[6] = action;
 	cell[7] = pk;
 	cell[8] = by;
+	cell[9] = *row->service ? row->service : "-";
 }
 
-int do_list(int argc, char **argv)
+static bool wanted(const struct rule *r, const struct rule_filter *f)
+{
+	if (!f)
+		return true;
+	if (f->by_dst && (r->k.dst != f->dst || r->k.dst_len != f->dst_len))
+		return false;
+	if (f->proto && r->k.proto != f->proto)
+		return false;
+	if (f->actions && !(f->actions & (1U << r->v.action)))
+		return false;
+	return true;
+}
+
+/* The rules under the pin root that f lets through, in id order. */
+static int load_sorted(struct state *st, const struct rule_filter *f,
+		       struct rule **out, size_t *n_out)
+{
+	size_t n = 0, i, k;
+	int err;
+
+	state_init(st);
+	err = state_open(st, false);
+	if (!err)
+		err = rules_load(st, out, &n);
+	if (err)
+		return err;
+	for (i = 0, k = 0; i < n; i++)
+		if (wanted(&(*out)[i], f))
+			(*out)[k++] = (*out)[i];
+	qsort(*out, k, sizeof(**out), cmp_id);
+	*n_out = k;
+	return 0;
+}
+
+int list_rules(const struct rule_filter *f)
 {
 	static const char *head[N_COLS] = { "ID",     "PROTO",	 "DESTINATION",
 					    "SOURCE", "PORTS",	 "DEV",
-					    "ACTION", "PACKETS", "BYTES" };
+					    "ACTION", "PACKETS", "BYTES",
+					    "SERVICE" };
 	int width[N_COLS];
 	struct rule *r = NULL;
 	struct row *rows = NULL;
@@ -111,17 +153,9 @@ int do_list(int argc, char **argv)
 	size_t n = 0, i;
 	int err, c;
 
-	if (wants_help("list", argc, argv))
-		return 0;
-	if (argc)
-		return err_usage("%s: unknown argument; usage: splicer list",
-				 argv[0]);
-	err = state_open(&st, false);
-	if (!err)
-		err = rules_load(&st, &r, &n);
+	err = load_sorted(&st, f, &r, &n);
 	if (err)
 		goto out;
-	qsort(r, n, sizeof(*r), cmp_id);
 	rows = calloc(n + 1, sizeof(*rows));
 	if (!rows) {
 		err = err_kernel(-ENOMEM, "list");
@@ -170,6 +204,106 @@ int do_list(int argc, char **argv)
 	}
 out:
 	free(rows);
+	free(r);
+	state_close(&st);
+	return err;
+}
+
+int do_list(int argc, char **argv)
+{
+	if (wants_help("list", argc, argv))
+		return 0;
+	if (argc)
+		return err_usage("%s: unknown argument; usage: splicer list",
+				 argv[0]);
+	return list_rules(NULL);
+}
+
+/*
+ * One rule in the grammar of add. A rule for an interface that is gone
+ * cannot be restored by name: it is written as a comment that says so.
+ */
+static void save_line(const struct rule *r, char *buf, size_t size)
+{
+	char dst[20], src[20], to[24], dev[IF_NAMESIZE];
+	size_t len = 0;
+	bool gone = false;
+
+#define PUT(...)                                                             \
+	do {                                                                 \
+		if (len < size)                                              \
+			len += snprintf(buf + len, size - len, __VA_ARGS__); \
+	} while (0)
+	fmt_prefix(r->k.dst, r->k.dst_len, dst, sizeof(dst));
+	if (r->k.ifindex && !if_indextoname(r->k.ifindex, dev)) {
+		snprintf(dev, sizeof(dev), "if%u", r->k.ifindex);
+		gone = true;
+	}
+	PUT("%sadd %s proto %s port %u", gone ? "# " : "", dst,
+	    proto_name(r->k.proto), r->k.port_lo);
+	if (r->k.port_hi != r->k.port_lo)
+		PUT("-%u", r->k.port_hi);
+	if (r->v.action == SPLICER_ACT_REDIRECT) {
+		if (r->v.to_addr == htonl(INADDR_LOOPBACK))
+			snprintf(to, sizeof(to), "%u", ntohs(r->v.to_port));
+		else
+			fmt_addr_port(r->v.to_addr, r->v.to_port, to,
+				      sizeof(to));
+		PUT(" redirect %s", to);
+	} else {
+		PUT(" %s", action_name(r->v.action));
+	}
+	if (r->k.src_len)
+		PUT(" from %s",
+		    fmt_prefix(r->k.src, r->k.src_len, src, sizeof(src)));
+	if (r->k.ifindex)
+		PUT(" dev %s", dev);
+	if (r->v.flags & SPLICER_RULE_ROUTE)
+		PUT(" route");
+	if (*r->v.service)
+		PUT(" service %.*s", SPLICER_SERVICE_LEN - 1, r->v.service);
+	if (gone)
+		PUT("  # interface %u is gone", r->k.ifindex);
+#undef PUT
+}
+
+int do_save(int argc, char **argv)
+{
+	struct rule *r = NULL;
+	struct state st;
+	char line[256];
+	size_t n = 0, i;
+	struct jw *w;
+	int err;
+
+	if (wants_help("save", argc, argv))
+		return 0;
+	if (argc)
+		return err_usage("%s: unknown argument; usage: splicer save",
+				 argv[0]);
+	err = load_sorted(&st, NULL, &r, &n);
+	if (err)
+		goto out;
+	if (!opts.json) {
+		for (i = 0; i < n; i++) {
+			save_line(&r[i], line, sizeof(line));
+			puts(line);
+		}
+		goto out;
+	}
+	w = jw_new(stdout, opts.pretty);
+	jw_obj_begin(w, NULL);
+	jw_u64(w, "schema", 1);
+	jw_arr_begin(w, "batch");
+	for (i = 0; i < n; i++) {
+		save_line(&r[i], line, sizeof(line));
+		jw_str(w, NULL, line);
+	}
+	jw_arr_end(w);
+	jw_obj_end(w);
+	jw_free(w);
+	putchar('\n');
+out:
 	free(r);
 	state_close(&st);
 	return err;

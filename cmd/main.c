@@ -28,17 +28,20 @@ static const struct cmd cmds[] = {
 	{ "add", do_add },	 { "del", do_del },
 	{ "list", do_list },	 { "stats", do_stats },
 	{ "help", do_help },	 { "version", do_version },
+	{ "batch", do_batch },	 { "apply", do_apply },
+	{ "save", do_save },	 { "flush", do_flush },
 };
 
+/* The command word may be any unique prefix of a command, as in ip. */
 static int dispatch(int argc, char **argv)
 {
+	const char *name = resolve_command(argv[0]);
 	size_t i;
 
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[0], cmds[i].name))
+	for (i = 0; name && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(name, cmds[i].name))
 			return cmds[i].func(argc - 1, argv + 1);
-	err_usage("%s: unknown command; see 'splicer help'", argv[0]);
-	return E_USAGE;
+	return err_usage("%s: unknown command; see 'splicer help'", argv[0]);
 }
 
 int main(int argc, char **argv)
@@ -60,6 +63,7 @@ int main(int argc, char **argv)
 	opts.pin_root = getenv("SPLICER_PIN_ROOT");
 	if (!opts.pin_root || !*opts.pin_root)
 		opts.pin_root = DEFAULT_PIN_ROOT;
+	libbpf_set_print(libbpf_print);
 
 	opterr = 0;
 	/* "+": stop at the command word; the rest belongs to the command. */
@@ -92,7 +96,6 @@ int main(int argc, char **argv)
 				argv[optind - 1]));
 		}
 	}
-	libbpf_set_print(libbpf_print);
 	if (optind >= argc)
 		return exit_code(
 			err_usage("missing command; see 'splicer help'"));
