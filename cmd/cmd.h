@@ -171,6 +171,10 @@ int rules_update(const struct rule_change *ch, size_t n, unsigned int flags);
 int batch_read(FILE *f, bool add_only, struct rule_change **out, size_t *n,
 	       unsigned int *flags);
 
+/* compat.c: the old tools' command lines (map_update, map_delete...). */
+bool is_compat_name(const char *prog);
+int compat_main(const char *prog, int argc, char **argv);
+
 /* help.c */
 void usage_of(const char *cmd, FILE *f);
 bool wants_help(const char *cmd, int argc, char **argv);

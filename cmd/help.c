@@ -94,6 +94,8 @@ void usage_of(const char *cmd, FILE *f)
 		"  -h, --help        this help\n"
 		"  -V, --version     the version\n"
 		"\nA command may be abbreviated to a unique prefix (li = list).\n"
+		"Called as map_update, map_delete or map_delete_elem, splicer\n"
+		"takes those tools' command lines (map_update --help).\n"
 		"\nExit codes:\n"
 		"  0  success\n"
 		"  1  bad usage or invalid input\n"

@@ -64,6 +64,9 @@ int main(int argc, char **argv)
 	if (!opts.pin_root || !*opts.pin_root)
 		opts.pin_root = DEFAULT_PIN_ROOT;
 	libbpf_set_print(libbpf_print);
+	/* Called by an old tool's name, speak that tool's language. */
+	if (is_compat_name(basename(argv[0])))
+		return exit_code(compat_main(basename(argv[0]), argc, argv));
 
 	opterr = 0;
 	/* "+": stop at the command word; the rest belongs to the command. */

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Invoked as map_update, map_delete or map_delete_elem, splicer speaks the
+ * command lines that OpenZiti routers send to the tools it replaces: the
+ * positional forms of the first tools and the option forms of the later
+ * map_update. Every change still goes through rules_update().
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "netlink.h"
+#include "cmd.h"
+
+static const char *const compat_names[] = { "map_update", "map_delete",
+					    "map_delete_elem" };
+
+bool is_compat_name(const char *prog)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(compat_names) / sizeof(compat_names[0]); i++)
+		if (!strcmp(prog, compat_names[i]))
+			return true;
+	return false;
+}
+
+/* What one command line asks for, as typed. */
+struct compat_args {
+	int op; /* 'I', 'D', 'L', 'F', 'V', '?'; 'E': every rule of a prefix */
+	const char *c, *m, *o, *n, *l, *h, *t, *p, *s;
+	const char **ifaces;
+	int n_ifaces;
+	bool route;
+	unsigned int list_actions;
+};
+
+static void compat_usage(const char *prog)
+{
+	printf("Usage: %1$s -I -c DST -m LEN [-o SRC -n LEN] -l LOW -h HIGH "
+	       "-t PORT\n"
+	       "           -p tcp|udp|6|17 [-s SERVICE-ID] [-N IFACE]... "
+	       "[-r]\n"
+	       "       %1$s -D -c DST -m LEN [-o SRC -n LEN] -l LOW "
+	       "-p PROTO [-N IFACE]...\n"
+	       "       %1$s -L [-c DST -m LEN] [-p PROTO] [-i|-f]\n"
+	       "       %1$s -F | -V | -? | --help\n"
+	       "       map_update DST LEN LOW HIGH TPROXY-PORT PROTO-ID\n"
+	       "       map_delete DST LEN LOW PROTO-ID\n"
+	       "       map_delete_elem DST LEN [LOW PROTO-ID]\n\n"
+	       "splicer's compatibility mode for OpenZiti routers. -t 0 "
+	       "passes, -t PORT\n"
+	       "redirects to 127.0.0.1:PORT. -D removes the rule with that "
+	       "low port, any\n"
+	       "high port, scoped to -N or (without -N) unscoped. -r adds "
+	       "the local route.\n"
+	       "Pinned state: $SPLICER_PIN_ROOT or %2$s. "
+	       "See splicer(8).\n",
+	       prog, DEFAULT_PIN_ROOT);
+}
+
+/* "-c ADDR -m LEN" or a source: host bits are refused, as by splicer. */
+static int prefix_of(const char *what, const char *addr, const char *len,
+		     __be32 *a, __u8 *l)
+{
+	char buf[64];
+	int err;
+
+	snprintf(buf, sizeof(buf), "%s/%s", addr, len);
+	err_context_set("%s ", what);
+	err = parse_prefix(buf, a, l);
+	err_context_set(NULL);
+	return err;
+}
+
+static int port_of(const char *what, const char *s, __u16 *port)
+{
+	int err;
+
+	err_context_set("%s port ", what);
+	err = parse_port(s, port);
+	err_context_set(NULL);
+	return err;
+}
+
+static int proto_of(const char *s, __u8 *proto)
+{
+	if (!strcasecmp(s, "tcp") || !strcmp(s, "6"))
+		*proto = IPPROTO_TCP;
+	else if (!strcasecmp(s, "udp") || !strcmp(s, "17"))
+		*proto = IPPROTO_UDP;
+	else
+		return err_usage("%s: unknown protocol (tcp, udp, 6 or 17)", s);
+	return 0;
+}
+
+/* -t 0 passes; -t PORT redirects to the listener on 127.0.0.1:PORT. */
+static int action_of(const char *s, struct rule *r)
+{
+	__u16 port;
+	int err;
+
+	if (*s && strspn(s, "0") == strlen(s)) {
+		r->v.action = SPLICER_ACT_PASS;
+		return 0;
+	}
+	err = port_of("tproxy", s, &port);
+	if (err)
+		return err;
+	r->v.action = SPLICER_ACT_REDIRECT;
+	r->v.to_addr = htonl(INADDR_LOOPBACK);
+	r->v.to_port = htons(port);
+	return 0;
+}
+
+static int missing(const struct compat_args *a, const char *opt)
+{
+	return err_usage("-%c: missing %s; see 'map_update --help'", a->op,
+			 opt);
+}
+
+/* The rule that -I or -D names, before its interface. */
+static int build_rule(const struct compat_args *a, struct rule *r)
+{
+	bool insert = a->op == 'I';
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (!a->c)
+		return missing(a, "-c (--dcidr-block)");
+	if (!a->m)
+		return missing(a, "-m (--dprefix-len)");
+	if (a->op == 'E')
+		return prefix_of("destination", a->c, a->m, &r->k.dst,
+				 &r->k.dst_len);
+	if (!a->l)
+		return missing(a, "-l (--low-port)");
+	if (insert && !a->h)
+		return missing(a, "-h (--high-port)");
+	if (insert && !a->t)
+		return missing(a, "-t (--tproxy-port)");
+	if (!a->p)
+		return missing(a, "-p (--protocol)");
+	if (a->o && !a->n)
+		return err_usage("-o needs -n (--oprefix-len)");
+	if (a->n && !a->o)
+		return err_usage("-n needs -o (--ocidr-block)");
+
+	err = prefix_of("destination", a->c, a->m, &r->k.dst, &r->k.dst_len);
+	if (!err && a->o)
+		err = prefix_of("source", a->o, a->n, &r->k.src, &r->k.src_len);
+	if (!err)
+		err = port_of("low", a->l, &r->k.port_lo);
+	r->k.port_hi = r->k.port_lo; /* -h is ignored on -D */
+	if (!err && insert)
+		err = port_of("high", a->h, &r->k.port_hi);
+	if (!err && r->k.port_lo > r->k.port_hi)
+		err = err_usage("low port %u above high port %u", r->k.port_lo,
+				r->k.port_hi);
+	if (!err)
+		err = proto_of(a->p, &r->k.proto);
+	if (err || !insert)
+		return err;
+	err = action_of(a->t, r);
+	if (!err && a->s && *a->s)
+		err = parse_service(a->s, r->v.service);
+	if (a->route)
+		r->v.flags |= SPLICER_RULE_ROUTE;
+	return err;
+}
+
+/* -I, -D and the positional forms: one change per -N, in one update. */
+static int change_rules(const struct compat_args *a)
+{
+	struct rule_change *ch;
+	struct rule r;
+	int i, n = a->n_ifaces ? a->n_ifaces : 1;
+	int err = build_rule(a, &r);
+
+	if (err)
+		return err;
+	ch = calloc(n, sizeof(*ch));
+	if (!ch)
+		return err_kernel(-ENOMEM, "rules");
+	for (i = 0; i < n && !err; i++) {
+		ch[i].r = r;
+		ch[i].kind = a->op == 'I' ? CHANGE_ADD :
+			     a->op == 'D' ? CHANGE_DEL_ANY_HIGH :
+					    CHANGE_DEL_PREFIX;
+		if (a->n_ifaces) {
+			struct nl_link link;
+
+			err = resolve_iface(a->ifaces[i], &link);
+			ch[i].r.k.ifindex = link.ifindex;
+		}
+	}
+	if (!err)
+		err = rules_update(ch, n, 0);
+	free(ch);
+	return err;
+}
+
+static int list(const struct compat_args *a)
+{
+	struct rule_filter f = { .actions = a->list_actions };
+	int err = 0;
+
+	if (a->c || a->m) {
+		if (!a->c || !a->m)
+			return err_usage("-L: -c and -m go together");
+		f.by_dst = true;
+		err = prefix_of("destination", a->c, a->m, &f.dst, &f.dst_len);
+	}
+	if (!err && a->p)
+		err = proto_of(a->p, &f.proto);
+	return err ?: list_rules(&f);
+}
+
+static int run(const char *prog, const struct compat_args *a)
+{
+	switch (a->op) {
+	case 'V':
+		printf("%s (splicer %s)\n", prog, SPLICER_VERSION);
+		return 0;
+	case '?':
+		compat_usage(prog);
+		return 0;
+	case 'L':
+		return list(a);
+	case 'F':
+		return rules_update(NULL, 0, UPDATE_REPLACE);
+	case 0:
+		return err_usage("one of -I, -D, -L, -F or -V is needed; see "
+				 "'%s --help'",
+				 prog);
+	default:
+		return change_rules(a);
+	}
+}
+
+/* map_update DST LEN LOW HIGH TPROXY PROTO, map_delete[_elem] DST LEN LOW PROTO */
+static int positional(const char *prog, int argc, char **argv,
+		      struct compat_args *a)
+{
+	bool update = !strcmp(prog, "map_update");
+	bool elem = !strcmp(prog, "map_delete_elem");
+
+	if (update && argc == 7) {
+		a->op = 'I';
+		a->h = argv[4];
+		a->t = argv[5];
+		a->p = argv[6];
+	} else if (!update && argc == 5) {
+		a->op = 'D';
+		a->p = argv[4];
+	} else if (elem && argc == 3) {
+		a->op = 'E';
+	} else {
+		return err_usage(
+			"usage: %s %s; see '%s --help'", prog,
+			update ? "DST LEN LOW HIGH TPROXY-PORT PROTO-ID" :
+			elem   ? "DST LEN [LOW PROTO-ID]" :
+				 "DST LEN LOW PROTO-ID",
+			prog);
+	}
+	a->c = argv[1];
+	a->m = argv[2];
+	a->l = argc > 3 ? argv[3] : NULL;
+	return run(prog, a);
+}
+
+static int set_op(struct compat_args *a, int op, const char *prog)
+{
+	if (a->op && a->op != op)
+		return err_usage("only one of -I, -D, -L, -F and -V; see '%s "
+				 "--help'",
+				 prog);
+	a->op = op;
+	return 0;
+}
+
+int compat_main(const char *prog, int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "insert", no_argument, NULL, 'I' },
+		{ "delete", no_argument, NULL, 'D' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "flush", no_argument, NULL, 'F' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'H' },
+		{ "dcidr-block", required_argument, NULL, 'c' },
+		{ "dprefix-len", required_argument, NULL, 'm' },
+		{ "ocidr-block", required_argument, NULL, 'o' },
+		{ "oprefix-len", required_argument, NULL, 'n' },
+		{ "low-port", required_argument, NULL, 'l' },
+		{ "high-port", required_argument, NULL, 'h' },
+		{ "tproxy-port", required_argument, NULL, 't' },
+		{ "protocol", required_argument, NULL, 'p' },
+		{ "service-id", required_argument, NULL, 's' },
+		{ "interface", required_argument, NULL, 'N' },
+		{ "route", no_argument, NULL, 'r' },
+		{ "intercepts", no_argument, NULL, 'i' },
+		{ "passthrough", no_argument, NULL, 'f' },
+		{ 0 },
+	};
+	struct compat_args a = {};
+	int c, err = 0;
+
+	if (argc > 1 && argv[1][0] != '-')
+		return positional(prog, argc, argv, &a);
+	a.ifaces = calloc(argc, sizeof(*a.ifaces));
+	if (!a.ifaces)
+		return err_kernel(-ENOMEM, "options");
+	opterr = 0;
+	optind = 1;
+	/* "+": no permutation; ":": a missing value returns ':'. */
+	while (!err &&
+	       (c = getopt_long(argc, argv, "+:IDLFVc:m:o:n:l:h:t:p:s:N:rif",
+				long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'I':
+		case 'D':
+		case 'L':
+		case 'F':
+		case 'V':
+			err = set_op(&a, c, prog);
+			break;
+		case 'H':
+			err = set_op(&a, '?', prog);
+			break;
+		case 'c':
+			a.c = optarg;
+			break;
+		case 'm':
+			a.m = optarg;
+			break;
+		case 'o':
+			a.o = optarg;
+			break;
+		case 'n':
+			a.n = optarg;
+			break;
+		case 'l':
+			a.l = optarg;
+			break;
+		case 'h':
+			a.h = optarg;
+			break;
+		case 't':
+			a.t = optarg;
+			break;
+		case 'p':
+			a.p = optarg;
+			break;
+		case 's':
+			a.s = optarg;
+			break;
+		case 'N':
+			a.ifaces[a.n_ifaces++] = optarg;
+			break;
+		case 'r':
+			a.route = true;
+			break;
+		case 'i':
+			a.list_actions |= 1U << SPLICER_ACT_REDIRECT;
+			break;
+		case 'f':
+			a.list_actions |= 1U << SPLICER_ACT_PASS;
+			break;
+		case ':':
+			err = err_usage("-%c: missing value; see '%s --help'",
+					optopt, prog);
+			break;
+		default:
+			if (optopt == '?')
+				err = set_op(&a, '?', prog);
+			else if (optopt)
+				err = err_usage("-%c: unknown option; see '%s "
+						"--help'",
+						optopt, prog);
+			else
+				err = err_usage("%s: unknown option; see '%s "
+						"--help'",
+						argv[optind - 1], prog);
+		}
+	}
+	if (!err && optind < argc)
+		err = err_usage("%s: unexpected argument; see '%s --help'",
+				argv[optind], prog);
+	if (!err)
+		err = run(prog, &a);
+	free(a.ifaces);
+	return err;
+}
