@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The tc ingress program: stateful default-deny IPv4 filter and redirector. */
+/* The tc programs: stateful default-deny IPv4 filter and redirector. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/bpf.h>
@@ -19,8 +19,29 @@ char LICENSE[] SEC("license") = "GPL";
 #define DHCP_SERVER_PORT 67
 #define DHCP_CLIENT_PORT 68
 #define SSH_PORT 22
-#define IP_OFFSET 0x1fff /* fragment offset bits of frag_off */
-#define LOOPBACK_ADDR 0x7f000001 /* 127.0.0.1, host order */
+#define IP_MF 0x2000 /* more fragments */
+#define IP_OFFSET 0x1fff /* fragment offset, in 8-byte units */
+#define ETH_P_8021AD 0x88A8
+
+/* linux/icmp.h pulls in libc headers a BPF target cannot build. */
+#define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_ECHO 8
+#define ICMP_TIME_EXCEEDED 11
+
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 id; /* echo and echo reply */
+	__be16 sequence;
+};
+/*
+ * A non-first fragment starting inside the first 24 bytes of the L4
+ * header could overwrite the ports or TCP flags the first one was judged
+ * by (RFC 1858): such fragments are malformed whatever follows.
+ */
+#define MIN_FRAG_OFFSET 3
 
 /* Index entries carry a 64-bit tag+scope, then up to 32 bits of address. */
 #define LPM_FULL (SPLICER_LPM_FIXED_BITS + 32)
@@ -84,43 +105,19 @@ struct {
 	__type(value, struct iface_stats);
 } iface_stats SEC(".maps");
 
-/*
- * Internal verdicts are the reason codes; the single exit point turns them
- * into TC_ACT_* and counts them, so no path can return without counting.
- */
-static __always_inline int reason_to_tc(int reason)
-{
-	switch (reason) {
-	case REASON_PASS_ARP:
-	case REASON_PASS_DHCP:
-	case REASON_PASS_SSH:
-	case REASON_PASS_ESTABLISHED:
-	case REASON_PASS_RULE:
-	case REASON_PASS_LOOPBACK:
-	case REASON_REDIRECTED:
-		return TC_ACT_OK;
-	default:
-		return TC_ACT_SHOT;
-	}
-}
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLICER_MAX_FRAG_FLOWS);
+	__type(key, struct frag_key);
+	__type(value, struct frag_val);
+} frag_flows SEC(".maps");
 
-static __always_inline void count(struct counter *c, __u32 len)
-{
-	c->packets++;
-	c->bytes += len;
-}
-
-struct pkt {
-	__be32 saddr;
-	__be32 daddr;
-	__be16 sport;
-	__be16 dport;
-	__u8 proto;
-	__u8 tcp_flags; /* SYN/ACK bits, TCP only */
-	__u16 l4_off;
-	__be32 seq; /* TCP only */
-	__u8 tcp_word[2]; /* data offset and flags bytes, TCP only */
-};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLICER_MAX_ECHO_OUT);
+	__type(key, struct echo_key);
+	__type(value, __u64); /* when the request left, ns */
+} echo_out SEC(".maps");
 
 /*
  * Only the path to the one field splicer reads; CO-RE finds its offset in
@@ -140,25 +137,76 @@ struct tcp_timewait_sock {
 	struct inet_timewait_sock tw_sk;
 } __attribute__((preserve_access_index));
 
+/*
+ * Internal verdicts are the reason codes; the single exit point turns them
+ * into TC_ACT_* and counts them, so no path can return without counting.
+ */
+static __always_inline bool reason_passes(int reason)
+{
+	return reason >= 0 && reason <= REASON_REDIRECTED;
+}
+
+static __always_inline void count(struct counter *c, __u32 len)
+{
+	c->packets++;
+	c->bytes += len;
+}
+
+#define F_FIN 0x01
 #define F_SYN 0x02
+#define F_RST 0x04
 #define F_ACK 0x10
 
+enum frag {
+	FRAG_NONE,
+	FRAG_FIRST, /* offset 0, more to come */
+	FRAG_REST, /* offset > 0 */
+};
+
+struct pkt {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport; /* TCP, UDP; ICMP: echo id */
+	__be16 dport;
+	__be16 ip_id;
+	__u16 l4_off;
+	__u16 l4_len; /* bytes of L4 in this packet per tot_len */
+	__u8 proto;
+	__u8 frag;
+	__u8 tcp_flags; /* TCP only */
+	__u8 icmp_type; /* ICMP only */
+	__be32 seq; /* TCP only */
+	__u8 tcp_word[2]; /* data offset and flags bytes, TCP only */
+};
+
 /*
- * Parses Ethernet/IPv4/L4 into p. Returns -1 when the packet is ARP
- * (caller passes it), or a drop reason, or REASON_MAX when p is filled.
+ * Parses Ethernet and IPv4 into p. Returns -1 for ARP (which passes), a
+ * drop reason, or REASON_MAX when p holds a well-formed IPv4 header.
  */
-static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
+static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
-	__u32 ihl, l4_off;
+	__u32 ihl, tot_len;
+	__u16 frag;
 
+	/*
+	 * The kernel strips the outer VLAN tag into skb metadata before tc.
+	 * A tagged frame on this device belongs to a VLAN device splicer is
+	 * not guarding here, and a tag still in the data (QinQ) is one more
+	 * header to be fooled by: both are dropped.
+	 */
+	if (skb->vlan_present)
+		return REASON_DROP_VLAN;
 	if ((void *)(eth + 1) > data_end)
 		return REASON_DROP_MALFORMED;
 	if (eth->h_proto == bpf_htons(ETH_P_ARP))
 		return -1;
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) ||
+	    eth->h_proto == bpf_htons(ETH_P_8021AD))
+		return REASON_DROP_VLAN;
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return REASON_DROP_NOT_IPV4;
 
@@ -168,57 +216,77 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 	if (ip->version != 4 || ip->ihl < 5)
 		return REASON_DROP_MALFORMED;
 	ihl = ip->ihl * 4;
-	if (bpf_ntohs(ip->tot_len) < ihl ||
-	    bpf_ntohs(ip->tot_len) > skb->len - sizeof(*eth))
+	tot_len = bpf_ntohs(ip->tot_len);
+	if (tot_len < ihl || tot_len > skb->len - sizeof(*eth))
 		return REASON_DROP_MALFORMED;
-	/* A non-first fragment's "ports" are payload: never match on them. */
-	if (ip->frag_off & bpf_htons(IP_OFFSET))
-		return REASON_DROP_FRAGMENT;
 
+	frag = bpf_ntohs(ip->frag_off);
+	p->frag = (frag & IP_OFFSET) ? FRAG_REST :
+		  (frag & IP_MF)     ? FRAG_FIRST :
+				       FRAG_NONE;
+	if (p->frag == FRAG_REST && (frag & IP_OFFSET) < MIN_FRAG_OFFSET)
+		return REASON_DROP_MALFORMED;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
 	p->proto = ip->protocol;
-	p->tcp_flags = 0;
-	p->sport = 0;
-	p->dport = 0;
-	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
-		return REASON_MAX;
+	p->ip_id = ip->id;
+	p->l4_off = sizeof(*eth) + ihl;
+	p->l4_len = tot_len - ihl;
+	return REASON_MAX;
+}
 
-	l4_off = sizeof(*eth) + ihl;
+/*
+ * Parses the TCP, UDP or ICMP header at p->l4_off. It must lie inside
+ * tot_len: a first fragment too short to hold it is malformed.
+ */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
+{
+	__u32 need = p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
+		     p->proto == IPPROTO_UDP ? sizeof(struct udphdr) :
+					       sizeof(struct icmphdr);
+	__u32 off = p->l4_off & 0x7f; /* at most 14 + 60: verifier bound */
+	void *data, *data_end;
+
+	if (p->l4_len < need)
+		return REASON_DROP_MALFORMED;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
 	/*
-	 * The L4 header may lie beyond the linear part of the skb; pull it
+	 * The header may lie beyond the linear part of the skb; pull it
 	 * in, after which every packet pointer must be reloaded.
 	 */
-	if (data + l4_off + sizeof(struct tcphdr) > data_end) {
-		__u32 need = l4_off + (p->proto == IPPROTO_TCP ?
-					       sizeof(struct tcphdr) :
-					       sizeof(struct udphdr));
-
-		if (need > skb->len || bpf_skb_pull_data(skb, need))
+	if (data + off + need > data_end) {
+		if (bpf_skb_pull_data(skb, off + need))
 			return REASON_DROP_MALFORMED;
 		data = (void *)(long)skb->data;
 		data_end = (void *)(long)skb->data_end;
 	}
-	/* ihl is at most 15 words; masking keeps the verifier's bound. */
-	l4_off &= 0x7f;
-	p->l4_off = l4_off;
 	if (p->proto == IPPROTO_TCP) {
-		struct tcphdr *th = data + l4_off;
+		struct tcphdr *th = data + off;
 
-		if ((void *)(th + 1) > data_end)
+		if ((void *)(th + 1) > data_end || th->doff < 5 ||
+		    th->doff * 4 > p->l4_len)
 			return REASON_DROP_MALFORMED;
 		p->sport = th->source;
 		p->dport = th->dest;
-		p->tcp_flags = (th->syn ? F_SYN : 0) | (th->ack ? F_ACK : 0);
+		p->tcp_flags = (th->fin ? F_FIN : 0) | (th->syn ? F_SYN : 0) |
+			       (th->rst ? F_RST : 0) | (th->ack ? F_ACK : 0);
 		p->seq = th->seq;
 		__builtin_memcpy(p->tcp_word, (__u8 *)th + 12, 2);
-	} else {
-		struct udphdr *uh = data + l4_off;
+	} else if (p->proto == IPPROTO_UDP) {
+		struct udphdr *uh = data + off;
 
 		if ((void *)(uh + 1) > data_end)
 			return REASON_DROP_MALFORMED;
 		p->sport = uh->source;
 		p->dport = uh->dest;
+	} else {
+		struct icmphdr *ih = data + off;
+
+		if ((void *)(ih + 1) > data_end)
+			return REASON_DROP_MALFORMED;
+		p->icmp_type = ih->type;
+		p->sport = ih->id;
 	}
 	return REASON_MAX;
 }
@@ -271,7 +339,7 @@ established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
 	if (sk->state == BPF_TCP_LISTEN) {
 		ret = EST_NONE;
 	} else if (sk->state == BPF_TCP_TIME_WAIT &&
-		   (p->tcp_flags & (F_SYN | F_ACK)) == F_SYN) {
+		   (p->tcp_flags & (F_SYN | F_ACK | F_RST | F_FIN)) == F_SYN) {
 		ret = EST_TIMEWAIT_SYN;
 		tw = bpf_skc_to_tcp_timewait_sock(sk);
 		if (tw)
@@ -281,6 +349,85 @@ established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
 	}
 	bpf_sk_release(sk);
 	return ret;
+}
+
+static __always_inline bool echo_sent(__be32 peer, __be16 id)
+{
+	struct echo_key k = { .peer = peer, .id = id };
+	__u64 *sent = bpf_map_lookup_elem(&echo_out, &k);
+
+	return sent && bpf_ktime_get_ns() - *sent < SPLICER_ECHO_TIMEOUT_NS;
+}
+
+/*
+ * An ICMP error quotes the IP header and first 8 bytes of the packet it
+ * is about. It passes only if that packet was ours: a socket of this host
+ * (looked up as a reply to it would be) or an echo request we sent. That
+ * is what path-MTU discovery and traceroute need, and nothing more.
+ */
+static __always_inline int icmp_error(struct __sk_buff *skb,
+				      const struct pkt *p)
+{
+	struct {
+		struct iphdr ip;
+		__be16 ports[2]; /* ICMP: type/code, checksum */
+		__be16 echo_id;
+	} q;
+	struct pkt inner = {};
+	__u32 off = p->l4_off + sizeof(struct icmphdr);
+	__u32 ihl;
+
+	if (p->l4_len < sizeof(struct icmphdr) + sizeof(q.ip) + 8 ||
+	    bpf_skb_load_bytes(skb, off, &q.ip, sizeof(q.ip)))
+		return REASON_DROP_MALFORMED;
+	ihl = q.ip.ihl * 4;
+	if (q.ip.version != 4 || ihl < sizeof(q.ip) ||
+	    p->l4_len < sizeof(struct icmphdr) + ihl + 8 ||
+	    bpf_skb_load_bytes(skb, off + ihl, q.ports, 6))
+		return REASON_DROP_MALFORMED;
+	/* Only the first fragment quotes ports. */
+	if (q.ip.frag_off & bpf_htons(IP_OFFSET))
+		return REASON_DROP_NO_RULE;
+	if (q.ip.protocol == IPPROTO_ICMP)
+		return ((__u8 *)q.ports)[0] == ICMP_ECHO &&
+				       echo_sent(q.ip.daddr, q.echo_id) ?
+			       REASON_PASS_ICMP :
+			       REASON_DROP_NO_RULE;
+	if (q.ip.protocol != IPPROTO_TCP && q.ip.protocol != IPPROTO_UDP)
+		return REASON_DROP_NO_RULE;
+	/* The quoted packet went out; a reply to it would come back so. */
+	inner.proto = q.ip.protocol;
+	inner.saddr = q.ip.daddr;
+	inner.daddr = q.ip.saddr;
+	inner.sport = q.ports[1];
+	inner.dport = q.ports[0];
+	{
+		__u32 ignored;
+
+		return established(skb, &inner, &ignored) == EST_NONE ?
+			       REASON_DROP_NO_RULE :
+			       REASON_PASS_ICMP;
+	}
+}
+
+static __always_inline int icmp_decide(struct __sk_buff *skb,
+				       const struct pkt *p,
+				       const struct iface_cfg *cfg)
+{
+	switch (p->icmp_type) {
+	case ICMP_ECHOREPLY:
+		return echo_sent(p->saddr, p->sport) ? REASON_PASS_ICMP :
+						       REASON_DROP_NO_RULE;
+	case ICMP_ECHO:
+		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) ?
+			       REASON_PASS_ICMP :
+			       REASON_DROP_NO_RULE;
+	case ICMP_DEST_UNREACH:
+	case ICMP_TIME_EXCEEDED:
+		return icmp_error(skb, p);
+	default:
+		return REASON_DROP_NO_RULE;
+	}
 }
 
 /*
@@ -370,7 +517,7 @@ static __always_inline int reuse_timewait(struct __sk_buff *skb,
 					  const struct pkt *p, __u32 rcv_nxt)
 {
 	__u32 csum_off = p->l4_off + offsetof(struct tcphdr, check);
-	__u8 word[2] = { p->tcp_word[0], 0x04 /* RST alone */ };
+	__u8 word[2] = { p->tcp_word[0], F_RST };
 	__be32 seq = bpf_htonl(rcv_nxt);
 	__u16 old_word, new_word;
 	long err;
@@ -402,6 +549,12 @@ apply_rule(struct __sk_buff *skb, const struct pkt *p, const struct lpm_val *v)
 	case SPLICER_ACT_PASS:
 		return REASON_PASS_RULE;
 	case SPLICER_ACT_REDIRECT:
+		/*
+		 * Reassembly after tc orphans the skb and would lose the
+		 * assignment: a fragmented datagram cannot be redirected.
+		 */
+		if (p->frag != FRAG_NONE)
+			return REASON_DROP_FRAGMENT;
 		return assign(skb, p, v) ? REASON_REDIRECTED :
 					   REASON_DROP_NO_LISTENER;
 	default:
@@ -409,49 +562,36 @@ apply_rule(struct __sk_buff *skb, const struct pkt *p, const struct lpm_val *v)
 	}
 }
 
-static __always_inline int decide(struct __sk_buff *skb,
-				  const struct iface_cfg *cfg)
+/* TCP and UDP: the allowances, the host's own sockets, then the rules. */
+static __always_inline int transport_decide(struct __sk_buff *skb,
+					    const struct pkt *p, bool loopback,
+					    bool reinjected)
 {
-	bool loopback = cfg && (cfg->flags & SPLICER_IFACE_LOOPBACK);
-	bool reinjected = (skb->mark & SPLICER_MARK_REINJECTED) ==
-			  SPLICER_MARK_REINJECTED;
 	enum established est;
 	__u32 tw_rcv_nxt = 0;
 	struct lpm_val *v;
-	struct pkt p;
-	int reason;
-
-	/* The mark is splicer's own business: never let it reach routing. */
-	if (reinjected)
-		skb->mark &= ~SPLICER_MARK_REINJECTED;
-	reason = parse(skb, &p);
-	if (reason < 0)
-		return loopback ? REASON_PASS_LOOPBACK : REASON_PASS_ARP;
-	if (reason != REASON_MAX)
-		return loopback ? REASON_PASS_LOOPBACK : reason;
-	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP)
-		return loopback ? REASON_PASS_LOOPBACK : REASON_DROP_NO_RULE;
 
 	if (!loopback) {
-		if (p.proto == IPPROTO_UDP &&
-		    p.sport == bpf_htons(DHCP_SERVER_PORT) &&
-		    p.dport == bpf_htons(DHCP_CLIENT_PORT))
+		if (p->proto == IPPROTO_UDP &&
+		    p->sport == bpf_htons(DHCP_SERVER_PORT) &&
+		    p->dport == bpf_htons(DHCP_CLIENT_PORT))
 			return REASON_PASS_DHCP;
-		if (p.proto == IPPROTO_TCP && p.dport == bpf_htons(SSH_PORT)) {
+		if (p->proto == IPPROTO_TCP &&
+		    p->dport == bpf_htons(SSH_PORT)) {
 			struct iface_addr a = {
 				.ifindex = skb->ingress_ifindex,
-				.addr = p.daddr,
+				.addr = p->daddr,
 			};
 
 			if (bpf_map_lookup_elem(&iface_addrs, &a))
 				return REASON_PASS_SSH;
 		}
 	}
-	est = established(skb, &p, &tw_rcv_nxt);
+	est = established(skb, p, &tw_rcv_nxt);
 	if (est == EST_YES)
 		return REASON_PASS_ESTABLISHED;
 
-	v = rule_lookup(&p, skb->ingress_ifindex);
+	v = rule_lookup(p, skb->ingress_ifindex);
 	if (!v)
 		return loopback ? REASON_PASS_LOOPBACK : REASON_DROP_NO_RULE;
 	/* On loopback only redirects apply: lo carries the host's own talk. */
@@ -463,8 +603,87 @@ static __always_inline int decide(struct __sk_buff *skb,
 	 */
 	if (est == EST_TIMEWAIT_SYN && v->action == SPLICER_ACT_REDIRECT &&
 	    !reinjected)
-		return reuse_timewait(skb, &p, tw_rcv_nxt);
-	return apply_rule(skb, &p, v);
+		return reuse_timewait(skb, p, tw_rcv_nxt);
+	return apply_rule(skb, p, v);
+}
+
+/*
+ * The rest of a datagram whose first fragment passed may follow it; the
+ * kernel reassembles after tc, and the whole is judged by its first
+ * fragment's verdict. Anything else without ports is dropped.
+ */
+static __always_inline int frag_rest(const struct pkt *p)
+{
+	struct frag_key k = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.id = p->ip_id,
+		.proto = p->proto,
+	};
+	struct frag_val *v = bpf_map_lookup_elem(&frag_flows, &k);
+
+	if (!v || bpf_ktime_get_ns() > v->expires_ns)
+		return REASON_DROP_FRAGMENT;
+	return v->reason;
+}
+
+static __always_inline void frag_first(const struct pkt *p, int reason)
+{
+	struct frag_key k = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.id = p->ip_id,
+		.proto = p->proto,
+	};
+	struct frag_val v = {
+		.expires_ns = bpf_ktime_get_ns() + SPLICER_FRAG_TIMEOUT_NS,
+		.reason = reason,
+	};
+
+	bpf_map_update_elem(&frag_flows, &k, &v, BPF_ANY);
+}
+
+static __always_inline int decide(struct __sk_buff *skb,
+				  const struct iface_cfg *cfg)
+{
+	bool loopback = cfg && (cfg->flags & SPLICER_IFACE_LOOPBACK);
+	bool reinjected = (skb->mark & SPLICER_MARK_REINJECTED) ==
+			  SPLICER_MARK_REINJECTED;
+	struct pkt p = {};
+	int reason;
+
+	/* The mark is splicer's own business: never let it reach routing. */
+	if (reinjected)
+		skb->mark &= ~SPLICER_MARK_REINJECTED;
+	reason = parse_ip(skb, &p);
+	if (reason < 0)
+		return loopback ? REASON_PASS_LOOPBACK : REASON_PASS_ARP;
+	if (loopback)
+		/* On lo, only TCP and UDP can be redirected; all else passes. */
+		if (reason != REASON_MAX || p.frag == FRAG_REST ||
+		    (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP))
+			return REASON_PASS_LOOPBACK;
+	if (reason != REASON_MAX)
+		return reason;
+	if (p.frag == FRAG_REST)
+		return frag_rest(&p);
+
+	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP ||
+	    p.proto == IPPROTO_ICMP) {
+		reason = parse_l4(skb, &p);
+		if (reason != REASON_MAX)
+			return loopback ? REASON_PASS_LOOPBACK : reason;
+	}
+	if (p.proto == IPPROTO_ICMP)
+		reason = icmp_decide(skb, &p, cfg);
+	else if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP)
+		reason = transport_decide(skb, &p, loopback, reinjected);
+	else
+		reason = REASON_DROP_NO_RULE;
+
+	if (p.frag == FRAG_FIRST && reason_passes(reason))
+		frag_first(&p, reason);
+	return reason;
 }
 
 SEC("tc")
@@ -474,12 +693,45 @@ int splicer_ingress(struct __sk_buff *skb)
 	struct iface_cfg *cfg = bpf_map_lookup_elem(&ifaces, &ifindex);
 	__u32 slot = cfg ? cfg->slot : 0;
 	struct iface_stats *st;
+	__u32 idx;
 	int reason;
 
 	reason = decide(skb, cfg);
 	st = bpf_map_lookup_elem(&iface_stats, &slot);
-	/* Bounds the index for the verifier; reason is always below MAX. */
-	if (st && reason >= 0 && reason < REASON_MAX)
-		count(&st->reason[reason], skb->len);
-	return reason_to_tc(reason);
+	/* One unsigned index, compared and used: the verifier's bound. */
+	idx = reason;
+	if (st && idx < REASON_MAX)
+		count(&st->reason[idx], skb->len);
+	return reason_passes(reason) ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+/*
+ * Egress only takes notes: the echo requests the host sends, so that
+ * their replies (and ICMP errors about them) may come back in. It never
+ * drops anything.
+ */
+SEC("tc")
+int splicer_egress(struct __sk_buff *skb)
+{
+	struct {
+		struct iphdr ip;
+		struct icmphdr icmp;
+	} h;
+	struct echo_key k = {};
+	__u64 now;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &h.ip,
+			       sizeof(h.ip)) ||
+	    h.ip.protocol != IPPROTO_ICMP || h.ip.ihl < 5 ||
+	    (h.ip.frag_off & bpf_htons(IP_OFFSET)) ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + h.ip.ihl * 4,
+			       &h.icmp, sizeof(h.icmp)) ||
+	    h.icmp.type != ICMP_ECHO)
+		return TC_ACT_OK;
+	k.peer = h.ip.daddr;
+	k.id = h.icmp.id;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&echo_out, &k, &now, BPF_ANY);
+	return TC_ACT_OK;
 }

@@ -15,12 +15,19 @@
 #define SPLICER_MAP_IFACE_ADDRS "iface_addrs"
 #define SPLICER_MAP_IFACE_STATS "iface_stats"
 #define SPLICER_MAP_INDEX "rule_index"
-#define SPLICER_PROG_PIN "prog"
+#define SPLICER_MAP_FRAG_FLOWS "frag_flows"
+#define SPLICER_MAP_ECHO_OUT "echo_out"
+#define SPLICER_PROG_INGRESS_PIN "ingress"
+#define SPLICER_PROG_EGRESS_PIN "egress"
 
 #define SPLICER_MAX_RULES (1U << 18)
 #define SPLICER_MAX_IFACES 256 /* stats slots; slot 0 counts unknown ifaces */
 #define SPLICER_MAX_IFACE_ADDRS 4096
 #define SPLICER_INDEX_MAX_ENTRIES (1U << 22)
+#define SPLICER_MAX_FRAG_FLOWS 4096
+#define SPLICER_MAX_ECHO_OUT 4096
+#define SPLICER_FRAG_TIMEOUT_NS (30ULL * 1000000000) /* ipfrag_time */
+#define SPLICER_ECHO_TIMEOUT_NS (60ULL * 1000000000)
 
 /*
  * skb->mark bit on a SYN splicer queued again itself (see reuse_timewait);
@@ -114,6 +121,7 @@ struct lpm_val {
 /* ifaces map: one entry per attached interface, keyed by ifindex. */
 #define SPLICER_IFACE_LOOPBACK (1U << 0)
 #define SPLICER_IFACE_OWN_QDISC (1U << 1) /* splicer created the clsact */
+#define SPLICER_IFACE_ICMP_ECHO (1U << 2) /* answer pings to this host */
 
 struct iface_cfg {
 	__u32 slot; /* index into iface_stats */
@@ -133,6 +141,7 @@ enum splicer_reason {
 	REASON_PASS_ESTABLISHED,
 	REASON_PASS_RULE,
 	REASON_PASS_LOOPBACK,
+	REASON_PASS_ICMP,
 	REASON_REDIRECTED,
 	REASON_DROP_NO_RULE,
 	REASON_DROP_RULE,
@@ -140,7 +149,33 @@ enum splicer_reason {
 	REASON_DROP_NOT_IPV4,
 	REASON_DROP_MALFORMED,
 	REASON_DROP_FRAGMENT,
+	REASON_DROP_VLAN,
 	REASON_MAX,
+};
+
+/*
+ * frag_flows: first fragments splicer passed, so that the rest of the
+ * same datagram (same addresses, protocol and IP id) may follow.
+ */
+struct frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag_val {
+	__u64 expires_ns;
+	__u32 reason; /* the first fragment's, counted again for the rest */
+	__u32 pad;
+};
+
+/* echo_out: echo requests the host sent, so that their replies may pass. */
+struct echo_key {
+	__be32 peer;
+	__be16 id;
+	__u16 pad;
 };
 
 /* iface_stats value: per-CPU, indexed by iface_cfg.slot. */

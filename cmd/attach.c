@@ -11,10 +11,10 @@
 #include "netlink.h"
 #include "cmd.h"
 
-int tc_filter_query(int ifindex, __u32 *prog_id)
+int tc_filter_query(int ifindex, enum bpf_tc_attach_point point, __u32 *prog_id)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-			    .attach_point = BPF_TC_INGRESS);
+			    .attach_point = point);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = SPLICER_TC_HANDLE,
 			    .priority = SPLICER_TC_PRIORITY);
 	int err = bpf_tc_query(&hook, &q);
@@ -176,33 +176,78 @@ static int prog_id_of(int fd, __u32 *id)
 	return 0;
 }
 
+/* Puts prog on one hook unless it is there already; true if it was. */
+static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd,
+		       bool *kept, const char *name)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, topts, .handle = SPLICER_TC_HANDLE,
+			    .priority = SPLICER_TC_PRIORITY, .prog_fd = prog_fd,
+			    .flags = BPF_TC_F_REPLACE);
+	__u32 want = 0, cur = 0;
+	int err;
+
+	err = prog_id_of(prog_fd, &want);
+	if (err)
+		return err_kernel(err, "program info");
+	*kept = !tc_filter_query(ifindex, point, &cur) && cur == want;
+	if (*kept)
+		return 0;
+	err = bpf_tc_attach(&hook, &topts);
+	if (err)
+		return err_kernel(err, "%s: attach tc %s filter", name,
+				  point == BPF_TC_INGRESS ? "ingress" :
+							    "egress");
+	return 0;
+}
+
+static int parse_attach(int argc, char **argv, int *icmp_echo)
+{
+	int i;
+
+	*icmp_echo = -1; /* unchanged */
+	if (argc < 1)
+		return err_usage(
+			"usage: splicer attach IFACE [icmp-echo on|off]");
+	for (i = 1; i < argc; i += 2) {
+		if (!is_keyword(argv[i], "icmp-echo"))
+			return err_usage("%s: unknown keyword", argv[i]);
+		if (i + 1 >= argc)
+			return err_usage(
+				"icmp-echo: missing value (on or off)");
+		if (is_keyword(argv[i + 1], "on"))
+			*icmp_echo = 1;
+		else if (is_keyword(argv[i + 1], "off"))
+			*icmp_echo = 0;
+		else
+			return err_usage("%s: icmp-echo takes on or off",
+					 argv[i + 1]);
+	}
+	return 0;
+}
+
 int do_attach(int argc, char **argv)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, topts, .handle = SPLICER_TC_HANDLE,
-			    .priority = SPLICER_TC_PRIORITY);
 	struct iface_cfg cfg = {};
 	struct nl_link link;
 	struct state st;
-	__u32 prog_id = 0, cur_id = 0, key;
-	bool fresh, kept;
-	int err, prog_fd = -1;
+	bool fresh, kept_in = false, kept_eg = false;
+	int err, icmp_echo, prog_fd[2] = { -1, -1 };
+	__u32 key;
 
+	state_init(&st);
 	if (wants_help("attach", argc, argv))
 		return 0;
-	if (argc != 1)
-		return err_usage("usage: splicer attach IFACE");
-	err = resolve_iface(argv[0], &link);
+	err = parse_attach(argc, argv, &icmp_echo);
+	if (!err)
+		err = resolve_iface(argv[0], &link);
 	if (err)
 		return err;
-	err = state_create(&st, &prog_fd);
+	err = state_create(&st, prog_fd);
 	if (err)
 		goto out;
-	err = prog_id_of(prog_fd, &prog_id);
-	if (err) {
-		err = err_kernel(err, "program info");
-		goto out;
-	}
 
 	key = link.ifindex;
 	fresh = bpf_map_lookup_elem(st.ifaces, &key, &cfg) != 0;
@@ -230,40 +275,45 @@ int do_attach(int argc, char **argv)
 	cfg.flags &= ~SPLICER_IFACE_LOOPBACK;
 	if (link.flags & IFF_LOOPBACK)
 		cfg.flags |= SPLICER_IFACE_LOOPBACK;
+	if (icmp_echo == 1)
+		cfg.flags |= SPLICER_IFACE_ICMP_ECHO;
+	else if (icmp_echo == 0)
+		cfg.flags &= ~SPLICER_IFACE_ICMP_ECHO;
 	/* The interface's state is in place before its filter goes live. */
 	if (bpf_map_update_elem(st.ifaces, &key, &cfg, BPF_ANY)) {
 		err = err_kernel(-errno, "%s: interface state", link.name);
 		goto out;
 	}
-	kept = !tc_filter_query(link.ifindex, &cur_id) && cur_id == prog_id;
-	if (!kept) {
-		topts.prog_fd = prog_fd;
-		topts.flags = BPF_TC_F_REPLACE;
-		err = bpf_tc_attach(&hook, &topts);
-		if (err) {
-			err = err_kernel(err, "%s: attach tc filter",
-					 link.name);
-			goto out;
-		}
-	}
+	/* Egress first: echo requests are noted before replies are judged. */
+	err = attach_hook(link.ifindex, BPF_TC_EGRESS, prog_fd[1], &kept_eg,
+			  link.name);
+	if (!err)
+		err = attach_hook(link.ifindex, BPF_TC_INGRESS, prog_fd[0],
+				  &kept_in, link.name);
+	if (err)
+		goto out;
 	if (opts.json) {
 		struct jw *w = jw_new(stdout, opts.pretty);
 
 		jw_obj_begin(w, NULL);
 		jw_str(w, "attached", link.name);
 		jw_u64(w, "ifindex", link.ifindex);
-		jw_bool(w, "already", kept);
+		jw_bool(w, "already", kept_in && kept_eg);
+		jw_bool(w, "icmp_echo", cfg.flags & SPLICER_IFACE_ICMP_ECHO);
 		jw_obj_end(w);
 		jw_free(w);
 		putchar('\n');
 	} else {
 		p_info("%s %s (ifindex %d)\n",
-		       kept ? "already attached to" : "attached to", link.name,
-		       link.ifindex);
+		       kept_in && kept_eg ? "already attached to" :
+					    "attached to",
+		       link.name, link.ifindex);
 	}
 out:
-	if (prog_fd >= 0)
-		close(prog_fd);
+	if (prog_fd[0] >= 0)
+		close(prog_fd[0]);
+	if (prog_fd[1] >= 0)
+		close(prog_fd[1]);
 	state_close(&st);
 	return err;
 }

@@ -94,7 +94,7 @@ int check_privileges(void);
 void state_init(struct state *st);
 int state_open(struct state *st, bool write);
 /* For attach: creates the pin root and loads/pins what is missing. */
-int state_create(struct state *st, int *prog_fd);
+int state_create(struct state *st, int prog_fd[2]); /* ingress, egress */
 int state_purge(struct state *st);
 void state_close(struct state *st);
 int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
@@ -115,7 +115,9 @@ int routes_sync(const struct rule *r, size_t n, bool add, bool remove);
 /* attach.c: shared with detach and stats. */
 struct nl_link;
 int resolve_iface(const char *name, struct nl_link *link);
-int tc_filter_query(int ifindex, __u32 *prog_id);
+enum bpf_tc_attach_point;
+int tc_filter_query(int ifindex, enum bpf_tc_attach_point point,
+		    __u32 *prog_id);
 int refresh_addrs(const struct state *st, int ifindex);
 int sync_rules(const struct state *st);
 

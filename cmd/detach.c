@@ -81,11 +81,22 @@ static int forget_iface(const struct state *st, __u32 ifindex)
 	return 0;
 }
 
-int do_detach(int argc, char **argv)
+static int detach_hook(int ifindex, enum bpf_tc_attach_point point,
+		       const char *name)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = point);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, topts, .handle = SPLICER_TC_HANDLE,
 			    .priority = SPLICER_TC_PRIORITY);
+	int err = bpf_tc_detach(&hook, &topts);
+
+	if (err && err != -ENOENT && err != -EINVAL)
+		return err_kernel(err, "%s: detach tc filter", name);
+	return 0;
+}
+
+int do_detach(int argc, char **argv)
+{
 	bool purge = false, have_cfg, have_filter;
 	struct iface_cfg cfg = {};
 	struct nl_link link;
@@ -109,21 +120,19 @@ int do_detach(int argc, char **argv)
 
 	key = link.ifindex;
 	have_cfg = !bpf_map_lookup_elem(st.ifaces, &key, &cfg);
-	have_filter = !tc_filter_query(link.ifindex, NULL);
+	have_filter = !tc_filter_query(link.ifindex, BPF_TC_INGRESS, NULL) ||
+		      !tc_filter_query(link.ifindex, BPF_TC_EGRESS, NULL);
 	if (!have_cfg && !have_filter) {
 		err = err_absent("%s: splicer is not attached to it",
 				 link.name);
 		goto out;
 	}
-	if (have_filter) {
-		hook.ifindex = link.ifindex;
-		err = bpf_tc_detach(&hook, &topts);
-		if (err && err != -ENOENT) {
-			err = err_kernel(err, "%s: detach tc filter",
-					 link.name);
-			goto out;
-		}
-	}
+	/* Ingress first: the firewall goes before its note-taker. */
+	err = detach_hook(link.ifindex, BPF_TC_INGRESS, link.name);
+	if (!err)
+		err = detach_hook(link.ifindex, BPF_TC_EGRESS, link.name);
+	if (err)
+		goto out;
 	if (cfg.flags & SPLICER_IFACE_OWN_QDISC) {
 		err = remove_qdisc_if_unused(link.ifindex, link.name);
 		if (err)

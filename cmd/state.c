@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The pinned state under the pin root: maps, program, lock, privileges. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -184,13 +185,18 @@ static int ensure_bpffs(const char *root)
 	return 0;
 }
 
-int state_create(struct state *st, int *prog_fd)
+int state_create(struct state *st, int prog_fd[2])
 {
+	struct {
+		const char *pin;
+		struct bpf_program *prog;
+	} progs[2] = { { .pin = SPLICER_PROG_INGRESS_PIN },
+		       { .pin = SPLICER_PROG_EGRESS_PIN } };
 	struct splicer_bpf *skel;
 	struct bpf_map *map;
 	char path[4200];
-	int err, fd;
 	size_t i;
+	int err;
 
 	state_init(st);
 	err = check_privileges();
@@ -223,31 +229,40 @@ int state_create(struct state *st, int *prog_fd)
 			return err_kernel(err, "%s", path);
 		}
 	}
-	/* One program serves every interface: load it only once. */
-	pin_path(st, SPLICER_PROG_PIN, path, sizeof(path));
-	fd = bpf_obj_get(path);
-	if (fd >= 0)
-		bpf_program__set_autoload(skel->progs.splicer_ingress, false);
+	/* One pair of programs serves every interface: load them once. */
+	progs[0].prog = skel->progs.splicer_ingress;
+	progs[1].prog = skel->progs.splicer_egress;
+	for (i = 0; i < 2; i++) {
+		pin_path(st, progs[i].pin, path, sizeof(path));
+		prog_fd[i] = bpf_obj_get(path);
+		if (prog_fd[i] >= 0)
+			bpf_program__set_autoload(progs[i].prog, false);
+	}
 	err = splicer_bpf__load(skel);
 	if (err) {
-		if (fd >= 0)
-			close(fd);
-		splicer_bpf__destroy(skel);
-		return err_kernel(err, "load BPF program (pin root %s)",
-				  st->root);
+		err = err_kernel(err, "load BPF program (pin root %s)",
+				 st->root);
+		goto out;
 	}
-	if (fd < 0) {
-		err = bpf_program__pin(skel->progs.splicer_ingress, path);
+	for (i = 0; i < 2; i++) {
+		if (prog_fd[i] >= 0)
+			continue;
+		pin_path(st, progs[i].pin, path, sizeof(path));
+		err = bpf_program__pin(progs[i].prog, path);
 		if (err) {
-			splicer_bpf__destroy(skel);
-			return err_kernel(err, "%s", path);
+			err = err_kernel(err, "%s", path);
+			goto out;
 		}
-		fd = bpf_obj_get(path);
+		prog_fd[i] = bpf_obj_get(path);
+		if (prog_fd[i] < 0) {
+			err = err_kernel(-errno, "%s", path);
+			goto out;
+		}
 	}
+out:
 	splicer_bpf__destroy(skel);
-	if (fd < 0)
-		return err_kernel(-errno, "%s", path);
-	*prog_fd = fd;
+	if (err)
+		return err;
 
 	for (i = 0; i < N_PINNED; i++) {
 		pin_path(st, pinned_maps[i].name, path, sizeof(path));
@@ -258,23 +273,31 @@ int state_create(struct state *st, int *prog_fd)
 	return 0;
 }
 
-/* Removes every pin and the pin root itself; the caller holds the lock. */
+/*
+ * Removes every pin and the pin root itself; the caller holds the lock.
+ * Every entry goes, so pins of maps added later cannot keep the root.
+ */
 int state_purge(struct state *st)
 {
-	char path[4200];
-	size_t i;
+	struct dirent *e;
+	DIR *d;
+	int err = 0;
 
-	for (i = 0; i < N_PINNED; i++) {
-		pin_path(st, pinned_maps[i].name, path, sizeof(path));
-		if (unlink(path) && errno != ENOENT)
-			return err_kernel(-errno, "%s", path);
-	}
-	pin_path(st, SPLICER_PROG_PIN, path, sizeof(path));
-	if (unlink(path) && errno != ENOENT)
-		return err_kernel(-errno, "%s", path);
-	if (rmdir(st->root) && errno != ENOENT)
+	d = opendir(st->root);
+	if (!d)
 		return err_kernel(-errno, "%s", st->root);
-	return 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) && errno != ENOENT) {
+			err = err_kernel(-errno, "%s/%s", st->root, e->d_name);
+			break;
+		}
+	}
+	closedir(d);
+	if (!err && rmdir(st->root) && errno != ENOENT)
+		err = err_kernel(-errno, "%s", st->root);
+	return err;
 }
 
 /* Sums a per-CPU value made of n_u64 counters into sum. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "netlink.h"
 #include "cmd.h"
@@ -22,6 +23,7 @@ static const struct {
 	[REASON_PASS_ESTABLISHED] = { PASSED, "established" },
 	[REASON_PASS_RULE] = { PASSED, "rule_pass" },
 	[REASON_PASS_LOOPBACK] = { PASSED, "loopback" },
+	[REASON_PASS_ICMP] = { PASSED, "icmp" },
 	[REASON_REDIRECTED] = { REDIRECTED, "redirected" },
 	[REASON_DROP_NO_RULE] = { DROPPED, "no_rule" },
 	[REASON_DROP_RULE] = { DROPPED, "rule_drop" },
@@ -29,6 +31,7 @@ static const struct {
 	[REASON_DROP_NOT_IPV4] = { DROPPED, "not_ipv4" },
 	[REASON_DROP_MALFORMED] = { DROPPED, "malformed" },
 	[REASON_DROP_FRAGMENT] = { DROPPED, "fragment" },
+	[REASON_DROP_VLAN] = { DROPPED, "vlan" },
 };
 
 static const char *const group_names[] = { "passed", "redirected", "dropped" };
@@ -54,7 +57,7 @@ static void load_view(const struct state *st, __u32 ifindex,
 	bpf_map_lookup_elem(st->ifaces, &ifindex, &v->cfg);
 	if (!if_indextoname(ifindex, v->name))
 		snprintf(v->name, sizeof(v->name), "if%u", ifindex);
-	v->attached = !tc_filter_query(ifindex, NULL);
+	v->attached = !tc_filter_query(ifindex, BPF_TC_INGRESS, NULL);
 	percpu_sum(st->iface_stats, &v->cfg.slot, &v->st, sizeof(v->st),
 		   sizeof(v->st) / sizeof(__u64));
 	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
@@ -85,6 +88,7 @@ static void json_view(struct jw *w, const struct iface_view *v)
 	jw_u64(w, "ifindex", v->ifindex);
 	jw_bool(w, "loopback", v->cfg.flags & SPLICER_IFACE_LOOPBACK);
 	jw_bool(w, "attached", v->attached);
+	jw_bool(w, "icmp_echo", v->cfg.flags & SPLICER_IFACE_ICMP_ECHO);
 	jw_arr_begin(w, "addresses");
 	for (i = 0; i < v->n_addrs; i++)
 		jw_str(w, NULL, v->addrs[i]);
@@ -110,9 +114,10 @@ static void plain_view(const struct iface_view *v)
 	size_t i;
 	int r;
 
-	printf("%s (ifindex %u)%s%s\n", v->name, v->ifindex,
+	printf("%s (ifindex %u)%s%s%s\n", v->name, v->ifindex,
 	       v->attached ? " attached" : " not attached",
-	       v->cfg.flags & SPLICER_IFACE_LOOPBACK ? " loopback" : "");
+	       v->cfg.flags & SPLICER_IFACE_LOOPBACK ? " loopback" : "",
+	       v->cfg.flags & SPLICER_IFACE_ICMP_ECHO ? " icmp-echo" : "");
 	printf("  addresses:");
 	for (i = 0; i < v->n_addrs; i++)
 		printf(" %s", v->addrs[i]);

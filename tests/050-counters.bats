@@ -54,10 +54,10 @@ assert_bytes() {
 	json_true "$js" '.schema == 1'
 	json_true "$js" '[.interfaces[] | select(.name == "vr")] | length == 1'
 	json_true "$js" '.interfaces[] | select(.name == "vr") |
-		(keys | contains(["name","ifindex","loopback","attached","addresses",
-			"passed","redirected","dropped"])) and
-		(.passed | keys == (["arp","dhcp","ssh","established","rule_pass","loopback"] | sort)) and
-		(.dropped | keys == (["no_rule","rule_drop","no_listener","not_ipv4","malformed","fragment"] | sort)) and
+		(keys | contains(["name","ifindex","loopback","attached","icmp_echo",
+			"addresses","passed","redirected","dropped"])) and
+		(.passed | keys == (["arp","dhcp","ssh","established","rule_pass","loopback","icmp"] | sort)) and
+		(.dropped | keys == (["no_rule","rule_drop","no_listener","not_ipv4","malformed","fragment","vlan"] | sort)) and
 		all(.passed[], .dropped[], .redirected;
 			keys == ["bytes","packets"] and (.packets | type) == "number" and (.bytes | type) == "number")'
 }
