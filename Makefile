@@ -39,7 +39,16 @@ HDRS := $(wildcard cmd/*.h) $(wildcard netlink/*.h) $(SHARED_H)
 USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE \
 	-DSPLICER_VERSION='"$(VERSION)"' -I$(OUT) -Ibpf -Inetlink -Icmd
 
-.PHONY: all clean deps test demo format check-format unit
+# make install: PREFIX, SBINDIR, MANDIR and DESTDIR as usual.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# Names under which splicer speaks the old tools' command lines.
+COMPAT_NAMES := map_update map_delete map_delete_elem
+MAN := $(OUT)/splicer.8
+
+.PHONY: all clean deps test demo format check-format unit man install uninstall
 all: splicer unit
 
 # The differential index test links splicer's own objects but its main.
@@ -72,10 +81,34 @@ splicer: $(OBJS)
 $(OUT):
 	$(Q)mkdir -p $@
 
+man: $(MAN)
+$(MAN): cmd/splicer.8.scd Makefile | $(OUT)
+	$(call msg,SCDOC,$@)
+	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< | scdoc > $@.tmp && mv $@.tmp $@
+
+install: splicer $(MAN)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 splicer $(DESTDIR)$(SBINDIR)/splicer
+	for n in $(COMPAT_NAMES); do \
+		ln -sfn splicer $(DESTDIR)$(SBINDIR)/$$n || exit 1; \
+	done
+	install -m 0644 $(MAN) $(DESTDIR)$(MANDIR)/man8/splicer.8
+	install -m 0644 cmd/splicer.bash-completion \
+		$(DESTDIR)$(BASHCOMPDIR)/splicer
+
+# Exactly what install put, and no directory: they may hold other files.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/splicer \
+		$(addprefix $(DESTDIR)$(SBINDIR)/,$(COMPAT_NAMES)) \
+		$(DESTDIR)$(MANDIR)/man8/splicer.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/splicer
+
 # Everything the build, the demo and the tests need, from Debian 12.
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libmnl-dev libelf-dev \
 	zlib1g-dev pkg-config iproute2 bats bats-support bats-assert jq socat \
-	curl python3 iputils-ping arping nmap dnsutils procps util-linux
+	curl python3 iputils-ping arping nmap dnsutils procps util-linux \
+	scdoc groff-base
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | \
