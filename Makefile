@@ -48,16 +48,23 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 COMPAT_NAMES := map_update map_delete map_delete_elem
 MAN := $(OUT)/splicer.8
 
-.PHONY: all clean deps test demo format check-format unit man install uninstall
+.PHONY: all clean deps test demo format check-format unit fuzz man install uninstall
 all: splicer unit
 
-# The differential index test links splicer's own objects but its main.
-UNIT := $(OUT)/index_test
+# Unit tests link splicer's own objects but its main. Their tables name
+# only the fields that matter and override a macro's defaults.
+TABLE_CFLAGS := -Wno-missing-field-initializers -Wno-override-init
+UNIT_OBJS := $(filter-out $(OUT)/cmd/main.o,$(OBJS))
+UNIT := $(OUT)/index_test $(OUT)/prog_test
 unit: $(UNIT)
-$(UNIT): tests/unit/index_test.c $(filter-out $(OUT)/cmd/main.o,$(OBJS)) $(HDRS)
+$(OUT)/index_test: tests/unit/index_test.c $(UNIT_OBJS) $(HDRS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< \
-		$(filter-out $(OUT)/cmd/main.o,$(OBJS)) $(LIBS)
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(UNIT_OBJS) $(LIBS)
+$(OUT)/prog_test: tests/unit/prog_test.c tests/unit/world.c \
+		tests/unit/reference.c tests/unit/world.h $(UNIT_OBJS) $(HDRS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(TABLE_CFLAGS) -Itests/unit -o $@ \
+		$(filter %.c,$^) $(UNIT_OBJS) $(LIBS)
 
 $(BPF_OBJ): $(BPF_SRC) $(SHARED_H) $(wildcard bpf/*.h) | $(OUT)
 	$(call msg,CLANG,$@)
@@ -123,11 +130,19 @@ test: deps
 	$(MAKE) all
 	tests/run
 
+# A longer fuzzing run than the tests' fixed 100,000 frames.
+FUZZ_SEED ?= $(shell date +%s)
+FUZZ_N ?= 5000000
+fuzz: unit
+	unshare --net sh -c 'ip link set lo up && \
+		ip addr add 10.0.0.1/32 dev lo && ip addr add 10.0.0.2/32 dev lo && \
+		exec $(OUT)/prog_test fuzz $(FUZZ_SEED) $(FUZZ_N)'
+
 demo: deps
 	$(MAKE) all
 	tests/demo.sh
 
-FORMATTED := $(SRCS) $(HDRS) $(BPF_SRC) $(wildcard tests/unit/*.c)
+FORMATTED := $(SRCS) $(HDRS) $(BPF_SRC) $(wildcard tests/unit/*.[ch])
 format:
 	clang-format -i $(FORMATTED)
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-only
+# The program packet by packet through BPF_PROG_TEST_RUN: the verifier's
+# budget, a table of stated verdicts, and a fuzzer held against the
+# reference classifier. Each run has its own network namespace with the
+# world's two addresses on lo (tests/unit/world.h) and nothing else.
+
+bats_require_minimum_version 1.5.0
+
+PROG_TEST="${BATS_TEST_DIRNAME}/../build/prog_test"
+BUDGET="${BATS_TEST_DIRNAME}/unit/verifier-budget"
+
+in_world() {
+	timeout "$1" unshare --net bash -c '
+		ip link set lo up &&
+		ip addr add 10.0.0.1/32 dev lo &&
+		ip addr add 10.0.0.2/32 dev lo &&
+		exec "$0" "$@"' "${@:2}"
+}
+
+@test "the program stays within its verifier instruction budget" {
+	run -0 env SPLICER_VERIFIER_BUDGET="$BUDGET" timeout 60 "$PROG_TEST" verifier
+	echo "# $output" >&3
+	[[ "$output" == "verifier: splicer_ingress: "*" processed instructions (budget "* ]]
+}
+
+@test "every line of the packet table gets its stated verdict, counter and rule" {
+	run -0 in_world 120 "$PROG_TEST" cases
+	echo "# ${lines[-1]}" >&3
+	[[ "${lines[-1]}" == "prog_test: "*" cases, 0 failed" ]]
+}
+
+@test "100,000 random and mutated frames get the reference classifier's verdict" {
+	run -0 in_world 600 "$PROG_TEST" fuzz 1 100000
+	echo "# ${lines[-1]}" >&3
+	[[ "${lines[-1]}" == "fuzz: seed 1: 100000 frames"*", 0 mismatches;"* ]]
+}

@@ -1,0 +1,723 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The program, packet by packet: loads the real object (so the verifier
+ * runs and its instruction count is checked against a budget), fills the
+ * real maps with the world of world.h, and feeds frames through
+ * BPF_PROG_TEST_RUN. "cases" runs the table below, each line a stated
+ * expectation; "fuzz SEED N" feeds N random and mutated frames and holds
+ * every verdict against the reference classifier. Run it as root in its
+ * own network namespace with HOST and PEER on lo (tests/110-prog.bats).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/pkt_cls.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "splicer.skel.h"
+#include "world.h"
+
+static struct splicer_bpf *skel;
+static struct state st;
+static int prog_fd;
+
+/* ------------------------------------------------------------ the world */
+
+static int sock_at(int type, __u32 addr, __u16 port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(addr) };
+	int one = 1, fd = socket(AF_INET, type, 0);
+
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (void *)&a, sizeof(a))) {
+		perror("prog_test: socket");
+		exit(2);
+	}
+	return fd;
+}
+
+static void connect_to(int fd, __u32 addr, __u16 port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(addr) };
+
+	if (connect(fd, (void *)&a, sizeof(a))) {
+		perror("prog_test: connect");
+		exit(2);
+	}
+}
+
+static void open_sockets(void)
+{
+	int l = sock_at(SOCK_STREAM, HOST, LISTEN_PORT);
+	int c = sock_at(SOCK_STREAM, PEER, CLIENT_PORT);
+	int u = sock_at(SOCK_DGRAM, HOST, UDP_CONN_PORT);
+
+	if (listen(l, 4)) {
+		perror("prog_test: listen");
+		exit(2);
+	}
+	connect_to(c, HOST, LISTEN_PORT);
+	if (accept(l, NULL, NULL) < 0) {
+		perror("prog_test: accept");
+		exit(2);
+	}
+	connect_to(u, PEER, UDP_PEER_PORT);
+	sock_at(SOCK_DGRAM, HOST, UDP_OPEN_PORT);
+	/* every descriptor stays open until the process exits */
+}
+
+static __u64 processed_insns(const char *log)
+{
+	const char *p = strstr(log, "processed ");
+
+	return p ? strtoull(p + 10, NULL, 10) : 0;
+}
+
+/* Loads the object; returns the verifier's processed-instruction count. */
+static __u64 load(void)
+{
+	static char log[1 << 16];
+	struct iface_cfg cfg[] = {
+		{ .slot = 1 },
+		{ .slot = 2, .flags = SPLICER_IFACE_ICMP_ECHO },
+		{ .slot = 3, .flags = SPLICER_IFACE_LOOPBACK }
+	};
+	__u32 ifs[] = { IF_A, IF_ECHO, IF_LO };
+	struct iface_addr a;
+	__u8 one = 1;
+	size_t i;
+	int trie, err;
+
+	skel = splicer_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "prog_test: open: %s\n", strerror(errno));
+		exit(2);
+	}
+	bpf_program__set_log_buf(skel->progs.splicer_ingress, log, sizeof(log));
+	bpf_program__set_log_level(skel->progs.splicer_ingress, 4 /* stats */);
+	if (splicer_bpf__load(skel)) {
+		fprintf(stderr, "prog_test: load: %s\n%s", strerror(errno),
+			log);
+		exit(2);
+	}
+	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
+	state_init(&st);
+	st.rules = bpf_map__fd(skel->maps.rules);
+	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
+	st.rule_index = bpf_map__fd(skel->maps.rule_index);
+	for (i = 0; i < 3; i++) {
+		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[i],
+				    &cfg[i], BPF_ANY);
+		a = (struct iface_addr){ .ifindex = ifs[i],
+					 .addr = htonl(HOST) };
+		if (ifs[i] != IF_LO)
+			bpf_map_update_elem(bpf_map__fd(skel->maps.iface_addrs),
+					    &a, &one, BPF_ANY);
+	}
+	for (i = 0; i < world_n_rules; i++) {
+		struct counter zero[512] = {};
+
+		bpf_map_update_elem(st.rule_stats, &world_rules[i].v.id, zero,
+				    BPF_ANY);
+	}
+	err = index_build(world_rules, world_n_rules, &trie);
+	if (!err)
+		err = index_swap(&st, trie);
+	if (err)
+		exit(2);
+	close(trie);
+	return processed_insns(log);
+}
+
+/* HOST pinged PEER: the egress program notes it, as it would on a wire. */
+static void send_echo_request(void)
+{
+	struct spec s = { .proto = IPPROTO_ICMP,
+			  .saddr = HOST,
+			  .daddr = PEER,
+			  .icmp_type = 8,
+			  .icmp_id = ECHO_ID };
+	LIBBPF_OPTS(bpf_test_run_opts, t);
+	struct frame f;
+
+	build_frame(&s, &f);
+	t.data_in = f.data;
+	t.data_size_in = f.len;
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.splicer_egress),
+				   &t) ||
+	    t.retval != TC_ACT_OK) {
+		fprintf(stderr, "prog_test: egress run failed\n");
+		exit(2);
+	}
+}
+
+static void clear_frag_flows(void)
+{
+	int fd = bpf_map__fd(skel->maps.frag_flows);
+	struct frag_key k;
+
+	while (!bpf_map_get_next_key(fd, NULL, &k))
+		bpf_map_delete_elem(fd, &k);
+	ref_reset();
+}
+
+/* ------------------------------------------------------------- one run */
+
+struct outcome {
+	int retval;
+	int reason; /* the one reason counter that moved, or -1 / -2 */
+	long rule; /* the one rule counter that moved, 0 none, -1 many */
+};
+
+static __u64 seen_reason[4][REASON_MAX], seen_rule[64];
+
+static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, t);
+	struct __sk_buff ctx = { .ingress_ifindex = ifindex };
+	struct outcome o = { .reason = -1 };
+	struct iface_stats now;
+	__u32 slot = ifindex - IF_A + 1;
+	unsigned char buf[256];
+	struct counter c;
+	size_t i;
+	int r;
+
+	memcpy(buf, data, len);
+	t.data_in = buf;
+	t.data_size_in = len;
+	t.ctx_in = &ctx;
+	t.ctx_size_in = sizeof(ctx);
+	if (bpf_prog_test_run_opts(prog_fd, &t)) {
+		/* the kernel refuses frames shorter than an Ethernet header */
+		o.retval = -errno;
+		return o;
+	}
+	o.retval = t.retval;
+	percpu_sum(st.iface_stats, &slot, &now, sizeof(now),
+		   sizeof(now) / sizeof(__u64));
+	for (r = 0; r < REASON_MAX; r++) {
+		if (now.reason[r].packets == seen_reason[slot][r])
+			continue;
+		o.reason = o.reason == -1 ? r : -2;
+		seen_reason[slot][r] = now.reason[r].packets;
+	}
+	for (i = 0; i < world_n_rules; i++) {
+		__u32 id = world_rules[i].v.id;
+
+		percpu_sum(st.rule_stats, &id, &c, sizeof(c), 2);
+		if (c.packets == seen_rule[id])
+			continue;
+		o.rule = o.rule ? -1 : (long)id;
+		seen_rule[id] = c.packets;
+	}
+	return o;
+}
+
+static const char *const reason_names[REASON_MAX] = {
+	"arp",	       "dhcp",	   "ssh",	 "established", "rule_pass",
+	"loopback",    "icmp",	   "redirected", "no_rule",	"rule_drop",
+	"no_listener", "not_ipv4", "malformed",	 "fragment",	"vlan",
+};
+
+static const char *rname(int r)
+{
+	return r >= 0 && r < REASON_MAX ? reason_names[r] : "(none/many)";
+}
+
+static bool agrees(struct outcome o, int reason, __u32 rule)
+{
+	int want_ret = reason <= REASON_REDIRECTED ? TC_ACT_OK : TC_ACT_SHOT;
+
+	return o.reason == reason && o.rule == (long)rule &&
+	       o.retval == want_ret;
+}
+
+/* -------------------------------------------------------- the case table */
+
+struct test_case {
+	const char *name;
+	struct spec s;
+	__u32 ifindex; /* 0: IF_A */
+	int reason;
+	__u32 rule;
+	const char *after; /* run this case's frame only after that one's */
+};
+
+#define TCP_TO(d, dp, ...)                                         \
+	{                                                          \
+		.proto = IPPROTO_TCP, .saddr = PEER, .daddr = (d), \
+		.sport = 33000, .dport = (dp), __VA_ARGS__         \
+	}
+#define UDP_TO(d, dp, ...)                                         \
+	{                                                          \
+		.proto = IPPROTO_UDP, .saddr = PEER, .daddr = (d), \
+		.sport = 33000, .dport = (dp), __VA_ARGS__         \
+	}
+#define ICMP_FROM(t, ...)                                            \
+	{                                                            \
+		.proto = IPPROTO_ICMP, .saddr = PEER, .daddr = HOST, \
+		.icmp_type = (t), __VA_ARGS__                        \
+	}
+
+static const struct spec quote_tcp_ours = { .proto = IPPROTO_TCP,
+					    .saddr = HOST,
+					    .daddr = PEER,
+					    .sport = LISTEN_PORT,
+					    .dport = CLIENT_PORT };
+static const struct spec quote_tcp_other = { .proto = IPPROTO_TCP,
+					     .saddr = HOST,
+					     .daddr = PEER,
+					     .sport = LISTEN_PORT,
+					     .dport = 40001 };
+static const struct spec quote_udp_ours = { .proto = IPPROTO_UDP,
+					    .saddr = HOST,
+					    .daddr = PEER,
+					    .sport = UDP_CONN_PORT,
+					    .dport = UDP_PEER_PORT };
+static const struct spec quote_udp_unconnected = { .proto = IPPROTO_UDP,
+						   .saddr = HOST,
+						   .daddr = PEER,
+						   .sport = UDP_OPEN_PORT,
+						   .dport = 9 };
+static const struct spec quote_echo_ours = { .proto = IPPROTO_ICMP,
+					     .saddr = HOST,
+					     .daddr = PEER,
+					     .icmp_type = 8,
+					     .icmp_id = ECHO_ID };
+static const struct spec quote_echo_other = { .proto = IPPROTO_ICMP,
+					      .saddr = HOST,
+					      .daddr = PEER,
+					      .icmp_type = 8,
+					      .icmp_id = 0x4321 };
+static const struct spec quote_fragment = { .proto = IPPROTO_TCP,
+					    .saddr = HOST,
+					    .daddr = PEER,
+					    .sport = LISTEN_PORT,
+					    .dport = CLIENT_PORT,
+					    .frag = 100 };
+
+#define NET172(c, d) IP4(172, 16, c, d)
+
+static const struct test_case cases[] = {
+	/* L2 */
+	{ "arp passes", { .eth_type = 0x0806 }, 0, REASON_PASS_ARP },
+	{ "ipv6 is dropped", { .eth_type = 0x86dd }, 0, REASON_DROP_NOT_IPV4 },
+	{ "an unknown ethertype is dropped",
+	  { .eth_type = 0x88b5 },
+	  0,
+	  REASON_DROP_NOT_IPV4 },
+	{ "a frame still carrying an 802.1Q tag is dropped",
+	  TCP_TO(HOST, 1, .qinq = true), 0, REASON_DROP_VLAN },
+	/*
+	 * Test-run refuses IPv4 frames shorter than 14 + 20 bytes itself;
+	 * those are sent for real by the end-to-end tests.
+	 */
+	{ "a frame that ends inside the TCP header is malformed",
+	  TCP_TO(HOST, 1, .truncate = 14 + 20 + 10, .tot_len_delta = -10), 0,
+	  REASON_DROP_MALFORMED },
+	/* IPv4 header */
+	{ "ihl 4 is malformed", TCP_TO(HOST, 1, .ihl = 4), 0,
+	  REASON_DROP_MALFORMED },
+	{ "version 6 in an IPv4 frame is malformed",
+	  TCP_TO(HOST, 1, .version = 6), 0, REASON_DROP_MALFORMED },
+	{ "tot_len shorter than the header is malformed",
+	  TCP_TO(HOST, 1, .tot_len_delta = -30), 0, REASON_DROP_MALFORMED },
+	{ "tot_len longer than the frame is malformed",
+	  TCP_TO(HOST, 1, .tot_len_delta = 1), 0, REASON_DROP_MALFORMED },
+	{ "a TCP header cut by tot_len is malformed",
+	  TCP_TO(HOST, 1, .tot_len_delta = -1), 0, REASON_DROP_MALFORMED },
+	{ "a TCP data offset below 5 is malformed",
+	  TCP_TO(HOST, 1, .doff = 4, .payload = 8), 0, REASON_DROP_MALFORMED },
+	{ "a truncated UDP header is malformed",
+	  UDP_TO(HOST, 9000, .tot_len_delta = -1), 0, REASON_DROP_MALFORMED },
+	{ "IP options are legal: ports are read after them",
+	  TCP_TO(HOST, 1, .ihl = 6), 0, REASON_PASS_RULE, 3 },
+	{ "the longest IP options are legal too", TCP_TO(HOST, 1, .ihl = 15), 0,
+	  REASON_PASS_RULE, 3 },
+	/* fragments */
+	{ "a non-first fragment alone is dropped",
+	  UDP_TO(HOST, 9000, .frag = 100, .ip_id = 7), 0,
+	  REASON_DROP_FRAGMENT },
+	{ "a non-first fragment overlapping the L4 header is malformed",
+	  UDP_TO(HOST, 9000, .frag = 1, .ip_id = 8), 0, REASON_DROP_MALFORMED },
+	{ "a first fragment too short for its TCP header is malformed",
+	  TCP_TO(HOST, 1, .frag = 0x2000, .tot_len_delta = -12), 0,
+	  REASON_DROP_MALFORMED },
+	{ "a first fragment to a pass rule passes",
+	  UDP_TO(HOST, 8000, .frag = 0x2000, .ip_id = 9, .payload = 16), 0,
+	  REASON_PASS_RULE, 13 },
+	{ "the rest of a passed datagram follows its first fragment",
+	  UDP_TO(HOST, 8000, .frag = 3, .ip_id = 9), 0, REASON_PASS_RULE, 0,
+	  "a first fragment to a pass rule passes" },
+	{ "a fragment of another datagram does not follow",
+	  UDP_TO(HOST, 8000, .frag = 3, .ip_id = 10), 0, REASON_DROP_FRAGMENT },
+	{ "a non-first fragment with port-like bytes never matches SSH",
+	  TCP_TO(HOST, 22, .frag = 3, .ip_id = 11), 0, REASON_DROP_FRAGMENT },
+	{ "a fragmented datagram to a redirect is dropped",
+	  TCP_TO(NET172(0, 9), 80, .frag = 0x2000, .ip_id = 12), 0,
+	  REASON_DROP_FRAGMENT, 1 },
+	/* TCP flags to a port without a rule, with a LISTEN socket */
+	{ "a SYN to a listening port without a rule is dropped",
+	  TCP_TO(HOST, LISTEN_PORT), 0, REASON_DROP_NO_RULE },
+	{ "NULL to a port without a rule is dropped",
+	  TCP_TO(HOST, LISTEN_PORT, .tcp_flags = TH_NONE), 0,
+	  REASON_DROP_NO_RULE },
+	{ "Xmas to a port without a rule is dropped",
+	  TCP_TO(HOST, LISTEN_PORT, .tcp_flags = TH_FIN | TH_PSH | TH_URG), 0,
+	  REASON_DROP_NO_RULE },
+	{ "SYN+FIN to a port without a rule is dropped",
+	  TCP_TO(HOST, 3000, .tcp_flags = TH_SYN | TH_FIN), 0,
+	  REASON_DROP_NO_RULE },
+	{ "SYN+RST to a port without a rule is dropped",
+	  TCP_TO(HOST, 3000, .tcp_flags = TH_SYN | TH_RST), 0,
+	  REASON_DROP_NO_RULE },
+	{ "a bare ACK to a port without a rule is dropped",
+	  TCP_TO(HOST, 3000, .tcp_flags = TH_ACK), 0, REASON_DROP_NO_RULE },
+	/* the host's own sockets */
+	{ "a segment of an established connection passes",
+	  TCP_TO(HOST, LISTEN_PORT, .sport = CLIENT_PORT, .tcp_flags = TH_ACK),
+	  0, REASON_PASS_ESTABLISHED },
+	{ "a datagram for a connected UDP socket passes",
+	  UDP_TO(HOST, UDP_CONN_PORT, .sport = UDP_PEER_PORT), 0,
+	  REASON_PASS_ESTABLISHED },
+	{ "a datagram from elsewhere to a connected UDP socket does not",
+	  UDP_TO(HOST, UDP_CONN_PORT, .sport = 6001), 0, REASON_DROP_RULE, 7 },
+	{ "a datagram to an unconnected UDP socket needs a rule",
+	  UDP_TO(HOST, UDP_OPEN_PORT), 0, REASON_DROP_RULE, 7 },
+	/* ports and byte order */
+	{ "port 1 matches a rule on 1", TCP_TO(HOST, 1), 0, REASON_PASS_RULE,
+	  3 },
+	{ "port 65535 matches a rule on 65535", TCP_TO(HOST, 65535), 0,
+	  REASON_PASS_RULE, 4 },
+	{ "port 2 misses a rule on 1", TCP_TO(HOST, 2), 0,
+	  REASON_DROP_NO_RULE },
+	{ "port 65534 misses a rule on 65535", TCP_TO(HOST, 65534), 0,
+	  REASON_DROP_NO_RULE },
+	{ "the low edge of a range matches", TCP_TO(HOST, 1000), 0,
+	  REASON_PASS_RULE, 5 },
+	{ "the high edge of a range matches", TCP_TO(HOST, 2000), 0,
+	  REASON_PASS_RULE, 5 },
+	{ "low - 1 misses a range", TCP_TO(HOST, 999), 0, REASON_DROP_NO_RULE },
+	{ "high + 1 misses a range", TCP_TO(HOST, 2001), 0,
+	  REASON_DROP_NO_RULE },
+	{ "a rule on 22 matches 22", TCP_TO(NET172(1, 1), 22), 0,
+	  REASON_PASS_RULE, 6 },
+	{ "a rule on 22 does not match 5632", TCP_TO(NET172(1, 1), 5632), 0,
+	  REASON_DROP_NO_RULE },
+	{ "a 1-65535 range matches any port", UDP_TO(IP4(8, 8, 8, 8), 4242), 0,
+	  REASON_DROP_RULE, 7 },
+	/* prefixes and precedence */
+	{ "/0 matches anything", TCP_TO(IP4(1, 2, 3, 4), 443), 0,
+	  REASON_PASS_RULE, 9 },
+	{ "a /32 beats /0 for its address", TCP_TO(NET172(5, 5), 443), 0,
+	  REASON_DROP_RULE, 10 },
+	{ "the /32's neighbour gets the /0", TCP_TO(NET172(5, 6), 443), 0,
+	  REASON_PASS_RULE, 9 },
+	{ "a narrower range beats the 1-65535 one", UDP_TO(HOST, 9000), 0,
+	  REASON_PASS_RULE, 8 },
+	/* built-in allowances stay narrow */
+	{ "udp 67 -> 68 passes as dhcp", UDP_TO(HOST, 68, .sport = 67), 0,
+	  REASON_PASS_DHCP },
+	{ "udp 67 -> 69 is not dhcp", UDP_TO(HOST, 69, .sport = 67), 0,
+	  REASON_DROP_RULE, 7 },
+	{ "tcp from port 22 to an arbitrary port is dropped",
+	  TCP_TO(HOST, 3000, .sport = 22), 0, REASON_DROP_NO_RULE },
+	{ "tcp from port 53 to an arbitrary port is dropped",
+	  TCP_TO(HOST, 3000, .sport = 53), 0, REASON_DROP_NO_RULE },
+	{ "ssh to the interface's address passes", TCP_TO(HOST, 22), 0,
+	  REASON_PASS_SSH },
+	{ "ssh to another address is dropped", TCP_TO(PEER, 22), 0,
+	  REASON_DROP_NO_RULE },
+	/* redirects: test-run cannot assign, but the decision is made */
+	{ "a redirect without a listener is dropped", TCP_TO(NET172(0, 9), 80),
+	  0, REASON_DROP_NO_LISTENER, 1 },
+	{ "a udp redirect without a listener is dropped",
+	  UDP_TO(NET172(3, 3), 53), 0, REASON_DROP_NO_LISTENER, 2 },
+	/* ICMP */
+	{ "an echo reply to our ping passes", ICMP_FROM(0, .icmp_id = ECHO_ID),
+	  0, REASON_PASS_ICMP },
+	{ "an echo reply nobody asked for is dropped",
+	  ICMP_FROM(0, .icmp_id = 0x4321), 0, REASON_DROP_NO_RULE },
+	{ "an echo request is dropped by default", ICMP_FROM(8), 0,
+	  REASON_DROP_NO_RULE },
+	{ "an echo request passes with icmp-echo on", ICMP_FROM(8), IF_ECHO,
+	  REASON_PASS_ICMP },
+	{ "frag-needed about our TCP connection passes",
+	  ICMP_FROM(3, .icmp_code = 4, .quote = &quote_tcp_ours), 0,
+	  REASON_PASS_ICMP },
+	{ "frag-needed about a connection we do not have is dropped",
+	  ICMP_FROM(3, .icmp_code = 4, .quote = &quote_tcp_other), 0,
+	  REASON_DROP_NO_RULE },
+	{ "port-unreachable about our connected UDP socket passes",
+	  ICMP_FROM(3, .icmp_code = 3, .quote = &quote_udp_ours), 0,
+	  REASON_PASS_ICMP },
+	{ "port-unreachable about an unconnected UDP socket is dropped",
+	  ICMP_FROM(3, .icmp_code = 3, .quote = &quote_udp_unconnected), 0,
+	  REASON_DROP_NO_RULE },
+	{ "time-exceeded about our ping passes",
+	  ICMP_FROM(11, .quote = &quote_echo_ours), 0, REASON_PASS_ICMP },
+	{ "time-exceeded about someone else's ping is dropped",
+	  ICMP_FROM(11, .quote = &quote_echo_other), 0, REASON_DROP_NO_RULE },
+	{ "an error quoting a non-first fragment is dropped",
+	  ICMP_FROM(3, .quote = &quote_fragment), 0, REASON_DROP_NO_RULE },
+	{ "an error too short to quote a header is malformed",
+	  ICMP_FROM(3, .quote = &quote_tcp_ours, .tot_len_delta = -10,
+		    .truncate = 14 + 20 + 8 + 18),
+	  0, REASON_DROP_MALFORMED },
+	{ "a redirect message is dropped", ICMP_FROM(5), 0,
+	  REASON_DROP_NO_RULE },
+	{ "other IP protocols are dropped",
+	  { .proto = 47, .saddr = PEER, .daddr = HOST },
+	  0,
+	  REASON_DROP_NO_RULE },
+	/* loopback */
+	{ "on lo a packet without a rule passes", TCP_TO(HOST, 3000), IF_LO,
+	  REASON_PASS_LOOPBACK },
+	{ "on lo a drop rule does not apply", TCP_TO(NET172(5, 5), 443), IF_LO,
+	  REASON_PASS_LOOPBACK },
+	{ "on lo a redirect applies", TCP_TO(NET172(0, 9), 80), IF_LO,
+	  REASON_DROP_NO_LISTENER, 1 },
+	{ "on lo ICMP passes", ICMP_FROM(8), IF_LO, REASON_PASS_LOOPBACK },
+};
+
+#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+
+static int run_cases(void)
+{
+	int failed = 0;
+	size_t i, j;
+
+	for (i = 0; i < N_CASES; i++) {
+		const struct test_case *c = &cases[i];
+		__u32 ifindex = c->ifindex ? c->ifindex : IF_A;
+		struct ref_result ref;
+		struct outcome o;
+		struct frame f;
+
+		clear_frag_flows();
+		for (j = 0; c->after && j < N_CASES; j++) {
+			if (strcmp(cases[j].name, c->after))
+				continue;
+			build_frame(&cases[j].s, &f);
+			run(f.data, f.len,
+			    cases[j].ifindex ? cases[j].ifindex : IF_A);
+			ref_classify(f.data, f.len,
+				     cases[j].ifindex ? cases[j].ifindex :
+							IF_A);
+		}
+		build_frame(&c->s, &f);
+		o = run(f.data, f.len, ifindex);
+		ref = ref_classify(f.data, f.len, ifindex);
+		if (agrees(o, c->reason, c->rule) && ref.reason == c->reason &&
+		    ref.rule == c->rule) {
+			printf("ok %s\n", c->name);
+			continue;
+		}
+		failed++;
+		printf("FAIL %s: want %s rule %u; program %s rule %ld "
+		       "retval %d; reference %s rule %u\n",
+		       c->name, rname(c->reason), c->rule, rname(o.reason),
+		       o.rule, o.retval, rname(ref.reason), ref.rule);
+	}
+	printf("prog_test: %zu cases, %d failed\n", N_CASES, failed);
+	return failed ? 1 : 0;
+}
+
+/* ----------------------------------------------------------- the fuzzer */
+
+static unsigned long long rng;
+
+static __u32 rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return (rng * 2685821657736338717ULL) >> 32;
+}
+
+static __u32 pick(const __u32 *v, size_t n)
+{
+	return v[rnd() % n];
+}
+
+#define PICK(a) pick(a, sizeof(a) / sizeof(a[0]))
+
+static const __u32 addrs[] = { HOST,
+			       PEER,
+			       IP4(172, 16, 0, 9),
+			       IP4(172, 16, 1, 1),
+			       IP4(172, 16, 5, 5),
+			       IP4(192, 168, 1, 1),
+			       IP4(8, 8, 8, 8),
+			       IP4(127, 0, 0, 1) };
+static const __u32 ports[] = { 1,     2,     22,    53,	   67,	 68,   80,
+			       443,   999,   1000,  2000,  2001, 5000, 5001,
+			       5632,  6000,  7000,  7777,  8000, 8100, 9000,
+			       33000, 40000, 65534, 65535, 0 };
+static const __u32 ifaces_[] = { IF_A, IF_A, IF_ECHO, IF_LO };
+
+static void random_spec(struct spec *s, struct spec *q)
+{
+	static const __u32 protos[] = { IPPROTO_TCP, IPPROTO_TCP,  IPPROTO_UDP,
+					IPPROTO_UDP, IPPROTO_ICMP, 47 };
+	static const __u32 icmp_types[] = { 0, 3, 3, 8, 11, 5, 13 };
+	static const __u32 eth[] = { 0x0800, 0x0800, 0x0800, 0x0800, 0x0800,
+				     0x0800, 0x0806, 0x86dd, 0x8100, 0x88a8 };
+
+	memset(s, 0, sizeof(*s));
+	s->eth_type = PICK(eth);
+	s->proto = PICK(protos);
+	s->saddr = PICK(addrs);
+	s->daddr = PICK(addrs);
+	s->sport = rnd() % 4 ? PICK(ports) : rnd() & 0xffff;
+	s->dport = rnd() % 4 ? PICK(ports) : rnd() & 0xffff;
+	s->tcp_flags = rnd() % 3 ? TH_SYN :
+				   (rnd() & 0x3f) | TH_NONE * !(rnd() % 4);
+	if (rnd() % 5 == 0)
+		s->ihl = 5 + rnd() % 11;
+	if (rnd() % 6 == 0)
+		s->frag = (rnd() % 2 ? 0x2000 : 0) |
+			  (rnd() % 3 ? 0 : rnd() % 8);
+	s->ip_id = rnd() % 4;
+	s->payload = rnd() % 3 ? 0 : rnd() % 40;
+	s->icmp_type = PICK(icmp_types);
+	s->icmp_code = rnd() % 5;
+	s->icmp_id = rnd() % 2 ? ECHO_ID : rnd() & 0xffff;
+	if (rnd() % 16 == 0) { /* a packet of one of the host's sockets */
+		bool udp = rnd() % 2;
+
+		s->proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+		s->saddr = PEER;
+		s->daddr = HOST;
+		s->sport = udp ? UDP_PEER_PORT : CLIENT_PORT;
+		s->dport = udp ? UDP_CONN_PORT : LISTEN_PORT;
+	}
+	if (q && s->proto == IPPROTO_ICMP && rnd() % 2) {
+		random_spec(q, NULL); /* a quote quotes no further */
+		q->eth_type = 0;
+		if (rnd() % 2) { /* often one of ours */
+			q->saddr = HOST;
+			q->daddr = PEER;
+		}
+		s->quote = q;
+	}
+	if (rnd() % 10 == 0)
+		s->tot_len_delta = (int)(rnd() % 41) - 20;
+	if (rnd() % 10 == 0)
+		s->doff = rnd() % 16;
+	if (rnd() % 12 == 0)
+		s->version = rnd() % 16;
+}
+
+/* Random damage on top: flipped bytes, a shorter frame. */
+static void mutate(struct frame *f)
+{
+	int n;
+
+	if (rnd() % 4 == 0)
+		for (n = 1 + rnd() % 3; n > 0; n--)
+			f->data[rnd() % f->len] ^= 1 << (rnd() % 8);
+	if (rnd() % 8 == 0)
+		f->len = 14 + rnd() % (f->len > 14 ? f->len - 13 : 1);
+}
+
+static int fuzz(unsigned long long seed, long n)
+{
+	long i, mismatches = 0, refused = 0, counted[REASON_MAX] = {};
+	int r;
+
+	rng = seed * 0x9e3779b97f4a7c15ULL + 1;
+	for (i = 0; i < n && mismatches < 20; i++) {
+		struct spec s, q;
+		__u32 ifindex = PICK(ifaces_);
+		struct ref_result ref;
+		struct outcome o;
+		struct frame f;
+
+		/* Both sides forget fragments now and then: an LRU is finite. */
+		if (i % 1000 == 0)
+			clear_frag_flows();
+		random_spec(&s, &q);
+		build_frame(&s, &f);
+		mutate(&f);
+		o = run(f.data, f.len, ifindex);
+		if (o.retval < 0) {
+			refused++; /* test-run's own checks, e.g. short IPv4 */
+			continue;
+		}
+		ref = ref_classify(f.data, f.len, ifindex);
+		if (ref.reason >= 0 && ref.reason < REASON_MAX)
+			counted[ref.reason]++;
+		if (agrees(o, ref.reason, ref.rule))
+			continue;
+		mismatches++;
+		fprintf(stderr,
+			"MISMATCH seed %llu #%ld if%u: reference %s rule %u; "
+			"program %s rule %ld retval %d; frame",
+			seed, i, ifindex, rname(ref.reason), ref.rule,
+			rname(o.reason), o.rule, o.retval);
+		for (r = 0; r < (int)f.len; r++)
+			fprintf(stderr, "%s%02x", r % 4 ? "" : " ", f.data[r]);
+		fputc('\n', stderr);
+	}
+	printf("fuzz: seed %llu: %ld frames (%ld refused by test-run), %ld "
+	       "mismatches; by reason:",
+	       seed, i, refused, mismatches);
+	for (r = 0; r < REASON_MAX; r++)
+		if (counted[r])
+			printf(" %s %ld", reason_names[r], counted[r]);
+	putchar('\n');
+	return mismatches ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+	const char *budget_file = getenv("SPLICER_VERIFIER_BUDGET");
+	unsigned long long budget = 0;
+	__u64 insns;
+	FILE *bf;
+
+	if (argc < 2 || (strcmp(argv[1], "cases") && strcmp(argv[1], "fuzz") &&
+			 strcmp(argv[1], "verifier"))) {
+		fprintf(stderr, "usage: prog_test cases | fuzz SEED N | "
+				"verifier\n");
+		return 2;
+	}
+	insns = load();
+	if (!strcmp(argv[1], "verifier")) {
+		bf = budget_file ? fopen(budget_file, "r") : NULL;
+		if (!bf || fscanf(bf, "%llu", &budget) != 1) {
+			fprintf(stderr, "prog_test: no budget in %s\n",
+				budget_file ? budget_file : "(unset)");
+			return 2;
+		}
+		fclose(bf);
+		printf("verifier: splicer_ingress: %llu processed instructions "
+		       "(budget %llu)\n",
+		       (unsigned long long)insns, budget);
+		return insns && insns <= budget ? 0 : 1;
+	}
+	open_sockets();
+	send_echo_request();
+	if (!strcmp(argv[1], "cases"))
+		return run_cases();
+	if (argc < 4) {
+		fprintf(stderr, "usage: prog_test fuzz SEED N\n");
+		return 2;
+	}
+	return fuzz(strtoull(argv[2], NULL, 0), strtol(argv[3], NULL, 0));
+}
