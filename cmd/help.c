@@ -150,7 +150,8 @@ int do_help(int argc, char **argv)
 
 int do_version(int argc, char **argv)
 {
-	(void)argv;
+	if (wants_help("version", argc, argv))
+		return 0;
 	if (argc)
 		return err_usage("usage: splicer version");
 	if (opts.json) {

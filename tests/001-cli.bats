@@ -24,7 +24,7 @@ teardown() { common_teardown; }
 	local form cmd
 	for form in help -h --help; do
 		run -0 --separate-stderr splicer "$form"
-		for cmd in attach detach add del list stats help version; do
+		for cmd in attach detach add del list stats batch apply save flush help version; do
 			assert_output --regexp "(^|[[:space:]])$cmd([[:space:]]|$)"
 		done
 		assert_output --regexp '[Ee]xit'
@@ -37,19 +37,70 @@ teardown() { common_teardown; }
 
 @test "COMMAND help exits 0 for every command and describes that command" {
 	local cmd
-	for cmd in attach detach add del list stats; do
+	for cmd in attach detach add del list stats batch apply save flush help version; do
 		run -0 --separate-stderr splicer "$cmd" help
-		assert_output --partial "$cmd"
+		assert_output --partial "Usage: splicer $cmd"
+		local text=$output
+		# help COMMAND is the same text
+		run -0 --separate-stderr splicer help "$cmd"
+		assert_equal "$output" "$text"
 	done
+	run -0 --separate-stderr splicer batch help
+	assert_output --partial "--check"
+	assert_output --partial "line"
+	run -0 --separate-stderr splicer apply help
+	assert_output --partial "counters"
 	run -0 --separate-stderr splicer add help
 	assert_output --partial redirect
 	assert_output --partial route
 }
 
-@test "an unknown command exits 1 with one Error line" {
+@test "an unknown command exits 1 with one Error line pointing at splicer help" {
 	run -1 --separate-stderr splicer frobnicate
-	assert_error "frobnicate"
+	assert_error "frobnicate: unknown command; see 'splicer help'"
 	[ -z "$output" ]
+	run -1 --separate-stderr splicer help frobnicate
+	assert_error "frobnicate: unknown command; see 'splicer help'"
+	# a prefix of nothing, and a word longer than a command
+	run -1 --separate-stderr splicer listing
+	assert_error "listing: unknown command"
+}
+
+@test "a unique prefix names a command, as in ip" {
+	attach_router
+	run -0 splicer add "$R_IP" proto tcp port 8080 pass
+	run -0 --separate-stderr splicer list
+	local full=$output
+	run -0 --separate-stderr splicer li
+	assert_equal "$output" "$full"
+	run -0 --separate-stderr splicer -j l
+	json_true "$output" '.schema == 1 and (.rules | length) == 1'
+	run -0 --separate-stderr splicer ver
+	assert_output --regexp '^splicer [0-9.]+$'
+	run -0 --separate-stderr splicer he sa
+	assert_output --partial "Usage: splicer save"
+	run -0 --separate-stderr splicer sa
+	assert_output "add $R_IP/32 proto tcp port 8080 pass"
+	run -0 splicer fl
+	run -0 rule_count
+	assert_output 0
+	run -0 --separate-stderr splicer at vr
+	assert_output --partial "already attached to vr"
+}
+
+@test "an ambiguous prefix exits 1 and names the commands it could be" {
+	run -1 --separate-stderr splicer de
+	assert_error "de: ambiguous command (detach, del); see 'splicer help'"
+	[ -z "$output" ]
+	run -1 --separate-stderr splicer a
+	assert_error "a: ambiguous command (attach, add, apply)"
+	run -1 --separate-stderr splicer s
+	assert_error "s: ambiguous command (stats, save)"
+	run -1 --separate-stderr splicer help de
+	assert_error "de: ambiguous command"
+	run -1 --separate-stderr splicer -j de
+	run -0 jq -er .error <<<"$stderr"
+	assert_output --partial "ambiguous command (detach, del)"
 }
 
 @test "commands other than attach exit 3 before attach: not attached (no maps under DIR)" {
