@@ -9,11 +9,12 @@ static const struct {
 	const char *usage;
 	const char *text;
 } helps[] = {
-	{ "attach", "attach IFACE",
+	{ "attach", "attach IFACE [icmp-echo on|off]",
 	  "Filter IFACE's ingress: create the clsact qdisc and splicer's tc\n"
-	  "filter, and learn IFACE's IPv4 addresses for the SSH allowance.\n"
-	  "Again on an attached IFACE: refresh its addresses, change nothing\n"
-	  "else.\n" },
+	  "filters, and learn IFACE's IPv4 addresses for the SSH allowance.\n"
+	  "icmp-echo on lets IFACE answer pings; off (the default) drops them.\n"
+	  "Again on an attached IFACE: refresh its addresses and apply the\n"
+	  "icmp-echo setting if given, change nothing else.\n" },
 	{ "detach", "detach IFACE [--purge]",
 	  "Remove splicer's filter from IFACE (and the clsact qdisc if splicer\n"
 	  "made it and nothing else uses it). Rules stay pinned for the next\n"
