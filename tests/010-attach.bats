@@ -171,3 +171,18 @@ refute_splicer_filter() {
 	run -0 jq -ec '.interfaces[] | select(.name == "lo") | [.loopback, .attached]' <<<"$output"
 	assert_output '[true,true]'
 }
+
+@test "icmp-echo on|off is kept per interface and a plain re-attach leaves it" {
+	attach_router
+	run -0 iface_counter vr icmp_echo
+	assert_output false
+	run -0 splicer attach vr icmp-echo on
+	run -0 iface_counter vr icmp_echo
+	assert_output true
+	run -0 splicer attach vr
+	run -0 iface_counter vr icmp_echo
+	assert_output true
+	run -0 splicer attach vr icmp-echo off
+	run -0 iface_counter vr icmp_echo
+	assert_output false
+}

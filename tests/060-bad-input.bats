@@ -85,6 +85,12 @@ rejects() {
 	rejects 1 "eth9: no such interface" attach eth9
 }
 
+@test "attach rejects a bad icmp-echo setting or keyword: exit 1" {
+	rejects 1 "maybe: icmp-echo takes on or off" attach vr icmp-echo maybe
+	rejects 1 "icmp-echo: missing value" attach vr icmp-echo
+	rejects 1 "bogus: unknown keyword" attach vr bogus on
+}
+
 @test "add with dev of a missing interface exits 1: no such interface" {
 	rejects 1 "eth9: no such interface" add "$R_IP" proto tcp port 80 pass dev eth9
 }
