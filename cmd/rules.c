@@ -103,6 +103,8 @@ struct builder {
 	/* port classes by candidate set, so equal sets share entries */
 	struct pclass *pclasses;
 	size_t n_pclasses, cap_pclasses;
+	size_t *pc_slot; /* hash of candidate sets: index + 1, 0 empty */
+	size_t pc_mask;
 };
 
 struct pclass {
@@ -215,6 +217,39 @@ static int put_sources(struct builder *b, const struct pclass *pc)
 }
 
 /* Finds or makes the port class of a candidate set (sorted in place). */
+static __u64 set_hash(const struct rule **set, size_t n)
+{
+	__u64 h = 1469598103934665603ULL; /* FNV-1a over the pointers */
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (__u64)(unsigned long)set[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* Doubles the candidate-set hash table and re-enters every class. */
+static int grow_pc_table(struct builder *b)
+{
+	size_t size = b->pc_slot ? 2 * (b->pc_mask + 1) : 1024, i, j;
+	size_t *slot = calloc(size, sizeof(*slot));
+
+	if (!slot)
+		return err_kernel(-ENOMEM, "build rule index");
+	for (i = 0; i < b->n_pclasses; i++) {
+		j = set_hash((const struct rule **)b->pclasses[i].rules,
+			     b->pclasses[i].n) &
+		    (size - 1);
+		while (slot[j])
+			j = (j + 1) & (size - 1);
+		slot[j] = i + 1;
+	}
+	free(b->pc_slot);
+	b->pc_slot = slot;
+	b->pc_mask = size - 1;
+	return 0;
+}
+
+/* Finds or makes the port class of a candidate set (sorted in place). */
 static int port_class(struct builder *b, const struct rule **set, size_t n,
 		      __u32 *id)
 {
@@ -223,8 +258,14 @@ static int port_class(struct builder *b, const struct rule **set, size_t n,
 	int err;
 
 	qsort(set, n, sizeof(*set), cmp_ptr);
-	for (i = 0; i < b->n_pclasses; i++) {
-		pc = &b->pclasses[i];
+	if (2 * (b->n_pclasses + 1) > (b->pc_slot ? b->pc_mask + 1 : 0)) {
+		err = grow_pc_table(b);
+		if (err)
+			return err;
+	}
+	for (i = set_hash(set, n) & b->pc_mask; b->pc_slot[i];
+	     i = (i + 1) & b->pc_mask) {
+		pc = &b->pclasses[b->pc_slot[i] - 1];
 		if (pc->n == n && !memcmp(pc->rules, set, n * sizeof(*set))) {
 			*id = pc->id;
 			return 0;
@@ -250,7 +291,7 @@ static int port_class(struct builder *b, const struct rule **set, size_t n,
 		free(pc->rules);
 		return err;
 	}
-	b->n_pclasses++;
+	b->pc_slot[i] = ++b->n_pclasses;
 	*id = pc->id;
 	return put_sources(b, pc);
 }
@@ -415,6 +456,7 @@ out:
 	for (i = 0; i < b.n_pclasses; i++)
 		free(b.pclasses[i].rules);
 	free(b.pclasses);
+	free(b.pc_slot);
 	free(sorted);
 	free(cand);
 	if (err) {
