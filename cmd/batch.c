@@ -117,7 +117,7 @@ static int run_file(const char *cmd, bool add_only, unsigned int flags,
 	int i, err;
 
 	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--check") || !strcmp(argv[i], "-c")) {
+		if (!strcmp(argv[i], "--check")) {
 			flags |= UPDATE_CHECK;
 			continue;
 		}
