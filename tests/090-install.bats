@@ -91,7 +91,7 @@ man_text() {
 		grep -q "^$word\$" <<<"$text" || fail "no section $word"
 	done
 	for word in attach detach add del list stats batch apply save flush help version \
-		--json --pretty --quiet --verbose --pin-root --help --version --check --purge \
+		--json --pretty --quiet --verbose --pin-root --help --version --check --purge icmp-echo \
 		SPLICER_PIN_ROOT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
 		--insert --delete --list --flush --dcidr-block --dprefix-len --ocidr-block \
 		--oprefix-len --low-port --high-port --tproxy-port --protocol --route \
@@ -146,4 +146,8 @@ complete_words() {
 	assert_output "--check "
 	run -0 complete_words splicer detach vr ''
 	assert_output "--purge "
+	run -0 complete_words splicer attach vr ''
+	assert_output "icmp-echo "
+	run -0 complete_words splicer att vr icmp-echo ''
+	assert_output "off on "
 }
