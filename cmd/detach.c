@@ -155,8 +155,20 @@ int do_detach(int argc, char **argv)
 			"attached\n",
 			st.root, others, others == 1 ? "" : "s");
 	}
-	p_info("detached from %s%s\n", link.name,
-	       purge && !others ? ", state purged" : "");
+	if (opts.json) {
+		struct jw *w = jw_new(stdout, opts.pretty);
+
+		jw_obj_begin(w, NULL);
+		jw_str(w, "detached", link.name);
+		jw_u64(w, "ifindex", link.ifindex);
+		jw_bool(w, "purged", purge && !others);
+		jw_obj_end(w);
+		jw_free(w);
+		putchar('\n');
+	} else {
+		p_info("detached from %s%s\n", link.name,
+		       purge && !others ? ", state purged" : "");
+	}
 out:
 	state_close(&st);
 	return err;

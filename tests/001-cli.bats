@@ -185,3 +185,24 @@ teardown() { common_teardown; }
 	[ "${#lines[@]}" -gt 1 ]
 	json_true "$output" '.schema == 1'
 }
+
+@test "-j: every command that prints answers one JSON object on stdout" {
+	run -0 --separate-stderr splicer -j attach vr
+	json_true "$output" '.attached == "vr" and .already == false and (.ifindex | type) == "number"'
+	run -0 splicer add "$VNET" proto tcp port 80 redirect 9999 service web
+	local cmd
+	for cmd in list stats save version; do
+		run -0 --separate-stderr splicer -j "$cmd"
+		[ "${#lines[@]}" -eq 1 ] || fail "$cmd: ${#lines[@]} lines"
+		run -0 jq -e 'type == "object"' <<<"$output"
+	done
+	run -0 --separate-stderr splicer -j save
+	json_true "$output" '.schema == 1 and (.batch | length) == 1'
+	# the commands that change state print nothing, under -j too
+	run -0 --separate-stderr splicer -j add "$R_IP" proto tcp port 22 pass
+	[ -z "$output$stderr" ]
+	run -0 --separate-stderr splicer -j flush
+	[ -z "$output$stderr" ]
+	run -0 --separate-stderr splicer -j detach vr --purge
+	json_true "$output" '.detached == "vr" and .purged == true'
+}
