@@ -57,11 +57,12 @@ TABLE_CFLAGS := -Wno-missing-field-initializers -Wno-override-init
 UNIT_OBJS := $(filter-out $(OUT)/cmd/main.o,$(OBJS))
 UNIT := $(OUT)/index_test $(OUT)/prog_test
 unit: $(UNIT)
-$(OUT)/index_test: tests/unit/index_test.c $(UNIT_OBJS) $(HDRS)
+$(OUT)/index_test: tests/unit/index_test.c tests/unit/rng.h $(UNIT_OBJS) $(HDRS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(UNIT_OBJS) $(LIBS)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(UNIT_OBJS) $(LIBS)
 $(OUT)/prog_test: tests/unit/prog_test.c tests/unit/world.c \
-		tests/unit/reference.c tests/unit/world.h $(UNIT_OBJS) $(HDRS)
+		tests/unit/reference.c tests/unit/world.h tests/unit/rng.h \
+		$(UNIT_OBJS) $(HDRS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $(TABLE_CFLAGS) -Itests/unit -o $@ \
 		$(filter %.c,$^) $(UNIT_OBJS) $(LIBS)

@@ -22,27 +22,12 @@
 #include <bpf/libbpf.h>
 
 #include "cmd.h"
+#include "rng.h"
 #include "splicer.skel.h"
 
 #define IF_A 1000
 #define IF_B 1001
 #define MAX_TEST_RULES 512
-
-static unsigned long long rng_state;
-
-static __u32 rnd(void)
-{
-	/* xorshift64*: deterministic for a seed, on every machine. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (rng_state * 2685821657736338717ULL) >> 32;
-}
-
-static __u32 pick(const __u32 *v, size_t n)
-{
-	return v[rnd() % n];
-}
 
 static __u32 mask(__u8 len)
 {
@@ -285,7 +270,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "index_test: bad arguments\n");
 		return 2;
 	}
-	rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
+	rnd_seed(seed);
 	skel = splicer_bpf__open_and_load();
 	if (!skel) {
 		fprintf(stderr, "index_test: load: %s\n", strerror(errno));

@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "rng.h"
 #include "splicer.skel.h"
 #include "world.h"
 
@@ -537,21 +538,6 @@ static int run_cases(void)
 
 /* ----------------------------------------------------------- the fuzzer */
 
-static unsigned long long rng;
-
-static __u32 rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return (rng * 2685821657736338717ULL) >> 32;
-}
-
-static __u32 pick(const __u32 *v, size_t n)
-{
-	return v[rnd() % n];
-}
-
 #define PICK(a) pick(a, sizeof(a) / sizeof(a[0]))
 
 static const __u32 addrs[] = { HOST,
@@ -638,7 +624,7 @@ static int fuzz(unsigned long long seed, long n)
 	long i, mismatches = 0, refused = 0, counted[REASON_MAX] = {};
 	int r;
 
-	rng = seed * 0x9e3779b97f4a7c15ULL + 1;
+	rnd_seed(seed);
 	for (i = 0; i < n && mismatches < 20; i++) {
 		struct spec s, q;
 		__u32 ifindex = PICK(ifaces_);
