@@ -12,11 +12,15 @@ Clients exit with:
 
 Subcommands:
   tcp-server         --port P [--port P ...] [--bind IP] [--http] [--tag]
+                     [--sink] [--bulk B] [--reuseport]
                      Answers every connection with
                      "local=IP:PORT peer=IP:PORT\\n" (its own address and the
                      peer's, as the accepted socket sees them); --tag appends
                      " listener=IP:PORT"; --http wraps the line in an
-                     HTTP/1.0 response after reading the request.
+                     HTTP/1.0 response after reading the request;
+                     --sink reads to end of stream first and answers
+                     "received=N" instead; --bulk sends B bytes instead;
+                     --reuseport sets SO_REUSEPORT.
   udp-server         --port P [--port P ...] [--bind IP] [--tag]
                      Answers every datagram with the same kind of line.
   udp-tproxy-server  --port P [--bind 127.0.0.1]
@@ -25,12 +29,24 @@ Subcommands:
                      (a second IP_TRANSPARENT socket bound to it) with
                      "orig=IP:PORT peer=IP:PORT\\n".
   tcp-client         --connect IP:PORT [--src IP[:PORT]] [--timeout S]
-                     [--send DATA] [--reuseaddr]
+                     [--send DATA] [--send-size B] [--reuseaddr]
+                     [--ip-options HEX] [--count-bytes]
+                     --send-size sends B bytes (then shuts down writing);
+                     --ip-options sets IP_OPTIONS on the socket;
+                     --count-bytes prints "received=N", not what came.
   udp-client         --connect IP:PORT [--src IP[:PORT]] [--timeout S]
                      [--count N] [--size B] [--no-wait] [--unconnected]
                      [--fragment]
   raw-frame          --dev IF --dst-mac MAC --ethertype 0xNNNN
                      [--count N] [--payload-len B]
+  raw-ip             --dev IF --dst-mac MAC --src IP --dst IP [options]
+                     Builds IPv4 packets field by field, including ones the
+                     kernel would refuse to build, and sends them through
+                     AF_PACKET (see `raw-ip -h`). With --wait S it then
+                     listens S seconds on IF for packets from --dst to
+                     --src, prints a "reply ..." line for each (--first:
+                     stops at the first) and exits 0 if one came, 2 if
+                     none did.
 """
 
 import argparse
@@ -41,6 +57,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 IP_TRANSPARENT = getattr(socket, "IP_TRANSPARENT", 19)
 IP_RECVORIGDSTADDR = getattr(socket, "IP_RECVORIGDSTADDR", 20)
@@ -78,7 +95,20 @@ def tcp_handle(conn, listener, args):
         if args.tag:
             line += " listener=%s" % fmt(listener)
         log("accept " + line)
-        if args.http:
+        if args.sink:
+            got = 0
+            conn.settimeout(30)
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                got += len(chunk)
+            log("received %d from %s" % (got, fmt(peer)))
+            conn.sendall(("received=%d\n" % got).encode())
+        elif args.bulk:
+            send_bulk(conn, args.bulk)
+            log("sent %d to %s" % (args.bulk, fmt(peer)))
+        elif args.http:
             req = b""
             while b"\r\n\r\n" not in req and len(req) < 65536:
                 chunk = conn.recv(4096)
@@ -103,6 +133,12 @@ def tcp_handle(conn, listener, args):
         conn.close()
 
 
+def send_bulk(s, size):
+    block = b"splicer-bulk-" * 5042  # ~64 KiB
+    while size > 0:
+        size -= s.send(block[:size])
+
+
 def cmd_tcp_server(args):
     socks = []
     for port in args.port:
@@ -110,6 +146,8 @@ def cmd_tcp_server(args):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if args.transparent:
             s.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+        if args.reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         s.bind((args.bind, port))
         s.listen(128)
         socks.append(s)
@@ -206,6 +244,9 @@ def cmd_tcp_client(args):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if args.reuseaddr:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.ip_options:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS,
+                     bytes.fromhex(args.ip_options))
     try:
         bind_src(s, args.src)
         s.settimeout(args.timeout)
@@ -213,12 +254,20 @@ def cmd_tcp_client(args):
         if args.send:
             s.sendall(args.send.encode())
             s.shutdown(socket.SHUT_WR)
+        elif args.send_size:
+            send_bulk(s, args.send_size)
+            s.shutdown(socket.SHUT_WR)
         data = b""
+        got = 0
         while True:
-            chunk = s.recv(4096)
+            chunk = s.recv(65536)
             if not chunk:
                 break
-            data += chunk
+            got += len(chunk)
+            if not args.count_bytes:
+                data += chunk
+        if args.count_bytes:
+            data = ("received=%d\n" % got).encode() if got else b""
     except OSError as e:
         code = classify_error(e)
         sys.stderr.write("tcp-client %s: %s\n" % (args.connect,
@@ -293,6 +342,203 @@ def cmd_raw_frame(args):
     return EXIT_OK
 
 
+# ------------------------------------------------------ raw ipv4 packets
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
+TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10,
+             "U": 0x20, "E": 0x40, "C": 0x80}
+
+
+def inet_csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
+def proto_number(name):
+    return PROTOS[name] if name in PROTOS else int(name, 0)
+
+
+def tcp_flag_bits(spec):
+    """"SA" -> SYN|ACK; "none" (or "") -> no flag at all."""
+    if spec.lower() in ("", "none"):
+        return 0
+    bits = 0
+    for ch in spec.upper():
+        bits |= TCP_FLAGS[ch]
+    return bits
+
+
+def flag_names(bits):
+    names = "".join(ch for ch, b in TCP_FLAGS.items() if bits & b)
+    return names or "none"
+
+
+def ipv4_header(src, dst, proto, payload_len, ident=0, frag=0, ttl=64,
+                options=b"", ihl=None, version=4, tot_len=None):
+    """An IPv4 header with a correct checksum over whatever it holds;
+    ihl, version and tot_len may be set to anything."""
+    options += b"\0" * (-len(options) % 4)
+    hlen = 20 + len(options)
+    ihl = hlen // 4 if ihl is None else ihl
+    tot_len = hlen + payload_len if tot_len is None else tot_len
+    h = struct.pack("!BBHHHBBH4s4s", (version << 4) | (ihl & 0xf), 0,
+                    tot_len & 0xffff, ident, frag, ttl, proto, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst)) + options
+    return h[:10] + struct.pack("!H", inet_csum(h)) + h[12:]
+
+
+def l4_csum(src, dst, proto, segment):
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + \
+        struct.pack("!BBH", 0, proto, len(segment))
+    return inet_csum(pseudo + segment)
+
+
+def tcp_segment(src, dst, sport, dport, flags, seq=1000, ack=0, doff=5,
+                payload=b""):
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (doff & 0xf) << 4,
+                    flags, 64240, 0, 0)
+    seg = h + payload
+    c = l4_csum(src, dst, PROTOS["tcp"], seg)
+    return seg[:16] + struct.pack("!H", c) + seg[18:]
+
+
+def udp_datagram(src, dst, sport, dport, payload=b""):
+    seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    c = l4_csum(src, dst, PROTOS["udp"], seg) or 0xffff
+    return seg[:6] + struct.pack("!H", c) + seg[8:]
+
+
+def icmp_message(icmp_type, code, rest, body=b""):
+    """rest: the 4 bytes after the checksum (echo id and sequence, or
+    unused + next-hop MTU for fragmentation needed)."""
+    m = struct.pack("!BBH", icmp_type, code, 0) + rest + body
+    return m[:2] + struct.pack("!H", inet_csum(m)) + m[4:]
+
+
+def quoted_packet(spec):
+    """PROTO:SRC:SPORT:DST:DPORT -> the IPv4 header and first 8 bytes of
+    the packet an ICMP error is about (for icmp, SPORT is the echo id)."""
+    proto, src, sport, dst, dport = spec.split(":")
+    pnum, sport, dport = proto_number(proto), int(sport), int(dport)
+    if pnum == PROTOS["tcp"]:
+        l4 = struct.pack("!HHI", sport, dport, 1000)
+    elif pnum == PROTOS["udp"]:
+        l4 = struct.pack("!HHHH", sport, dport, 8 + 32, 0)
+    else:
+        l4 = struct.pack("!BBHHH", 8, 0, 0, sport, 1)
+    return ipv4_header(src, dst, pnum, 8 + 32, ident=0x4242,
+                       frag=0x4000) + l4
+
+
+def build_l4(args, pnum, flags):
+    payload = bytes.fromhex(args.payload_hex) if args.payload_hex \
+        else bytes(args.payload_len)
+    if args.l4_hex is not None:
+        return bytes.fromhex(args.l4_hex)
+    if pnum == PROTOS["tcp"]:
+        return tcp_segment(args.src, args.dst, args.sport, args.dport, flags,
+                           seq=args.seq, ack=args.ack_seq, doff=args.doff,
+                           payload=payload)
+    if pnum == PROTOS["udp"]:
+        return udp_datagram(args.src, args.dst, args.sport, args.dport,
+                            payload)
+    if pnum == PROTOS["icmp"]:
+        body = quoted_packet(args.quote) if args.quote else payload
+        rest = struct.pack("!HH", args.icmp_id, args.icmp_seq)
+        return icmp_message(args.icmp_type, args.icmp_code, rest, body)
+    return payload
+
+
+def describe_reply(ip):
+    ihl = (ip[0] & 0xf) * 4
+    proto = ip[9]
+    l4 = ip[ihl:]
+    if proto == PROTOS["tcp"] and len(l4) >= 14:
+        sport, dport = struct.unpack("!HH", l4[:4])
+        return "reply tcp %d>%d flags=%s" % (sport, dport,
+                                             flag_names(l4[13]))
+    if proto == PROTOS["udp"] and len(l4) >= 8:
+        sport, dport = struct.unpack("!HH", l4[:4])
+        return "reply udp %d>%d len=%d" % (sport, dport, len(l4) - 8)
+    if proto == PROTOS["icmp"] and len(l4) >= 8:
+        typ, code, _, ident, seq = struct.unpack("!BBHHH", l4[:8])
+        return "reply icmp type=%d code=%d id=%d seq=%d" % (typ, code,
+                                                            ident, seq)
+    return "reply proto=%d" % proto
+
+
+def cmd_raw_ip(args):
+    mac = bytes(int(b, 16) for b in args.dst_mac.split(":"))
+    pnum = proto_number(args.proto)
+    frag = args.frag_off & 0x1fff
+    if args.df:
+        frag |= 0x4000
+    if args.mf:
+        frag |= 0x2000
+    options = bytes.fromhex(args.options) if args.options else b""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                      socket.htons(ETH_P_ALL))
+    s.bind((args.dev, ETH_P_ALL))
+    src_mac = s.getsockname()[4][:6]
+    tags = b""
+    for tag in args.vlan:
+        tpid, vid = tag.split(":")
+        tags += struct.pack("!HH", int(tpid, 0), int(vid, 0))
+    ethertype = int(args.ethertype, 0)
+    sent = 0
+    for i, spec in enumerate(args.flags or ["S"]):
+        flags = tcp_flag_bits(spec)
+        l4 = build_l4(args, pnum, flags)
+        ip = ipv4_header(args.src, args.dst, pnum, len(l4),
+                         ident=args.id + i, frag=frag, ttl=args.ttl,
+                         options=options, ihl=args.ihl,
+                         version=args.version, tot_len=args.tot_len) + l4
+        if args.truncate is not None:
+            ip = ip[:args.truncate]
+        frame = mac + src_mac + tags + struct.pack("!H", ethertype) + ip
+        for _ in range(args.count):
+            s.send(frame)
+            sent += 1
+        if pnum == PROTOS["tcp"]:
+            log("sent tcp %d>%d flags=%s len=%d"
+                % (args.sport, args.dport, flag_names(flags), len(ip)))
+        else:
+            log("sent proto=%d len=%d" % (pnum, len(ip)))
+    if args.wait <= 0:
+        s.close()
+        return EXIT_OK
+    want_src = socket.inet_aton(args.dst)
+    want_dst = socket.inet_aton(args.src)
+    replies = 0
+    deadline = time.monotonic() + args.wait
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([s], [], [], left)
+        if not ready:
+            break
+        data, addr = s.recvfrom(65535)
+        if addr[2] == PACKET_OUTGOING or len(data) < 34 or \
+                data[12:14] != b"\x08\x00":
+            continue
+        ip = data[14:]
+        if ip[12:16] != want_src or ip[16:20] != want_dst:
+            continue
+        log(describe_reply(ip))
+        replies += 1
+        if args.first:
+            break
+    s.close()
+    return EXIT_OK if replies else EXIT_TIMEOUT
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
@@ -307,6 +553,11 @@ def main():
         if name == "tcp-server":
             sp.add_argument("--http", action="store_true")
             sp.add_argument("--transparent", action="store_true")
+            sp.add_argument("--sink", action="store_true",
+                            help="read to EOF, answer received=N")
+            sp.add_argument("--reuseport", action="store_true")
+            sp.add_argument("--bulk", type=int, default=0,
+                            help="send this many bytes to each client")
         if name == "udp-server":
             sp.add_argument("--silent", action="store_true",
                             help="log datagrams, never answer")
@@ -317,6 +568,11 @@ def main():
     sp.add_argument("--timeout", type=float, default=5.0)
     sp.add_argument("--send")
     sp.add_argument("--reuseaddr", action="store_true")
+    sp.add_argument("--send-size", type=int, default=0,
+                    help="send this many bytes, then shut down writing")
+    sp.add_argument("--ip-options", help="IP_OPTIONS bytes, in hex")
+    sp.add_argument("--count-bytes", action="store_true",
+                    help="print received=N instead of what came")
 
     sp = sub.add_parser("udp-client")
     sp.add_argument("--connect", required=True)
@@ -337,6 +593,53 @@ def main():
     sp.add_argument("--payload-len", type=int, default=46)
     sp.add_argument("--payload-hex")
 
+    sp = sub.add_parser("raw-ip")
+    sp.add_argument("--dev", required=True)
+    sp.add_argument("--dst-mac", required=True)
+    sp.add_argument("--src", required=True)
+    sp.add_argument("--dst", required=True)
+    sp.add_argument("--ethertype", default="0x0800")
+    sp.add_argument("--vlan", action="append", default=[],
+                    metavar="TPID:VID", help="a tag before the ethertype, "
+                    "outermost first (0x88a8:10, 0x8100:100)")
+    sp.add_argument("--proto", default="tcp", help="tcp, udp, icmp or N")
+    sp.add_argument("--id", type=lambda v: int(v, 0), default=0x1234,
+                    help="IP id (the N-th --flags packet gets id+N)")
+    sp.add_argument("--df", action="store_true")
+    sp.add_argument("--mf", action="store_true")
+    sp.add_argument("--frag-off", type=int, default=0,
+                    help="fragment offset in 8-byte units")
+    sp.add_argument("--ttl", type=int, default=64)
+    sp.add_argument("--options", help="IP options in hex, padded to 4n")
+    sp.add_argument("--ihl", type=int, help="override the header length")
+    sp.add_argument("--version", type=int, default=4)
+    sp.add_argument("--tot-len", type=int, help="override tot_len")
+    sp.add_argument("--truncate", type=int,
+                    help="cut the IP packet to this many bytes")
+    sp.add_argument("--sport", type=int, default=40000)
+    sp.add_argument("--dport", type=int, default=80)
+    sp.add_argument("--flags", action="append",
+                    help="TCP flags, e.g. S, SA, FSRPAU, none; repeat to "
+                    "send one packet per value")
+    sp.add_argument("--seq", type=int, default=1000)
+    sp.add_argument("--ack-seq", type=int, default=0)
+    sp.add_argument("--doff", type=int, default=5)
+    sp.add_argument("--icmp-type", type=int, default=8)
+    sp.add_argument("--icmp-code", type=int, default=0)
+    sp.add_argument("--icmp-id", type=lambda v: int(v, 0), default=0x5c1)
+    sp.add_argument("--icmp-seq", type=int, default=1,
+                    help="or the next-hop MTU of fragmentation needed")
+    sp.add_argument("--quote", metavar="PROTO:SRC:SPORT:DST:DPORT",
+                    help="ICMP error body: the packet it is about")
+    sp.add_argument("--payload-len", type=int, default=0)
+    sp.add_argument("--payload-hex")
+    sp.add_argument("--l4-hex", help="the bytes after the IP header, as is")
+    sp.add_argument("--count", type=int, default=1)
+    sp.add_argument("--wait", type=float, default=0,
+                    help="then listen this long for packets dst -> src")
+    sp.add_argument("--first", action="store_true",
+                    help="stop listening at the first reply")
+
     args = p.parse_args()
     fn = {
         "tcp-server": cmd_tcp_server,
@@ -345,6 +648,7 @@ def main():
         "tcp-client": cmd_tcp_client,
         "udp-client": cmd_udp_client,
         "raw-frame": cmd_raw_frame,
+        "raw-ip": cmd_raw_ip,
     }[args.cmd]
     try:
         return fn(args) or 0
