@@ -351,6 +351,14 @@ established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
 	return ret;
 }
 
+/* Is addr one of the ingress interface's own addresses? */
+static __always_inline bool own_address(struct __sk_buff *skb, __be32 addr)
+{
+	struct iface_addr a = { .ifindex = skb->ingress_ifindex, .addr = addr };
+
+	return bpf_map_lookup_elem(&iface_addrs, &a) != NULL;
+}
+
 static __always_inline bool echo_sent(__be32 peer, __be16 id)
 {
 	struct echo_key k = { .peer = peer, .id = id };
@@ -419,7 +427,9 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 		return echo_sent(p->saddr, p->sport) ? REASON_PASS_ICMP :
 						       REASON_DROP_NO_RULE;
 	case ICMP_ECHO:
-		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) ?
+		/* Pings to this host only, as with SSH: never forwarded. */
+		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
+				       own_address(skb, p->daddr) ?
 			       REASON_PASS_ICMP :
 			       REASON_DROP_NO_RULE;
 	case ICMP_DEST_UNREACH:
@@ -577,15 +587,9 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 		    p->dport == bpf_htons(DHCP_CLIENT_PORT))
 			return REASON_PASS_DHCP;
 		if (p->proto == IPPROTO_TCP &&
-		    p->dport == bpf_htons(SSH_PORT)) {
-			struct iface_addr a = {
-				.ifindex = skb->ingress_ifindex,
-				.addr = p->daddr,
-			};
-
-			if (bpf_map_lookup_elem(&iface_addrs, &a))
-				return REASON_PASS_SSH;
-		}
+		    p->dport == bpf_htons(SSH_PORT) &&
+		    own_address(skb, p->daddr))
+			return REASON_PASS_SSH;
 	}
 	est = established(skb, p, &tw_rcv_nxt);
 	if (est == EST_YES)

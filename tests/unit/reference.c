@@ -116,7 +116,7 @@ static const struct rule *best_rule(__u8 proto, __u32 s, __u32 d, __u16 dp,
 
 /* ICMP: replies to our echoes, errors about our packets, pings if asked. */
 static struct ref_result icmp(const unsigned char *l4, size_t l4_len,
-			      __u32 saddr, __u32 ifindex)
+			      __u32 saddr, __u32 daddr, __u32 ifindex)
 {
 	const unsigned char *q = l4 + 8;
 	size_t qihl;
@@ -126,9 +126,10 @@ static struct ref_result icmp(const unsigned char *l4, size_t l4_len,
 		return R(saddr == PEER && get16(l4 + 4) == ECHO_ID ?
 				 REASON_PASS_ICMP :
 				 REASON_DROP_NO_RULE);
-	case 8:
-		return R(ifindex == IF_ECHO ? REASON_PASS_ICMP :
-					      REASON_DROP_NO_RULE);
+	case 8: /* pings to this interface's own addresses only */
+		return R(ifindex == IF_ECHO && own_address(ifindex, daddr) ?
+				 REASON_PASS_ICMP :
+				 REASON_DROP_NO_RULE);
 	case 3:
 	case 11:
 		break;
@@ -246,7 +247,7 @@ struct ref_result ref_classify(const unsigned char *p, size_t len,
 				      (size_t)(p[ihl + 12] >> 4) * 4 > l4_len)))
 		return R(lo ? REASON_PASS_LOOPBACK : REASON_DROP_MALFORMED);
 	if (proto == IPPROTO_ICMP)
-		res = icmp(p + ihl, l4_len, saddr, ifindex);
+		res = icmp(p + ihl, l4_len, saddr, daddr, ifindex);
 	else
 		res = transport(proto, p + ihl, saddr, daddr, frag & 0x2000,
 				ifindex);
