@@ -193,31 +193,19 @@ listening() {
 	done
 }
 
-# tcp_server NS NAME [probe tcp-server args]: start it and wait until every
-# --port is listening.
-tcp_server() {
-	local ns=$1 name=$2
-	shift 2
-	start_bg "$ns" "$name" "$PY" "$PROBE" tcp-server "$@"
-	wait_for listening "$ns" tcp $(ports_of "$@") ||
-		fail "tcp server $name did not start: $(bg_log "$name")"
+# probe_server KIND PROTO NS NAME [probe args]: start probe.py KIND in NS
+# and wait until every --port is listening.
+probe_server() {
+	local kind=$1 proto=$2 ns=$3 name=$4
+	shift 4
+	start_bg "$ns" "$name" "$PY" "$PROBE" "$kind" "$@"
+	wait_for listening "$ns" "$proto" $(ports_of "$@") ||
+		fail "$kind $name did not start: $(bg_log "$name")"
 }
 
-udp_server() {
-	local ns=$1 name=$2
-	shift 2
-	start_bg "$ns" "$name" "$PY" "$PROBE" udp-server "$@"
-	wait_for listening "$ns" udp $(ports_of "$@") ||
-		fail "udp server $name did not start: $(bg_log "$name")"
-}
-
-udp_tproxy_server() {
-	local ns=$1 name=$2
-	shift 2
-	start_bg "$ns" "$name" "$PY" "$PROBE" udp-tproxy-server "$@"
-	wait_for listening "$ns" udp $(ports_of "$@") ||
-		fail "udp tproxy server $name did not start: $(bg_log "$name")"
-}
+tcp_server() { probe_server tcp-server tcp "$@"; }
+udp_server() { probe_server udp-server udp "$@"; }
+udp_tproxy_server() { probe_server udp-tproxy-server udp "$@"; }
 
 ports_of() {
 	while [ $# -gt 0 ]; do
