@@ -24,6 +24,8 @@
 #define NL_SEND_SIZE 256
 /* NLM_F_DUMP_INTR means the dump raced a change; a retry is consistent. */
 #define NL_DUMP_TRIES 5
+/* The event socket's receive queue: room for bursts of link changes. */
+#define NL_EVENT_RCVBUF (1 << 20)
 
 struct nl {
 	struct mnl_socket *sock;
@@ -339,7 +341,7 @@ static int nl_dump(struct nl *nl, struct nlmsghdr *nlh, nl_msg_fn fn,
 	return err;
 }
 
-int nl_open(struct nl **out)
+static int nl_open_groups(struct nl **out, unsigned int groups)
 {
 	struct nl *nl;
 	int one = 1;
@@ -353,7 +355,7 @@ int nl_open(struct nl **out)
 		err = -errno;
 		goto err_free;
 	}
-	if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+	if (mnl_socket_bind(nl->sock, groups, MNL_SOCKET_AUTOPID) < 0) {
 		err = -errno;
 		goto err_close;
 	}
@@ -369,6 +371,35 @@ err_close:
 err_free:
 	free(nl);
 	return err;
+}
+
+int nl_open(struct nl **out)
+{
+	return nl_open_groups(out, 0);
+}
+
+int nl_open_events(struct nl **out)
+{
+	int size = NL_EVENT_RCVBUF, err;
+
+	err = nl_open_groups(out, RTMGRP_LINK | RTMGRP_IPV4_IFADDR);
+	if (err)
+		return err;
+	/*
+	 * A burst (many links appearing at once) must not overflow the
+	 * queue while the reader is busy; FORCE needs CAP_NET_ADMIN, which
+	 * splicer has, and the plain option is the fallback.
+	 */
+	if (setsockopt(nl_fd(*out), SOL_SOCKET, SO_RCVBUFFORCE, &size,
+		       sizeof(size)))
+		setsockopt(nl_fd(*out), SOL_SOCKET, SO_RCVBUF, &size,
+			   sizeof(size));
+	return 0;
+}
+
+int nl_fd(const struct nl *nl)
+{
+	return mnl_socket_get_fd(nl->sock);
 }
 
 void nl_close(struct nl *nl)
@@ -635,4 +666,93 @@ int nl_tc_filter_count(struct nl *nl, int ifindex, __u32 parent, size_t *count)
 	}
 	*count = d.count;
 	return 0;
+}
+
+static int nl_link_event(const struct nlmsghdr *nlh, struct nl_event *ev)
+{
+	const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFLA_MAX + 1];
+	uint16_t len;
+	int err;
+
+	err = nl_parse(nlh, sizeof(*ifm), nl_link_policy, IFLA_MAX, tb);
+	if (err)
+		return err;
+	/* AF_BRIDGE messages are about bridge ports, not the link itself. */
+	if (ifm->ifi_family != AF_UNSPEC || !tb[IFLA_IFNAME])
+		return 1;
+	len = mnl_attr_get_payload_len(tb[IFLA_IFNAME]);
+	if (len > sizeof(ev->name))
+		return -EBADMSG;
+	memcpy(ev->name, mnl_attr_get_str(tb[IFLA_IFNAME]), len);
+	ev->type = nlh->nlmsg_type == RTM_NEWLINK ? NL_LINK_NEW : NL_LINK_DEL;
+	ev->ifindex = ifm->ifi_index;
+	ev->flags = ifm->ifi_flags;
+	return 0;
+}
+
+static int nl_addr_event(const struct nlmsghdr *nlh, struct nl_event *ev)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFA_MAX + 1];
+	const struct nlattr *addr;
+	int err;
+
+	err = nl_parse(nlh, sizeof(*ifa), nl_addr_policy, IFA_MAX, tb);
+	if (err)
+		return err;
+	if (ifa->ifa_family != AF_INET)
+		return 1;
+	addr = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	if (!addr)
+		return 1;
+	ev->type = nlh->nlmsg_type == RTM_NEWADDR ? NL_ADDR_NEW : NL_ADDR_DEL;
+	ev->ifindex = ifa->ifa_index;
+	ev->addr = mnl_attr_get_u32(addr);
+	ev->prefixlen = ifa->ifa_prefixlen;
+	return 0;
+}
+
+/* 0 and *ev filled for a link or IPv4 address event; 1 to skip. */
+static int nl_event_parse(const struct nlmsghdr *nlh, struct nl_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		return nl_link_event(nlh, ev);
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+		return nl_addr_event(nlh, ev);
+	}
+	return 1;
+}
+
+int nl_events_read(struct nl *nl, nl_event_cb cb, void *arg)
+{
+	const struct nlmsghdr *nlh;
+	struct nl_event *evs;
+	size_t n_evs = 0, i;
+	ssize_t n;
+	int len, err = 0;
+
+	n = nl_recv(nl);
+	if (n < 0)
+		return n; /* -ENOBUFS: the kernel dropped events */
+	/*
+	 * The whole datagram is parsed before cb runs: cb may block on
+	 * other sockets, and the buffer is reused by the next read.
+	 */
+	evs = calloc(n / NLMSG_HDRLEN + 1, sizeof(*evs));
+	if (!evs)
+		return -ENOMEM;
+	nlh = (const struct nlmsghdr *)nl->buf;
+	for (len = n; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+		if (nl_event_parse(nlh, &evs[n_evs]) == 0)
+			n_evs++;
+	}
+	for (i = 0; !err && i < n_evs; i++)
+		err = cb(&evs[i], arg);
+	free(evs);
+	return err;
 }

@@ -49,4 +49,32 @@ int nl_local_route_foreach(struct nl *nl, __u8 protocol, nl_route_cb cb,
 /* Number of tc filters under parent (e.g. clsact ingress) on ifindex. */
 int nl_tc_filter_count(struct nl *nl, int ifindex, __u32 parent, size_t *count);
 
+/*
+ * Change notifications: a socket subscribed to RTMGRP_LINK and
+ * RTMGRP_IPV4_IFADDR. nl_fd() is for poll(); nl_events_read() reads one
+ * datagram and calls cb for each link or IPv4 address event in it (a
+ * non-zero cb return stops and is returned). -ENOBUFS means the kernel
+ * dropped events: the reader must look at everything again.
+ */
+enum nl_event_type {
+	NL_LINK_NEW, /* created, or changed (flags, name...) */
+	NL_LINK_DEL,
+	NL_ADDR_NEW, /* added, or its lifetime or flags changed */
+	NL_ADDR_DEL,
+};
+
+struct nl_event {
+	enum nl_event_type type;
+	int ifindex;
+	unsigned int flags; /* a link's IFF_* */
+	char name[16]; /* a link's name */
+	__be32 addr; /* an address event's own (local) address */
+	__u8 prefixlen;
+};
+
+typedef int (*nl_event_cb)(const struct nl_event *ev, void *arg);
+int nl_open_events(struct nl **out);
+int nl_fd(const struct nl *nl);
+int nl_events_read(struct nl *nl, nl_event_cb cb, void *arg);
+
 #endif /* SPLICER_NETLINK_H */
