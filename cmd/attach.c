@@ -202,7 +202,7 @@ static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd,
 	return 0;
 }
 
-static int parse_attach(int argc, char **argv, int *icmp_echo)
+int parse_attach(int argc, char **argv, int *icmp_echo)
 {
 	int i;
 
@@ -227,53 +227,45 @@ static int parse_attach(int argc, char **argv, int *icmp_echo)
 	return 0;
 }
 
-int do_attach(int argc, char **argv)
+int attach_link(const struct nl_link *link, int icmp_echo,
+		struct iface_cfg *out, bool *already)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
 	struct iface_cfg cfg = {};
-	struct nl_link link;
 	struct state st;
 	bool fresh, kept_in = false, kept_eg = false;
-	int err, icmp_echo, prog_fd[2] = { -1, -1 };
+	int err, prog_fd[2] = { -1, -1 };
 	__u32 key;
 
-	state_init(&st);
-	if (wants_help("attach", argc, argv))
-		return 0;
-	err = parse_attach(argc, argv, &icmp_echo);
-	if (!err)
-		err = resolve_iface(argv[0], &link);
-	if (err)
-		return err;
 	err = state_create(&st, prog_fd);
 	if (err)
 		goto out;
 
-	key = link.ifindex;
+	key = link->ifindex;
 	fresh = bpf_map_lookup_elem(st.ifaces, &key, &cfg) != 0;
 	if (fresh) {
 		err = alloc_slot(&st, &cfg.slot);
 		if (err)
 			goto out;
 	}
-	err = refresh_addrs(&st, link.ifindex);
+	err = refresh_addrs(&st, link->ifindex);
 	if (!err)
 		err = sync_rules(&st);
 	if (err)
 		goto out;
 
-	hook.ifindex = link.ifindex;
+	hook.ifindex = link->ifindex;
 	err = bpf_tc_hook_create(&hook);
 	if (!err) {
 		cfg.flags |= SPLICER_IFACE_OWN_QDISC;
 	} else if (err == -EEXIST) {
 		err = 0; /* someone's clsact, or ours from before: use it */
 	} else {
-		err = err_kernel(err, "%s: create clsact qdisc", link.name);
+		err = err_kernel(err, "%s: create clsact qdisc", link->name);
 		goto out;
 	}
 	cfg.flags &= ~SPLICER_IFACE_LOOPBACK;
-	if (link.flags & IFF_LOOPBACK)
+	if (link->flags & IFF_LOOPBACK)
 		cfg.flags |= SPLICER_IFACE_LOOPBACK;
 	if (icmp_echo == 1)
 		cfg.flags |= SPLICER_IFACE_ICMP_ECHO;
@@ -281,34 +273,21 @@ int do_attach(int argc, char **argv)
 		cfg.flags &= ~SPLICER_IFACE_ICMP_ECHO;
 	/* The interface's state is in place before its filter goes live. */
 	if (bpf_map_update_elem(st.ifaces, &key, &cfg, BPF_ANY)) {
-		err = err_kernel(-errno, "%s: interface state", link.name);
+		err = err_kernel(-errno, "%s: interface state", link->name);
 		goto out;
 	}
 	/* Egress first: echo requests are noted before replies are judged. */
-	err = attach_hook(link.ifindex, BPF_TC_EGRESS, prog_fd[1], &kept_eg,
-			  link.name);
+	err = attach_hook(link->ifindex, BPF_TC_EGRESS, prog_fd[1], &kept_eg,
+			  link->name);
 	if (!err)
-		err = attach_hook(link.ifindex, BPF_TC_INGRESS, prog_fd[0],
-				  &kept_in, link.name);
+		err = attach_hook(link->ifindex, BPF_TC_INGRESS, prog_fd[0],
+				  &kept_in, link->name);
 	if (err)
 		goto out;
-	if (opts.json) {
-		struct jw *w = jw_new(stdout, opts.pretty);
-
-		jw_obj_begin(w, NULL);
-		jw_str(w, "attached", link.name);
-		jw_u64(w, "ifindex", link.ifindex);
-		jw_bool(w, "already", kept_in && kept_eg);
-		jw_bool(w, "icmp_echo", cfg.flags & SPLICER_IFACE_ICMP_ECHO);
-		jw_obj_end(w);
-		jw_free(w);
-		putchar('\n');
-	} else {
-		p_info("%s %s (ifindex %d)\n",
-		       kept_in && kept_eg ? "already attached to" :
-					    "attached to",
-		       link.name, link.ifindex);
-	}
+	if (out)
+		*out = cfg;
+	if (already)
+		*already = kept_in && kept_eg;
 out:
 	if (prog_fd[0] >= 0)
 		close(prog_fd[0]);
@@ -316,4 +295,39 @@ out:
 		close(prog_fd[1]);
 	state_close(&st);
 	return err;
+}
+
+int do_attach(int argc, char **argv)
+{
+	struct iface_cfg cfg;
+	struct nl_link link;
+	int err, icmp_echo;
+	bool already;
+
+	if (wants_help("attach", argc, argv))
+		return 0;
+	err = parse_attach(argc, argv, &icmp_echo);
+	if (!err)
+		err = resolve_iface(argv[0], &link);
+	if (!err)
+		err = attach_link(&link, icmp_echo, &cfg, &already);
+	if (err)
+		return err;
+	if (opts.json) {
+		struct jw *w = jw_new(stdout, opts.pretty);
+
+		jw_obj_begin(w, NULL);
+		jw_str(w, "attached", link.name);
+		jw_u64(w, "ifindex", link.ifindex);
+		jw_bool(w, "already", already);
+		jw_bool(w, "icmp_echo", cfg.flags & SPLICER_IFACE_ICMP_ECHO);
+		jw_obj_end(w);
+		jw_free(w);
+		putchar('\n');
+	} else {
+		p_info("%s %s (ifindex %d)\n",
+		       already ? "already attached to" : "attached to",
+		       link.name, link.ifindex);
+	}
+	return 0;
 }

@@ -120,6 +120,18 @@ int tc_filter_query(int ifindex, enum bpf_tc_attach_point point,
 		    __u32 *prog_id);
 int refresh_addrs(const struct state *st, int ifindex);
 int sync_rules(const struct state *st);
+/* IFACE [icmp-echo on|off]; *icmp_echo is 1 on, 0 off, -1 unchanged. */
+int parse_attach(int argc, char **argv, int *icmp_echo);
+/*
+ * Everything attach does to one link, the state created if missing: the
+ * interface's addresses and state first, then its filters. *cfg (if not
+ * NULL) receives its state, *already whether both filters were there.
+ */
+int attach_link(const struct nl_link *link, int icmp_echo,
+		struct iface_cfg *cfg, bool *already);
+
+/* detach.c: forgets an interface's addresses and state (not its rules). */
+int forget_iface(const struct state *st, __u32 ifindex);
 
 /* Commands. */
 int do_attach(int argc, char **argv);

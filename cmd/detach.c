@@ -64,7 +64,7 @@ static int count_others(const struct state *st, __u32 skip, size_t *n)
 	return 0;
 }
 
-static int forget_iface(const struct state *st, __u32 ifindex)
+int forget_iface(const struct state *st, __u32 ifindex)
 {
 	struct iface_addr key, next;
 	void *prev = NULL;
