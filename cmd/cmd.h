@@ -54,6 +54,18 @@ int exit_code(int err);
 void err_context_set(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 void p_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning on stderr: "splicer: warning: ...", JSON under -j. */
+void p_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * splicer watch runs for days and logs for journald: one line per event,
+ * "<N>text" with a syslog priority N (sd-daemon(3) prefixes). In keep
+ * mode an error line is not printed but kept; err_take() hands it over
+ * (NULL if none) and lets the next failure report again.
+ */
+void p_log(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void err_keep_mode(void);
+const char *err_take(void);
 
 /* json.c: a streaming JSON writer, pretty-printed under -p. */
 struct jw;

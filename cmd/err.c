@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "cmd.h"
 
@@ -10,6 +11,9 @@ struct options opts;
 
 static bool err_printed;
 static char err_context[128];
+/* splicer watch: errors are kept for its log line instead of printed. */
+static bool err_keep;
+static char err_kept[1024];
 
 void err_context_set(const char *fmt, ...)
 {
@@ -35,7 +39,9 @@ static void verr(const char *fmt, va_list ap)
 	err_printed = true;
 	len = snprintf(msg, sizeof(msg), "%s", err_context);
 	vsnprintf(msg + len, sizeof(msg) - len, fmt, ap);
-	if (opts.json) {
+	if (err_keep) {
+		snprintf(err_kept, sizeof(err_kept), "%s", msg);
+	} else if (opts.json) {
 		struct jw *w = jw_new(stderr, false);
 
 		jw_obj_begin(w, NULL);
@@ -105,6 +111,56 @@ int exit_code(int err)
 		return EXIT_ABSENT;
 	default:
 		return EXIT_KERNEL;
+	}
+}
+
+void err_keep_mode(void)
+{
+	err_keep = true;
+}
+
+const char *err_take(void)
+{
+	static char taken[sizeof(err_kept)];
+
+	snprintf(taken, sizeof(taken), "%s", err_printed ? err_kept : "");
+	err_printed = false;
+	err_kept[0] = '\0';
+	return taken[0] ? taken : NULL;
+}
+
+void p_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "<%d>", prio);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+void p_warn(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err_keep) {
+		p_log(LOG_WARNING, "%s", msg);
+	} else if (opts.json) {
+		struct jw *w = jw_new(stderr, false);
+
+		jw_obj_begin(w, NULL);
+		jw_str(w, "warning", msg);
+		jw_obj_end(w);
+		jw_free(w);
+		fputc('\n', stderr);
+	} else {
+		fprintf(stderr, "splicer: warning: %s\n", msg);
 	}
 }
 
