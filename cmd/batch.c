@@ -9,10 +9,7 @@
 
 #include "cmd.h"
 
-#define MAX_WORDS 64
-
-/* Splits line into blank-separated words up to a '#'; -1 if too many. */
-static int split(char *line, char **word)
+int batch_split(char *line, char **word)
 {
 	char *p = strchr(line, '#');
 	int n = 0;
@@ -21,7 +18,7 @@ static int split(char *line, char **word)
 		*p = '\0';
 	for (p = strtok(line, " \t\r\n\v\f"); p;
 	     p = strtok(NULL, " \t\r\n\v\f")) {
-		if (n == MAX_WORDS)
+		if (n == BATCH_MAX_WORDS)
 			return -1;
 		word[n++] = p;
 	}
@@ -29,22 +26,26 @@ static int split(char *line, char **word)
 }
 
 static int parse_line(char *line, unsigned int lineno, bool add_only,
-		      size_t n_before, struct rule_change *ch, bool *flush)
+		      const struct batch_extra *extra, size_t n_before,
+		      struct rule_change *ch, bool *flush)
 {
-	char *word[MAX_WORDS];
-	int n = split(line, word);
+	char *word[BATCH_MAX_WORDS];
+	int n = batch_split(line, word);
 
 	*flush = false;
 	if (n < 0)
-		return err_usage("more than %d words", MAX_WORDS);
+		return err_usage("more than %d words", BATCH_MAX_WORDS);
 	if (!n)
 		return 0;
 	memset(ch, 0, sizeof(*ch));
 	ch->line = lineno;
 	if (!strcmp(word[0], "add"))
 		return parse_rule(n - 1, word + 1, true, &ch->r) ?: 1;
+	if (extra && !strcmp(word[0], extra->cmd))
+		return extra->parse(n - 1, word + 1, lineno, extra->arg);
 	if (add_only)
-		return err_usage("%s: apply takes add lines only", word[0]);
+		return err_usage("%s: apply takes add and attach lines only",
+				 word[0]);
 	if (!strcmp(word[0], "del")) {
 		ch->kind = CHANGE_DEL;
 		return parse_rule(n - 1, word + 1, false, &ch->r) ?: 1;
@@ -61,8 +62,8 @@ static int parse_line(char *line, unsigned int lineno, bool add_only,
 	return err_usage("%s: unknown command (add, del or flush)", word[0]);
 }
 
-int batch_read(FILE *f, bool add_only, struct rule_change **out, size_t *n,
-	       unsigned int *flags)
+int batch_read(FILE *f, bool add_only, const struct batch_extra *extra,
+	       struct rule_change **out, size_t *n, unsigned int *flags)
 {
 	struct rule_change *ch = NULL, *bigger;
 	size_t cap = 0, len = 0, size = 0;
@@ -84,7 +85,8 @@ int batch_read(FILE *f, bool add_only, struct rule_change **out, size_t *n,
 			ch = bigger;
 		}
 		err_context_set("line %u: ", lineno);
-		err = parse_line(line, lineno, add_only, len, &ch[len], &flush);
+		err = parse_line(line, lineno, add_only, extra, len, &ch[len],
+				 &flush);
 		err_context_set(NULL);
 		if (err < 0)
 			break;
@@ -143,7 +145,18 @@ static int run_file(const char *cmd, bool add_only, unsigned int flags,
 		if (!f)
 			return err_usage("%s: %s", path, strerror(errno));
 	}
-	err = batch_read(f, add_only, &ch, &n, &file_flags);
+	if (add_only) {
+		/* apply: a configuration file, rules and interfaces */
+		struct config c;
+
+		config_read(f, &c);
+		if (f != stdin)
+			fclose(f);
+		err = config_apply(&c, flags & UPDATE_CHECK);
+		config_free(&c);
+		return err;
+	}
+	err = batch_read(f, add_only, NULL, &ch, &n, &file_flags);
 	if (f != stdin)
 		fclose(f);
 	if (!err)

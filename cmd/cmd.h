@@ -192,10 +192,54 @@ int rules_update(const struct rule_change *ch, size_t n, unsigned int flags);
 /*
  * batch.c: reads a batch file, one command per line (add, del, and flush
  * as the first command, which sets UPDATE_REPLACE in *flags), every line
- * checked; add_only admits add lines only. Errors name the line.
+ * checked; add_only admits add lines only. Errors name the line. A file
+ * may hold one more command: extra (if not NULL) parses its lines.
  */
-int batch_read(FILE *f, bool add_only, struct rule_change **out, size_t *n,
-	       unsigned int *flags);
+struct batch_extra {
+	const char *cmd;
+	/* the words after cmd; returns 0 or an err_* code */
+	int (*parse)(int argc, char **argv, unsigned int line, void *arg);
+	void *arg;
+};
+int batch_read(FILE *f, bool add_only, const struct batch_extra *extra,
+	       struct rule_change **out, size_t *n, unsigned int *flags);
+/* Splits a line into blank-separated words up to a '#'; -1 if too many. */
+#define BATCH_MAX_WORDS 64
+int batch_split(char *line, char **word);
+
+/*
+ * config.c: a configuration file is an apply file that may also hold
+ * "attach IFACE [icmp-echo on|off]" lines (icmp-echo off when not said).
+ */
+struct iface_conf {
+	char name[16];
+	int icmp_echo; /* 1 on, 0 off, -1 keep (command line of watch) */
+	unsigned int line;
+};
+
+struct config {
+	char *text; /* the whole file */
+	size_t len;
+	struct rule_change *ch;
+	size_t n_ch;
+	struct iface_conf *ifaces;
+	size_t n_ifaces;
+	int err; /* of the first bad line; 0 if every line parsed */
+};
+int config_read(FILE *f, struct config *c);
+/*
+ * Rules first, then the interfaces: see config.c. A file that does not
+ * parse changes nothing, except on a fresh pin root (see there).
+ */
+int config_apply(const struct config *c, bool check);
+/*
+ * The interface names a file mentions in attach lines (and, with dev,
+ * in dev words), even a file that does not parse.
+ */
+size_t config_names(const struct config *c, bool dev, char (*names)[16],
+		    size_t max);
+void config_free(struct config *c);
+bool valid_ifname(const char *name);
 
 /* compat.c: the old tools' command lines (map_update, map_delete...). */
 bool is_compat_name(const char *prog);

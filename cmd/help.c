@@ -51,7 +51,12 @@ static const struct {
 	{ "apply", "apply [--check] FILE|-",
 	  "Make the rule set exactly the add lines of FILE, in one update:\n"
 	  "rules not in FILE go, rules in it that did not change keep their\n"
-	  "ids and counters. 'splicer save' writes such a file.\n" },
+	  "ids and counters. 'splicer save' writes such a file. Then attach\n"
+	  "the interfaces of its 'attach IFACE [icmp-echo on|off]' lines\n"
+	  "(icmp-echo off unless on); a missing one is a warning. The pinned\n"
+	  "state is created if there is none. A bad line changes nothing, but\n"
+	  "on a fresh pin root the interfaces the file names are attached\n"
+	  "without rules: default deny with SSH, never wide open.\n" },
 	{ "save", "save",
 	  "Print the rule set as a batch file, in id order, that 'splicer\n"
 	  "batch' (on an empty rule set) or 'splicer apply' restores.\n" },

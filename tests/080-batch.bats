@@ -296,10 +296,10 @@ bad_batch() {
 	before=$(state_snapshot)
 	printf 'add %s proto tcp port 8080 pass\ndel %s proto tcp port 8080\n' "$R_IP" "$R_IP" >"$f"
 	run -1 --separate-stderr splicer apply "$f"
-	assert_error "line 2: del: apply takes add lines only"
+	assert_error "line 2: del: apply takes add and attach lines only"
 	printf 'flush\n' >"$f"
 	run -1 --separate-stderr splicer apply "$f"
-	assert_error "line 1: flush: apply takes add lines only"
+	assert_error "line 1: flush: apply takes add and attach lines only"
 	printf 'add %s proto tcp port 8080 pass\nadd 10.0.0.0/33 proto tcp port 1 pass\n' "$R_IP" >"$f"
 	run -1 --separate-stderr splicer apply --check "$f"
 	assert_error "line 2: 10.0.0.0/33: prefix length must be 0-32"
