@@ -29,6 +29,7 @@ enum {
 #define E_KERNEL (-EIO)
 
 #define DEFAULT_PIN_ROOT "/sys/fs/bpf/splicer"
+#define DEFAULT_CONFIG "/etc/splicer/splicer.conf"
 #define BPFFS_ROOT "/sys/fs/bpf"
 #define RTPROT_SPLICER 158 /* rtm_protocol marking routes splicer owns */
 
@@ -158,6 +159,7 @@ int do_batch(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_save(int argc, char **argv);
 int do_flush(int argc, char **argv);
+int do_watch(int argc, char **argv);
 
 /* list.c: which rules list_rules() prints; NULL prints every rule. */
 struct rule_filter {

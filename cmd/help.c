@@ -63,6 +63,15 @@ static const struct {
 	{ "flush", "flush",
 	  "Delete every rule and the routes splicer added. Only SSH to the\n"
 	  "interfaces' own addresses and host-opened flows stay open.\n" },
+	{ "watch", "watch [--config FILE] [IFACE...]",
+	  "Run until SIGTERM or SIGINT (exit 0; filters and rules stay):\n"
+	  "apply FILE (default " DEFAULT_CONFIG ", or\n"
+	  "$SPLICER_CONFIG) as 'splicer apply' does, then follow rtnetlink:\n"
+	  "the SSH allowance follows every attached interface's addresses,\n"
+	  "and an interface of FILE's attach lines or of the command line is\n"
+	  "attached whenever it appears, rules scoped to it by name moving to\n"
+	  "its new index. SIGHUP applies FILE again. One line per event on\n"
+	  "standard error, with <N> priority prefixes for journald.\n" },
 	{ "help", "help [COMMAND]", "Print help.\n" },
 	{ "version", "version", "Print the version.\n" },
 };

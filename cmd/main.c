@@ -30,6 +30,7 @@ static const struct cmd cmds[] = {
 	{ "help", do_help },	 { "version", do_version },
 	{ "batch", do_batch },	 { "apply", do_apply },
 	{ "save", do_save },	 { "flush", do_flush },
+	{ "watch", do_watch },
 };
 
 /* The command word may be any unique prefix of a command, as in ip. */

@@ -1,0 +1,680 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * splicer watch: the service's main process. It applies the configuration
+ * file, then follows rtnetlink link and IPv4 address events: the SSH
+ * allowance follows the addresses of every attached interface, and a
+ * configured interface that comes back (a new ifindex) is attached again.
+ * It holds the writer lock only while it changes something, and stopping
+ * it changes nothing: filters and rules stay.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "netlink.h"
+#include "cmd.h"
+
+#define MAX_KNOWN 512
+#define ADDR_TEXT 256
+
+/* A name the watcher follows: configured, named by a dev rule, attached. */
+struct known {
+	char name[16];
+	int ifindex; /* last seen; 0 if never */
+	bool gone; /* deleted; rules scoped to ifindex wait for the name */
+	bool configured; /* attach it whenever it appears */
+	int icmp_echo; /* as configured: 1, 0, -1 as it was */
+	__u32 flags; /* its iface_cfg flags when it went */
+	int failed; /* the ifindex an attach failed on: reported once */
+};
+
+struct watch {
+	const char *config; /* NULL: none */
+	bool config_given; /* by --config or SPLICER_CONFIG: must exist */
+	bool config_failed; /* the last apply failed: retry on new links */
+	char **cli; /* IFACE arguments */
+	int n_cli;
+	struct known known[MAX_KNOWN];
+	size_t n_known;
+};
+
+/* The message of the error an operation just had, for its log line. */
+static const char *why(int err)
+{
+	const char *msg = err_take();
+
+	return msg ? msg : strerror(err < 0 ? -err : EIO);
+}
+
+static struct known *find_name(struct watch *w, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_known; i++)
+		if (!strcmp(w->known[i].name, name))
+			return &w->known[i];
+	return NULL;
+}
+
+static struct known *find_index(struct watch *w, int ifindex)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_known; i++)
+		if (w->known[i].ifindex == ifindex && !w->known[i].gone)
+			return &w->known[i];
+	return NULL;
+}
+
+static struct known *remember(struct watch *w, const char *name)
+{
+	struct known *k = find_name(w, name);
+
+	if (k || w->n_known == MAX_KNOWN)
+		return k;
+	k = &w->known[w->n_known++];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	k->icmp_echo = -1;
+	return k;
+}
+
+static bool have_state(void)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
+		 SPLICER_MAP_IFACES);
+	return !access(path, F_OK);
+}
+
+/*
+ * Is ifindex attached: its state there, and with filter also its ingress
+ * filter? Events go by the state alone: a link being deleted loses its
+ * filter before the kernel says it is gone.
+ */
+static bool attached(int ifindex, bool filter)
+{
+	struct iface_cfg cfg;
+	char path[4200];
+	__u32 key = ifindex;
+	int fd;
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
+		 SPLICER_MAP_IFACES);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return false;
+	found = !bpf_map_lookup_elem(fd, &key, &cfg);
+	close(fd);
+	if (found && filter)
+		found = !tc_filter_query(ifindex, BPF_TC_INGRESS, NULL);
+	return found;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	__u32 x = ntohl(*(const __be32 *)a), y = ntohl(*(const __be32 *)b);
+
+	return x < y ? -1 : x > y;
+}
+
+/* The SSH allowance of ifindex as text, e.g. "10.0.0.1 10.0.0.2". */
+static void addr_text(const struct state *st, int ifindex, char *buf,
+		      size_t size)
+{
+	__be32 addrs[ADDR_TEXT / 8];
+	struct iface_addr key, next;
+	char a[INET_ADDRSTRLEN];
+	size_t n = 0, i, len = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
+		if (next.ifindex == (__u32)ifindex &&
+		    n < sizeof(addrs) / sizeof(addrs[0]))
+			addrs[n++] = next.addr;
+		key = next;
+		prev = &key;
+	}
+	qsort(addrs, n, sizeof(addrs[0]), cmp_addr);
+	snprintf(buf, size, "none");
+	for (i = 0; i < n && len < size; i++) {
+		inet_ntop(AF_INET, &addrs[i], a, sizeof(a));
+		len += snprintf(buf + len, size - len, "%s%s", i ? " " : "", a);
+	}
+}
+
+static const char *name_of(struct watch *w, int ifindex, char *buf)
+{
+	struct known *k = find_index(w, ifindex);
+
+	if (k)
+		return k->name;
+	if (!if_indextoname(ifindex, buf))
+		snprintf(buf, IF_NAMESIZE, "if%d", ifindex);
+	return buf;
+}
+
+/*
+ * Reads the addresses again; logs only a change of the allowance (the
+ * kernel also notifies lifetime updates, e.g. at every DHCP renewal).
+ */
+static void refresh(struct watch *w, int ifindex, const char *what)
+{
+	char before[ADDR_TEXT], after[ADDR_TEXT], name[IF_NAMESIZE];
+	const char *shown;
+	struct state st;
+	int err;
+
+	err = state_open(&st, true);
+	if (!err) {
+		addr_text(&st, ifindex, before, sizeof(before));
+		err = refresh_addrs(&st, ifindex);
+		addr_text(&st, ifindex, after, sizeof(after));
+	}
+	state_close(&st);
+	shown = name_of(w, ifindex, name);
+	if (err)
+		p_log(LOG_ERR, "%s: %s; SSH allowance not refreshed: %s", shown,
+		      what, why(err));
+	else if (strcmp(before, after))
+		p_log(LOG_INFO, "%s: %s; SSH allowed to %s", shown, what,
+		      after);
+	err_take();
+}
+
+/* Rules scoped to ifindex: how many, and optionally the rules. */
+static int scoped_rules(int ifindex, struct rule **out, size_t *n)
+{
+	struct rule *r = NULL;
+	struct state st;
+	size_t n_all = 0, i;
+	int err;
+
+	*n = 0;
+	if (out)
+		*out = NULL;
+	if (!have_state())
+		return 0;
+	err = state_open(&st, false);
+	if (!err)
+		err = rules_load(&st, &r, &n_all);
+	state_close(&st);
+	if (err)
+		return err;
+	for (i = 0; i < n_all; i++)
+		if (r[i].k.ifindex == (__u32)ifindex)
+			r[(*n)++] = r[i];
+	if (out)
+		*out = r;
+	else
+		free(r);
+	return 0;
+}
+
+/*
+ * Rules keep an interface by its index, which a re-created interface does
+ * not keep: the rules scoped to the old index move to the new one, as the
+ * name they were written with would say. They are new rules to the rule
+ * set (new ids, counters from zero).
+ */
+static int move_rules(int from, int to, size_t *moved)
+{
+	struct rule_change *ch = NULL;
+	struct rule *r;
+	size_t n, i;
+	int err;
+
+	*moved = 0;
+	err = scoped_rules(from, &r, &n);
+	if (err || !n)
+		goto out;
+	ch = calloc(2 * n, sizeof(*ch));
+	if (!ch) {
+		err = err_kernel(-ENOMEM, "rules");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		ch[2 * i].r = r[i];
+		ch[2 * i].kind = CHANGE_DEL;
+		ch[2 * i + 1].r = r[i];
+		ch[2 * i + 1].r.k.ifindex = to;
+		ch[2 * i + 1].kind = CHANGE_ADD;
+	}
+	err = rules_update(ch, 2 * n, 0);
+	if (!err)
+		*moved = n;
+out:
+	free(ch);
+	free(r);
+	return err;
+}
+
+/*
+ * A link appeared or changed: rules follow its name, and it is attached.
+ * With repair, a configured link whose filter is missing is attached
+ * again too (someone removed the clsact qdisc).
+ */
+static void link_new(struct watch *w, const struct nl_link *link, bool repair)
+{
+	struct known *k = find_name(w, link->name);
+	char moved_text[96] = "";
+	int old, err, echo;
+	size_t moved = 0;
+	bool already;
+
+	if (!k)
+		return;
+	old = k->gone ? k->ifindex : 0;
+	k->ifindex = link->ifindex;
+	k->gone = false;
+	if (old && old != link->ifindex) {
+		err = move_rules(old, link->ifindex, &moved);
+		if (err)
+			p_log(LOG_ERR,
+			      "%s: back as ifindex %d; rules scoped to ifindex "
+			      "%d not moved: %s",
+			      link->name, link->ifindex, old, why(err));
+		else if (moved)
+			snprintf(moved_text, sizeof(moved_text),
+				 "; %zu rule%s scoped to it moved from ifindex "
+				 "%d",
+				 moved, moved == 1 ? "" : "s", old);
+	}
+	if (!k->configured || attached(link->ifindex, repair) ||
+	    k->failed == link->ifindex) {
+		if (moved)
+			p_log(LOG_NOTICE, "%s: back as ifindex %d%s",
+			      link->name, link->ifindex, moved_text);
+		return;
+	}
+	echo = k->icmp_echo;
+	if (echo < 0 && (k->flags & SPLICER_IFACE_ICMP_ECHO))
+		echo = 1;
+	err = attach_link(link, echo, NULL, &already);
+	if (err) {
+		k->failed = link->ifindex;
+		p_log(LOG_ERR, "%s: cannot attach (ifindex %d): %s", link->name,
+		      link->ifindex, why(err));
+		return;
+	}
+	k->failed = 0;
+	p_log(LOG_NOTICE, "%s: attached (ifindex %d%s)%s", link->name,
+	      link->ifindex, echo == 1 ? ", icmp-echo on" : "", moved_text);
+	err_take();
+}
+
+/* A link went: its filters went with it; its state goes too. */
+static void link_del(struct watch *w, int ifindex, const char *name)
+{
+	struct iface_cfg cfg = {};
+	struct known *k;
+	struct state st;
+	size_t n_rules = 0;
+	char shown[IF_NAMESIZE];
+	bool was;
+
+	k = find_index(w, ifindex);
+	if (!k && name)
+		k = find_name(w, name);
+	state_init(&st);
+	was = have_state() && !state_open(&st, true);
+	if (was) {
+		__u32 key = ifindex;
+
+		was = !bpf_map_lookup_elem(st.ifaces, &key, &cfg);
+		if (was)
+			forget_iface(&st, ifindex);
+	}
+	state_close(&st);
+	err_take();
+	/* attached by hand: its rules may follow its name too */
+	if (!k && was && name)
+		k = remember(w, name);
+	if (k) {
+		k->ifindex = ifindex;
+		k->gone = true;
+		k->flags = cfg.flags;
+	}
+	if (!was)
+		return;
+	snprintf(shown, sizeof(shown), "%s", name ? name : k ? k->name : "");
+	if (!shown[0])
+		snprintf(shown, sizeof(shown), "if%d", ifindex);
+	scoped_rules(ifindex, NULL, &n_rules);
+	err_take();
+	p_log(LOG_WARNING, "%s: gone (ifindex %d)%s; %s", shown, ifindex,
+	      n_rules ? "; rules scoped to it wait for its name" : "",
+	      k && k->configured ? "attached again when it comes back" :
+				   "not configured: not attached again");
+}
+
+static int apply_config(struct watch *w);
+
+static int on_event(const struct nl_event *ev, void *arg)
+{
+	struct watch *w = arg;
+	struct nl_link link = { .ifindex = ev->ifindex, .flags = ev->flags };
+	char what[64], a[INET_ADDRSTRLEN];
+	struct known *k;
+
+	switch (ev->type) {
+	case NL_ADDR_NEW:
+	case NL_ADDR_DEL:
+		if (!attached(ev->ifindex, false))
+			break;
+		inet_ntop(AF_INET, &ev->addr, a, sizeof(a));
+		snprintf(what, sizeof(what), "%s/%u %s", a, ev->prefixlen,
+			 ev->type == NL_ADDR_NEW ? "added" : "removed");
+		refresh(w, ev->ifindex, what);
+		break;
+	case NL_LINK_NEW:
+		snprintf(link.name, sizeof(link.name), "%s", ev->name);
+		k = find_name(w, ev->name);
+		/* A configuration that failed may apply now the link exists. */
+		if (w->config_failed && k &&
+		    (k->gone || k->ifindex != ev->ifindex))
+			apply_config(w);
+		link_new(w, &link, false);
+		break;
+	case NL_LINK_DEL:
+		link_del(w, ev->ifindex, ev->name);
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Looks at everything again, as if every link had just appeared: at the
+ * start, after SIGHUP, and when the kernel dropped events.
+ */
+static void resync(struct watch *w)
+{
+	char path[4200];
+	struct nl_link link;
+	__u32 key, next;
+	void *prev = NULL;
+	struct nl *nl;
+	size_t i;
+	int fd, *gone = NULL, n_gone = 0, err;
+
+	if (nl_open(&nl)) {
+		p_log(LOG_ERR, "netlink: %s", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
+		 SPLICER_MAP_IFACES);
+	fd = bpf_obj_get(path);
+	while (fd >= 0 && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		err = nl_link_by_index(nl, key, &link);
+		if (err == -ENODEV) {
+			int *more = realloc(gone, (n_gone + 1) * sizeof(*gone));
+
+			if (more) {
+				gone = more;
+				gone[n_gone++] = key;
+			}
+		} else if (!err) {
+			struct known *k = find_name(w, link.name);
+
+			if (k && !k->gone)
+				k->ifindex = link.ifindex;
+			refresh(w, key, "checked");
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < (size_t)n_gone; i++)
+		link_del(w, gone[i], NULL);
+	free(gone);
+	for (i = 0; i < w->n_known; i++) {
+		if (!w->known[i].configured)
+			continue;
+		err = nl_link_by_name(nl, w->known[i].name, &link);
+		if (!err)
+			link_new(w, &link, true);
+		else if (err == -ENODEV && !w->known[i].gone)
+			p_log(LOG_NOTICE, "%s: no such interface yet",
+			      w->known[i].name);
+	}
+	nl_close(nl);
+}
+
+/*
+ * Applies the configuration file (the same as splicer apply) and takes
+ * its interfaces as the configured set; a file that does not apply keeps
+ * the policy in force, and the interfaces it names are still followed.
+ */
+static int apply_config(struct watch *w)
+{
+	char names[MAX_KNOWN][16];
+	struct config c = {};
+	size_t n, i;
+	FILE *f = NULL;
+	int err;
+
+	for (i = 0; i < w->n_known; i++) {
+		w->known[i].configured = false;
+		w->known[i].icmp_echo = -1;
+	}
+	if (w->config) {
+		f = fopen(w->config, "r");
+		if (!f && (errno != ENOENT || w->config_given)) {
+			p_log(LOG_ERR, "%s: %s; the policy in force stays",
+			      w->config, strerror(errno));
+			w->config_failed = true;
+		} else if (!f) {
+			p_log(LOG_NOTICE, "%s: no such file; nothing to apply",
+			      w->config);
+		}
+	}
+	if (f) {
+		config_read(f, &c);
+		fclose(f);
+		err = config_apply(&c, false);
+		if (err) {
+			p_log(LOG_ERR,
+			      "%s: %s; not applied, the policy in "
+			      "force stays",
+			      w->config, why(err));
+		} else {
+			p_log(LOG_INFO,
+			      "%s: applied (%zu rule%s, %zu "
+			      "interface%s)",
+			      w->config, c.n_ch, c.n_ch == 1 ? "" : "s",
+			      c.n_ifaces, c.n_ifaces == 1 ? "" : "s");
+		}
+		err_take();
+		w->config_failed = err != 0;
+		/* dev names too: their rules follow them when re-created */
+		n = config_names(&c, true, names, MAX_KNOWN);
+		for (i = 0; i < n; i++)
+			remember(w, names[i]);
+		/* a broken file still names the interfaces to keep closed */
+		n = config_names(&c, false, names, MAX_KNOWN);
+		for (i = 0; i < n; i++) {
+			struct known *k = remember(w, names[i]);
+
+			if (k) {
+				k->configured = true;
+				k->icmp_echo = 0;
+			}
+		}
+		for (i = 0; !c.err && i < c.n_ifaces; i++) {
+			struct known *k = find_name(w, c.ifaces[i].name);
+
+			if (k)
+				k->icmp_echo = c.ifaces[i].icmp_echo;
+		}
+		config_free(&c);
+	}
+	for (i = 0; i < (size_t)w->n_cli; i++) {
+		struct known *k = remember(w, w->cli[i]);
+
+		if (k && !k->configured) {
+			k->configured = true;
+			k->icmp_echo = -1;
+		}
+	}
+	return w->config_failed ? E_USAGE : 0;
+}
+
+static void log_watching(struct watch *w)
+{
+	char list[512] = "";
+	size_t i, len = 0;
+
+	for (i = 0; i < w->n_known; i++)
+		if (w->known[i].configured && len < sizeof(list))
+			len += snprintf(list + len, sizeof(list) - len, "%s%s",
+					len ? ", " : "", w->known[i].name);
+	p_log(LOG_INFO, "watching %s%s%s", len ? list : "attached interfaces",
+	      w->config ? "; configuration " : "", w->config ? w->config : "");
+}
+
+static int parse_watch(int argc, char **argv, struct watch *w)
+{
+	const char *env = getenv("SPLICER_CONFIG");
+	int i;
+
+	w->config = DEFAULT_CONFIG;
+	if (env && *env) {
+		w->config = env;
+		w->config_given = true;
+	}
+	w->cli = calloc(argc + 1, sizeof(*w->cli));
+	if (!w->cli)
+		return err_kernel(-ENOMEM, "watch");
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--config")) {
+			if (++i == argc)
+				return err_usage("--config: missing FILE");
+			w->config = argv[i];
+			w->config_given = true;
+		} else if (argv[i][0] == '-') {
+			return err_usage("%s: unknown option; see 'splicer "
+					 "watch help'",
+					 argv[i]);
+		} else if (!valid_ifname(argv[i])) {
+			return err_usage("%.40s: invalid interface name",
+					 argv[i]);
+		} else {
+			w->cli[w->n_cli++] = argv[i];
+		}
+	}
+	if (w->config_given && access(w->config, R_OK))
+		return err_usage("%s: %s", w->config, strerror(errno));
+	return 0;
+}
+
+/* Reads the signal signalfd has; 0 if none. */
+static int next_signal(int fd)
+{
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	return si.ssi_signo;
+}
+
+int do_watch(int argc, char **argv)
+{
+	struct pollfd pfd[2] = { { .fd = -1 }, { .fd = -1 } };
+	struct watch *w;
+	struct nl *events = NULL;
+	sigset_t mask;
+	int err, sig;
+
+	if (wants_help("watch", argc, argv))
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return err_kernel(-ENOMEM, "watch");
+	err = parse_watch(argc, argv, w);
+	if (!err)
+		err = check_privileges();
+	if (err)
+		goto out;
+	/* Signals arrive as reads, between events, never inside a change. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	pfd[0].fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (pfd[0].fd < 0) {
+		err = err_kernel(-errno, "signalfd");
+		goto out;
+	}
+	/* Subscribed before the first look, so no change falls between. */
+	err = nl_open_events(&events);
+	if (err) {
+		err = err_kernel(err, "netlink events");
+		goto out;
+	}
+	pfd[1].fd = nl_fd(events);
+	pfd[0].events = pfd[1].events = POLLIN;
+
+	err_keep_mode();
+	apply_config(w);
+	resync(w);
+	log_watching(w);
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			p_log(LOG_ERR, "poll: %s", strerror(errno));
+			err = E_KERNEL;
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			sig = next_signal(pfd[0].fd);
+			if (sig == SIGHUP) {
+				p_log(LOG_INFO, "SIGHUP: reading %s again",
+				      w->config ? w->config : "nothing");
+				apply_config(w);
+				resync(w);
+				log_watching(w);
+			} else if (sig) {
+				p_log(LOG_INFO,
+				      "SIG%s: exiting; filters and rules stay",
+				      sigabbrev_np(sig));
+				err = 0;
+				break;
+			}
+		}
+		if (!(pfd[1].revents & (POLLIN | POLLERR)))
+			continue;
+		err = nl_events_read(events, on_event, w);
+		if (err == -ENOBUFS || err == -ENOSPC) {
+			p_log(LOG_WARNING, "netlink events lost; looking at "
+					   "every interface again");
+			resync(w);
+		} else if (err && err != -EINTR && err != -EAGAIN) {
+			p_log(LOG_ERR, "netlink events: %s", strerror(-err));
+			err = E_KERNEL;
+			break;
+		}
+		err = 0;
+	}
+out:
+	if (events)
+		nl_close(events);
+	if (pfd[0].fd >= 0)
+		close(pfd[0].fd);
+	free(w->cli);
+	free(w);
+	return err;
+}
