@@ -92,8 +92,8 @@ int err_kernel(int err, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (err == -EPERM || err == -EACCES)
-		err_line("%s: permission denied: splicer needs CAP_BPF and "
-			 "CAP_NET_ADMIN",
+		err_line("%s: permission denied: splicer needs CAP_BPF, "
+			 "CAP_PERFMON and CAP_NET_ADMIN",
 			 what);
 	else
 		err_line("%s: %s", what, strerror(-err));

@@ -20,6 +20,9 @@
 #include "splicer.skel.h"
 #include "cmd.h"
 
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
@@ -54,7 +57,8 @@ static bool has_cap(const struct __user_cap_data_struct *d, int cap)
 
 /*
  * Asking up front gives one clear message instead of an EPERM from
- * whichever syscall happens to come first.
+ * whichever syscall happens to come first. Without CAP_SYS_ADMIN the
+ * verifier also wants CAP_PERFMON for the program's pointer arithmetic.
  */
 int check_privileges(void)
 {
@@ -65,7 +69,8 @@ int check_privileges(void)
 
 	if (syscall(SYS_capget, &h, d))
 		return err_kernel(-errno, "capget");
-	if ((!has_cap(d, CAP_BPF) && !has_cap(d, CAP_SYS_ADMIN)) ||
+	if ((!(has_cap(d, CAP_BPF) && has_cap(d, CAP_PERFMON)) &&
+	     !has_cap(d, CAP_SYS_ADMIN)) ||
 	    !has_cap(d, CAP_NET_ADMIN))
 		return err_kernel(-EPERM, "%s", opts.pin_root);
 	return 0;
