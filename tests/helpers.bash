@@ -75,18 +75,26 @@ make_topology() {
 			net.ipv4.conf.all.rp_filter=0 \
 			net.ipv4.conf.default.rp_filter=0
 	done
-	timeout 10 ip link add vr netns "$NS_R" type veth peer name vc netns "$NS_C"
 	timeout 10 ip -n "$NS_R" -batch - <<-EOF
 		link set lo up
 		link add xr type veth peer name xp
-		addr add $R_IP/24 dev vr
 		addr add $X_IP/24 dev xr
-		link set vr up
 		link set xr up
 		link set xp up
 	EOF
+	timeout 10 ip -n "$NS_C" link set lo up
+	make_vr_vc
+}
+
+# The veth pair between the namespaces, with its addresses and the
+# client's routes (also to make it again after a test deleted it).
+make_vr_vc() {
+	timeout 10 ip link add vr netns "$NS_R" type veth peer name vc netns "$NS_C"
+	timeout 10 ip -n "$NS_R" -batch - <<-EOF
+		addr add $R_IP/24 dev vr
+		link set vr up
+	EOF
 	timeout 10 ip -n "$NS_C" -batch - <<-EOF
-		link set lo up
 		addr add $C_IP/24 dev vc
 		addr add $C_IP2/24 dev vc
 		link set vc up
@@ -107,6 +115,26 @@ link_up() {
 splicer() {
 	timeout 10 nsenter --net="/run/netns/$NS_R" -- \
 		"$SPLICER" --pin-root "$PIN" "$@"
+}
+
+# start_watch ARGS...: splicer watch in the router namespace, as splicer()
+# runs commands, logging to watch.log; returns once it logged that it is
+# watching. WATCH_PID is the process to signal: timeout passes TERM, INT
+# and HUP on and exits with the watcher's status (--foreground: without
+# it, timeout ignores every signal after the first it passed on).
+start_watch() {
+	timeout --foreground 120 nsenter --net="/run/netns/$NS_R" -- \
+		"$SPLICER" --pin-root "$PIN" watch "$@" \
+		>"$BATS_TEST_TMPDIR/watch.log" 2>&1 3>&- &
+	WATCH_PID=$!
+	echo "$WATCH_PID" >>"$PIDFILE"
+	wait_for watch_logged '^<6>watching' ||
+		fail "splicer watch did not start: $(watch_log)"
+}
+watch_log() { cat "$BATS_TEST_TMPDIR/watch.log"; }
+# watch_logged REGEX [N]: the watcher's log has at least N (1) such lines
+watch_logged() {
+	[ "$(grep -cE -- "$1" "$BATS_TEST_TMPDIR/watch.log")" -ge "${2:-1}" ]
 }
 
 # The same without CAP_BPF / CAP_NET_ADMIN / anything else.
