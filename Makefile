@@ -22,10 +22,17 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # Link an archive when the toolchain finds one, else the shared library:
-# libbpf, libelf and zlib have static archives on Debian, libmnl has not.
-static_or_shared = $(if $(filter /%,$(shell $(CC) -print-file-name=lib$(1).a)),-l:lib$(1).a,-l$(1))
+# libbpf, libelf and zlib have static archives on Debian, libmnl has not
+# (nor does Debian's archive serve its source here to build one), so the
+# binary needs libmnl.so.0, libc.so.6 and the loader. STATIC=1 makes the
+# three archives a requirement instead of a preference.
+has_archive = $(filter /%,$(shell $(CC) -print-file-name=lib$(1).a))
+static_or_shared = $(if $(call has_archive,$(1)),-l:lib$(1).a,-l$(1))
 LIBS := $(call static_or_shared,bpf) $(call static_or_shared,elf) \
 	$(call static_or_shared,z) -lmnl
+ifeq ($(STATIC),1)
+MISSING_ARCHIVES := $(foreach l,bpf elf z,$(if $(call has_archive,$(l)),,lib$(l).a))
+endif
 
 BPF_SRC := bpf/splicer.bpf.c
 BPF_OBJ := $(OUT)/splicer.bpf.o
@@ -39,16 +46,26 @@ HDRS := $(wildcard cmd/*.h) $(wildcard netlink/*.h) $(SHARED_H)
 USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE \
 	-DSPLICER_VERSION='"$(VERSION)"' -I$(OUT) -Ibpf -Inetlink -Icmd
 
-# make install: PREFIX, SBINDIR, MANDIR and DESTDIR as usual.
+# make install: PREFIX, SBINDIR, MANDIR and DESTDIR as usual. The unit
+# goes where systemd looks for it under PREFIX (/usr/local/lib/systemd/
+# system is on its path, /usr/lib/systemd/system for PREFIX=/usr); the
+# configuration in /etc whatever PREFIX, where the unit reads it.
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+CONFIG := $(SYSCONFDIR)/splicer/splicer.conf
+SERVICE := $(OUT)/splicer.service
+# The container image's root filesystem (see Containerfile).
+ROOTFS ?= $(OUT)/rootfs
 # Names under which splicer speaks the old tools' command lines.
 COMPAT_NAMES := map_update map_delete map_delete_elem
 MAN := $(OUT)/splicer.8
 
-.PHONY: all clean deps test demo format check-format unit fuzz man install uninstall
+.PHONY: all clean deps test demo format check-format unit fuzz man install \
+	uninstall units rootfs
 all: splicer unit
 
 # Unit tests link splicer's own objects but its main. Their tables name
@@ -83,6 +100,9 @@ $(OUT)/%.o: %.c $(HDRS) $(SKEL)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
 splicer: $(OBJS)
+ifneq ($(MISSING_ARCHIVES),)
+	$(error STATIC=1: $(MISSING_ARCHIVES) not found (make deps installs them))
+endif
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
@@ -94,9 +114,23 @@ $(MAN): cmd/splicer.8.scd Makefile | $(OUT)
 	$(call msg,SCDOC,$@)
 	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< | scdoc > $@.tmp && mv $@.tmp $@
 
-install: splicer $(MAN)
+# The unit names the paths install uses; rebuilt when they change.
+units: $(SERVICE)
+$(SERVICE): systemd/splicer.service.in $(OUT)/paths | $(OUT)
+	$(call msg,GEN,$@)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFIG@|$(CONFIG)|g' \
+		$< > $@.tmp && mv $@.tmp $@
+$(OUT)/paths: FORCE | $(OUT)
+	$(Q)echo '$(SBINDIR) $(CONFIG)' | cmp -s - $@ || \
+		echo '$(SBINDIR) $(CONFIG)' > $@
+FORCE:
+
+# The sample configuration is installed only where there is none: the
+# file in /etc is the operator's policy, and reinstalling must keep it.
+install: splicer $(MAN) $(SERVICE)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(BASHCOMPDIR)
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/splicer
 	install -m 0755 splicer $(DESTDIR)$(SBINDIR)/splicer
 	for n in $(COMPAT_NAMES); do \
 		ln -sfn splicer $(DESTDIR)$(SBINDIR)/$$n || exit 1; \
@@ -104,19 +138,40 @@ install: splicer $(MAN)
 	install -m 0644 $(MAN) $(DESTDIR)$(MANDIR)/man8/splicer.8
 	install -m 0644 cmd/splicer.bash-completion \
 		$(DESTDIR)$(BASHCOMPDIR)/splicer
+	install -m 0644 $(SERVICE) $(DESTDIR)$(UNITDIR)/splicer.service
+	[ -e $(DESTDIR)$(CONFIG) ] || \
+		install -m 0644 etc/splicer.conf $(DESTDIR)$(CONFIG)
 
 # Exactly what install put, and no directory: they may hold other files.
+# The configuration goes only if it is still the sample, unedited.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/splicer \
 		$(addprefix $(DESTDIR)$(SBINDIR)/,$(COMPAT_NAMES)) \
 		$(DESTDIR)$(MANDIR)/man8/splicer.8 \
-		$(DESTDIR)$(BASHCOMPDIR)/splicer
+		$(DESTDIR)$(BASHCOMPDIR)/splicer \
+		$(DESTDIR)$(UNITDIR)/splicer.service
+	! cmp -s etc/splicer.conf $(DESTDIR)$(CONFIG) || \
+		rm -f $(DESTDIR)$(CONFIG)
+
+# The container image's tree: the binary, stripped, and exactly the
+# shared objects ldd lists for it, at the paths ldd names. No shell, no
+# tools; /sys and /proc are mount points, /etc/splicer is for the file.
+rootfs: splicer
+	$(call msg,ROOTFS,$(ROOTFS))
+	$(Q)rm -rf $(ROOTFS)
+	$(Q)install -D -m 0755 -s splicer $(ROOTFS)/usr/sbin/splicer
+	$(Q)libs=$$(ldd splicer | grep -o '/[^ ]*') && \
+	for so in $$libs; do \
+		install -D -m 0755 $$so $(ROOTFS)$$so || exit 1; \
+	done
+	$(Q)install -d -m 0755 $(ROOTFS)/sys $(ROOTFS)/proc \
+		$(ROOTFS)/etc/splicer
 
 # Everything the build, the demo and the tests need, from Debian 12.
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libmnl-dev libelf-dev \
 	zlib1g-dev pkg-config iproute2 bats bats-support bats-assert jq socat \
 	curl python3 iputils-ping arping nmap dnsutils procps util-linux \
-	scdoc groff-base
+	scdoc groff-base binutils strace systemd
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-only
 # make install/uninstall into a DESTDIR: the binary, the compatibility
-# links, splicer(8) and the bash completion; and what those files say.
+# links, splicer(8), the bash completion, the systemd unit and the sample
+# configuration; and what those files say.
 
 load helpers
 
@@ -48,6 +49,8 @@ man_text() {
 	# nothing else was installed
 	run -0 bash -c "cd '$ROOT' && find . -type f -o -type l | sort"
 	assert_output - <<-EOF
+		./etc/splicer/splicer.conf
+		./usr/lib/systemd/system/splicer.service
 		./usr/sbin/map_delete
 		./usr/sbin/map_delete_elem
 		./usr/sbin/map_update
@@ -55,6 +58,16 @@ man_text() {
 		./usr/share/bash-completion/completions/splicer
 		./usr/share/man/man8/splicer.8
 	EOF
+	# the unit runs the installed binary on the installed configuration
+	local unit="$ROOT/usr/lib/systemd/system/splicer.service"
+	[ "$(stat -c %a "$unit")" = 644 ]
+	run -0 grep -E '^Exec' "$unit"
+	assert_line "ExecStart=/usr/sbin/splicer watch --config /etc/splicer/splicer.conf"
+	refute_output --partial "@"
+	# the sample configuration applies, and changes nothing: all comments
+	cmp "$ROOT/etc/splicer/splicer.conf" "$REPO/etc/splicer.conf"
+	run -1 grep -cvE '^[[:space:]]*(#|$)' "$ROOT/etc/splicer/splicer.conf"
+	assert_output 0
 	# the completion file is a bash script that registers itself
 	run -0 bash -c "source '$comp' && complete -p splicer"
 	assert_output "complete -F _splicer splicer"
@@ -64,16 +77,57 @@ man_text() {
 	assert_output ""
 }
 
-@test "SBINDIR and MANDIR move what PREFIX would put" {
+@test "SBINDIR, MANDIR, UNITDIR and SYSCONFDIR move what PREFIX would put" {
 	run -0 mk install DESTDIR="$ROOT" PREFIX=/opt/spl SBINDIR=/sbin MANDIR=/usr/man
 	[ -x "$ROOT/sbin/splicer" ]
 	[ "$(readlink "$ROOT/sbin/map_delete_elem")" = splicer ]
 	[ -f "$ROOT/usr/man/man8/splicer.8" ]
 	[ -f "$ROOT/opt/spl/share/bash-completion/completions/splicer" ]
 	[ ! -e "$ROOT/opt/spl/sbin" ]
+	# the unit under PREFIX, naming SBINDIR; the configuration in /etc
+	run -0 grep '^ExecStart=' "$ROOT/opt/spl/lib/systemd/system/splicer.service"
+	assert_output "ExecStart=/sbin/splicer watch --config /etc/splicer/splicer.conf"
+	[ -f "$ROOT/etc/splicer/splicer.conf" ]
 	run -0 mk uninstall DESTDIR="$ROOT" PREFIX=/opt/spl SBINDIR=/sbin MANDIR=/usr/man
 	run -0 find "$ROOT" -type f -o -type l
 	assert_output ""
+
+	run -0 mk install DESTDIR="$ROOT" PREFIX=/usr UNITDIR=/lib/systemd/system SYSCONFDIR=/opt/etc
+	run -0 grep -E '^(ExecStart|ConditionPathExists)=' "$ROOT/lib/systemd/system/splicer.service"
+	assert_output - <<-EOF
+		ConditionPathExists=/opt/etc/splicer/splicer.conf
+		ExecStart=/usr/sbin/splicer watch --config /opt/etc/splicer/splicer.conf
+	EOF
+	[ -f "$ROOT/opt/etc/splicer/splicer.conf" ]
+	run -0 mk uninstall DESTDIR="$ROOT" PREFIX=/usr UNITDIR=/lib/systemd/system SYSCONFDIR=/opt/etc
+	run -0 find "$ROOT" -type f -o -type l
+	assert_output ""
+}
+
+@test "an edited configuration survives make install and make uninstall" {
+	run -0 mk install DESTDIR="$ROOT" PREFIX=/usr
+	local conf="$ROOT/etc/splicer/splicer.conf"
+	printf 'attach eth1\n' >"$conf"
+	run -0 mk install DESTDIR="$ROOT" PREFIX=/usr
+	run -0 cat "$conf"
+	assert_output "attach eth1"
+	run -0 mk uninstall DESTDIR="$ROOT" PREFIX=/usr
+	run -0 bash -c "cd '$ROOT' && find . -type f -o -type l"
+	assert_output "./etc/splicer/splicer.conf"
+}
+
+@test "the sample configuration applies: it attaches nothing and empties the rule set" {
+	run -0 splicer apply "$REPO/etc/splicer.conf"
+	run -0 rule_count
+	assert_output 0
+	run -0 splicer -j stats
+	json_true "$output" '.interfaces == []'
+	# and every commented-out line is a valid line once uncommented
+	sed -n 's/^#\(attach\|add\) /\1 /p' "$REPO/etc/splicer.conf" |
+		sed -e 's/eth1/vr/; s/eth2/xr/' >"$BATS_TEST_TMPDIR/all.conf"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/all.conf")" -ge 4 ]
+	run -0 --separate-stderr splicer apply --check "$BATS_TEST_TMPDIR/all.conf"
+	[ -z "$stderr" ]
 }
 
 @test "splicer(8) is valid roff and documents every command, option, exit status and compatibility form" {
@@ -118,7 +172,7 @@ complete_words() {
 
 @test "bash completion offers commands, keywords, interface names and files" {
 	run -0 complete_words splicer ''
-	assert_output "add apply attach batch del detach flush help list save stats version "
+	assert_output "add apply attach batch del detach flush help list save stats version watch "
 	run -0 complete_words splicer a
 	assert_output "add apply attach "
 	run -0 complete_words splicer --p
@@ -150,4 +204,10 @@ complete_words() {
 	assert_output "icmp-echo "
 	run -0 complete_words splicer att vr icmp-echo ''
 	assert_output "off on "
+	run -0 complete_words splicer watch ''
+	assert_output "--config help lo vr xp xr "
+	run -0 complete_words splicer watch --config "$BATS_TEST_TMPDIR/rul"
+	assert_output "$BATS_TEST_TMPDIR/rules.conf "
+	run -0 complete_words splicer w --config /x vr x
+	assert_output "xp xr "
 }
