@@ -31,7 +31,7 @@ static_or_shared = $(if $(call has_archive,$(1)),-l:lib$(1).a,-l$(1))
 LIBS := $(call static_or_shared,bpf) $(call static_or_shared,elf) \
 	$(call static_or_shared,z) -lmnl
 ifeq ($(STATIC),1)
-MISSING_ARCHIVES := $(foreach l,bpf elf z,$(if $(call has_archive,$(l)),,lib$(l).a))
+MISSING_ARCHIVES := $(strip $(foreach l,bpf elf z,$(if $(call has_archive,$(l)),,lib$(l).a)))
 endif
 
 BPF_SRC := bpf/splicer.bpf.c
