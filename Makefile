@@ -23,9 +23,9 @@ endif
 
 # Link an archive when the toolchain finds one, else the shared library:
 # libbpf, libelf and zlib have static archives on Debian, libmnl has not
-# (nor does Debian's archive serve its source here to build one), so the
-# binary needs libmnl.so.0, libc.so.6 and the loader. STATIC=1 makes the
-# three archives a requirement instead of a preference.
+# (and the build uses binary packages only, no sources to build one), so
+# the binary needs libmnl.so.0, libc.so.6 and the loader. STATIC=1 makes
+# the three archives a requirement instead of a preference.
 has_archive = $(filter /%,$(shell $(CC) -print-file-name=lib$(1).a))
 static_or_shared = $(if $(call has_archive,$(1)),-l:lib$(1).a,-l$(1))
 LIBS := $(call static_or_shared,bpf) $(call static_or_shared,elf) \

@@ -141,10 +141,11 @@ man_text() {
 	[ -z "$stderr" ]
 	local text=$output word
 	for word in NAME SYNOPSIS DESCRIPTION OPTIONS COMMANDS RULES "BATCH FILES" \
-		"COMPATIBILITY MODE" "EXIT STATUS" "JSON OUTPUT" ENVIRONMENT FILES EXAMPLES; do
+		"CONFIGURATION FILE" "COMPATIBILITY MODE" "EXIT STATUS" "JSON OUTPUT" ENVIRONMENT FILES EXAMPLES; do
 		grep -q "^$word\$" <<<"$text" || fail "no section $word"
 	done
-	for word in attach detach add del list stats batch apply save flush help version \
+	for word in attach detach add del list stats batch apply save flush help version watch \
+		--config SPLICER_CONFIG /etc/splicer/splicer.conf splicer.service SIGHUP SIGTERM \
 		--json --pretty --quiet --verbose --pin-root --help --version --check --purge icmp-echo \
 		SPLICER_PIN_ROOT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
 		--insert --delete --list --flush --dcidr-block --dprefix-len --ocidr-block \
