@@ -195,13 +195,15 @@ static int find_link(const char *name, struct nl_link *link)
 
 /*
  * A missing interface is not an error: at boot a device may come later,
- * and splicer watch attaches a configured interface when it appears.
+ * and splicer watch attaches a configured interface when it appears. One
+ * that fails does not keep the others open: each is tried, and the first
+ * failure is the one reported.
  */
 static int attach_ifaces(const struct iface_conf *ifs, size_t n, bool check)
 {
 	struct nl_link link;
+	int err, first = 0;
 	size_t i;
-	int err;
 
 	for (i = 0; i < n; i++) {
 		err = find_link(ifs[i].name, &link);
@@ -212,10 +214,10 @@ static int attach_ifaces(const struct iface_conf *ifs, size_t n, bool check)
 		}
 		if (!err && !check)
 			err = attach_link(&link, ifs[i].icmp_echo, NULL, NULL);
-		if (err)
-			return err;
+		if (!first)
+			first = err;
 	}
-	return 0;
+	return first;
 }
 
 /*

@@ -35,12 +35,14 @@ struct known {
 	int icmp_echo; /* as configured: 1, 0, -1 as it was */
 	__u32 flags; /* its iface_cfg flags when it went */
 	int failed; /* the ifindex an attach failed on: reported once */
+	bool was_attached; /* before the file was applied */
 };
 
 struct watch {
 	const char *config; /* NULL: none */
 	bool config_given; /* by --config or SPLICER_CONFIG: must exist */
 	bool config_failed; /* the last apply failed: retry on new links */
+	bool have_set; /* the configured set was taken from a file */
 	char **cli; /* IFACE arguments */
 	int n_cli;
 	struct known known[MAX_KNOWN];
@@ -261,9 +263,11 @@ out:
 }
 
 /*
- * A link appeared or changed: rules follow its name, and it is attached.
- * With repair, a configured link whose filter is missing is attached
- * again too (someone removed the clsact qdisc).
+ * A link appeared or changed: rules follow its name, and a configured
+ * link is attached when it appears, not at every change of its flags, so
+ * that one detached by hand stays detached until it is made again. With
+ * repair (at the start, after SIGHUP or lost events) a configured link
+ * is attached if it is not, also one whose filter someone removed.
  */
 static void link_new(struct watch *w, const struct nl_link *link, bool repair)
 {
@@ -271,10 +275,11 @@ static void link_new(struct watch *w, const struct nl_link *link, bool repair)
 	char moved_text[96] = "";
 	int old, err, echo;
 	size_t moved = 0;
-	bool already;
+	bool already, appeared;
 
 	if (!k)
 		return;
+	appeared = k->gone || k->ifindex != link->ifindex;
 	old = k->gone ? k->ifindex : 0;
 	k->ifindex = link->ifindex;
 	k->gone = false;
@@ -291,8 +296,8 @@ static void link_new(struct watch *w, const struct nl_link *link, bool repair)
 				 "%d",
 				 moved, moved == 1 ? "" : "s", old);
 	}
-	if (!k->configured || attached(link->ifindex, repair) ||
-	    k->failed == link->ifindex) {
+	if (!k->configured || !(appeared || repair) ||
+	    attached(link->ifindex, repair) || k->failed == link->ifindex) {
 		if (moved)
 			p_log(LOG_NOTICE, "%s: back as ifindex %d%s",
 			      link->name, link->ifindex, moved_text);
@@ -359,7 +364,7 @@ static void link_del(struct watch *w, int ifindex, const char *name)
 				   "not configured: not attached again");
 }
 
-static int apply_config(struct watch *w);
+static void apply_config(struct watch *w);
 
 static int on_event(const struct nl_event *ev, void *arg)
 {
@@ -408,8 +413,9 @@ static void resync(struct watch *w)
 	size_t i;
 	int fd, *gone = NULL, n_gone = 0, err;
 
-	if (nl_open(&nl)) {
-		p_log(LOG_ERR, "netlink: %s", strerror(errno));
+	err = nl_open(&nl);
+	if (err) {
+		p_log(LOG_ERR, "netlink: %s", strerror(-err));
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
@@ -452,83 +458,121 @@ static void resync(struct watch *w)
 	nl_close(nl);
 }
 
-/*
- * Applies the configuration file (the same as splicer apply) and takes
- * its interfaces as the configured set; a file that does not apply keeps
- * the policy in force, and the interfaces it names are still followed.
- */
-static int apply_config(struct watch *w)
+/* The interfaces the file's apply attached: one line each. */
+static void log_attached(struct watch *w)
+{
+	size_t i;
+	int ifindex;
+
+	for (i = 0; i < w->n_known; i++) {
+		struct known *k = &w->known[i];
+
+		ifindex = if_nametoindex(k->name);
+		if (!k->configured || k->was_attached || !ifindex ||
+		    !attached(ifindex, true))
+			continue;
+		k->ifindex = ifindex;
+		k->gone = false;
+		k->failed = 0;
+		p_log(LOG_NOTICE, "%s: attached (ifindex %d%s)", k->name,
+		      ifindex, k->icmp_echo == 1 ? ", icmp-echo on" : "");
+	}
+}
+
+/* The configured set becomes the file's (or, for a broken one, its names). */
+static void take_set(struct watch *w, const struct config *c)
 {
 	char names[MAX_KNOWN][16];
-	struct config c = {};
 	size_t n, i;
-	FILE *f = NULL;
-	int err;
 
 	for (i = 0; i < w->n_known; i++) {
 		w->known[i].configured = false;
 		w->known[i].icmp_echo = -1;
 	}
+	/* a broken file still names the interfaces to keep closed */
+	n = c ? config_names(c, false, names, MAX_KNOWN) : 0;
+	for (i = 0; i < n; i++) {
+		struct known *k = remember(w, names[i]);
+
+		if (k) {
+			k->configured = true;
+			k->icmp_echo = 0;
+		}
+	}
+	for (i = 0; c && !c->err && i < c->n_ifaces; i++) {
+		struct known *k = find_name(w, c->ifaces[i].name);
+
+		if (k)
+			k->icmp_echo = c->ifaces[i].icmp_echo;
+	}
+	for (i = 0; i < (size_t)w->n_cli; i++) {
+		struct known *k = remember(w, w->cli[i]);
+
+		if (k && !k->configured)
+			k->configured = true;
+	}
+	w->have_set = true;
+}
+
+/*
+ * Applies the configuration file (the same as splicer apply) and takes
+ * its interfaces as the configured set. A file that does not apply keeps
+ * the policy in force and the set from before; only the first time, with
+ * no set yet, are the interfaces it names taken (to keep them closed).
+ */
+static void apply_config(struct watch *w)
+{
+	char names[MAX_KNOWN][16];
+	struct config c = {};
+	bool have_file = false;
+	size_t n, i;
+	FILE *f = NULL;
+	int err = 0;
+
+	for (i = 0; i < w->n_known; i++) {
+		struct known *k = &w->known[i];
+		int ifindex = if_nametoindex(k->name);
+
+		k->was_attached = ifindex && attached(ifindex, true);
+	}
 	if (w->config) {
 		f = fopen(w->config, "r");
 		if (!f && (errno != ENOENT || w->config_given)) {
+			err = -errno;
 			p_log(LOG_ERR, "%s: %s; the policy in force stays",
-			      w->config, strerror(errno));
-			w->config_failed = true;
+			      w->config, strerror(-err));
 		} else if (!f) {
 			p_log(LOG_NOTICE, "%s: no such file; nothing to apply",
 			      w->config);
 		}
 	}
 	if (f) {
+		have_file = true;
 		config_read(f, &c);
 		fclose(f);
 		err = config_apply(&c, false);
-		if (err) {
+		if (err && c.err)
 			p_log(LOG_ERR,
-			      "%s: %s; not applied, the policy in "
-			      "force stays",
+			      "%s: %s; not applied, the policy in force stays",
 			      w->config, why(err));
-		} else {
+		else if (err)
+			p_log(LOG_ERR, "%s: %s", w->config, why(err));
+		else
 			p_log(LOG_INFO,
-			      "%s: applied (%zu rule%s, %zu "
-			      "interface%s)",
+			      "%s: applied (%zu rule%s, %zu interface%s)",
 			      w->config, c.n_ch, c.n_ch == 1 ? "" : "s",
 			      c.n_ifaces, c.n_ifaces == 1 ? "" : "s");
-		}
 		err_take();
-		w->config_failed = err != 0;
 		/* dev names too: their rules follow them when re-created */
 		n = config_names(&c, true, names, MAX_KNOWN);
 		for (i = 0; i < n; i++)
 			remember(w, names[i]);
-		/* a broken file still names the interfaces to keep closed */
-		n = config_names(&c, false, names, MAX_KNOWN);
-		for (i = 0; i < n; i++) {
-			struct known *k = remember(w, names[i]);
-
-			if (k) {
-				k->configured = true;
-				k->icmp_echo = 0;
-			}
-		}
-		for (i = 0; !c.err && i < c.n_ifaces; i++) {
-			struct known *k = find_name(w, c.ifaces[i].name);
-
-			if (k)
-				k->icmp_echo = c.ifaces[i].icmp_echo;
-		}
-		config_free(&c);
 	}
-	for (i = 0; i < (size_t)w->n_cli; i++) {
-		struct known *k = remember(w, w->cli[i]);
-
-		if (k && !k->configured) {
-			k->configured = true;
-			k->icmp_echo = -1;
-		}
-	}
-	return w->config_failed ? E_USAGE : 0;
+	w->config_failed = err != 0;
+	if (!w->have_set || !(c.err || (err && !have_file)))
+		take_set(w, have_file ? &c : NULL);
+	config_free(&c);
+	log_attached(w);
 }
 
 static void log_watching(struct watch *w)

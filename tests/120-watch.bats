@@ -151,6 +151,54 @@ ssh_dropped() {
 	refute_output --partial clsact
 }
 
+@test "an interface it cannot attach is reported once; SIGHUP tries again" {
+	printf 'attach vr\nattach late0\n' >"$CONF"
+	start_watch --config "$CONF"
+	# a writer stuck on the pin root's lock for longer than attach waits
+	timeout 60 flock "$PIN" sleep 50 3>&- &
+	local holder=$!
+	echo "$holder" >>"$PIDFILE"
+	wait_for "! flock -n '$PIN' true" || fail "the lock was not taken"
+	timeout 10 ip -n "$NS_R" link add late0 type veth peer name late1
+	wait_for -t 40 watch_logged '^<3>late0: cannot attach \(ifindex [0-9]+\): .*another splicer holds the lock for over 10 s' ||
+		fail "no error line: $(watch_log)"
+	kill "$holder"
+	wait "$holder" || true
+	# more events of late0: no new attempt; the address line of vr shows
+	# that the watcher has read past them
+	timeout 10 ip -n "$NS_R" link set late0 up
+	timeout 10 ip -n "$NS_R" addr add "$NEW_IP/24" dev vr
+	wait_for watch_logged "^<6>vr: $NEW_IP/24 added" || fail "$(watch_log)"
+	[ "$(grep -c 'cannot attach' "$BATS_TEST_TMPDIR/watch.log")" -eq 1 ]
+	run -0 tc -n "$NS_R" qdisc show dev late0
+	refute_output --partial clsact
+	kill -HUP "$WATCH_PID"
+	wait_for watch_logged '^<5>late0: attached' || fail "$(watch_log)"
+	run -0 tc -n "$NS_R" filter show dev late0 ingress
+	assert_output --regexp "pref 1 .*handle 0x5c1"
+}
+
+@test "a configured interface detached by hand stays detached until it is made again or SIGHUP" {
+	printf 'attach vr\n' >"$CONF"
+	tcp_server "$NS_R" host --port 8080
+	start_watch --config "$CONF"
+	run -2 tcp_client "$NS_C" --connect "$R_IP:8080" --timeout 1
+	run -0 splicer detach vr
+	# link changes of vr are not an appearance
+	timeout 10 ip -n "$NS_R" link set vr down
+	timeout 10 ip -n "$NS_R" link set vr up
+	wait_for link_up "$NS_R" vr
+	timeout 10 ip -n "$NS_R" link set vr mtu 1400
+	run -0 tcp_client "$NS_C" --connect "$R_IP:8080"
+	run -0 tc -n "$NS_R" filter show dev vr ingress
+	refute_output --partial "handle 0x5c1"
+	kill -HUP "$WATCH_PID"
+	wait_for watch_logged "^<6>$CONF: applied" 2 || fail "$(watch_log)"
+	run -0 tc -n "$NS_R" filter show dev vr ingress
+	assert_output --regexp "pref 1 .*handle 0x5c1"
+	run -2 tcp_client "$NS_C" --connect "$R_IP:8080" --timeout 1
+}
+
 @test "SIGTERM and SIGINT stop the watcher with exit 0 and change no traffic decision" {
 	cat >"$CONF" <<-EOF
 		attach vr
