@@ -39,7 +39,7 @@ struct known {
 };
 
 struct watch {
-	const char *config; /* NULL: none */
+	const char *config; /* the file; the default one may be missing */
 	bool config_given; /* by --config or SPLICER_CONFIG: must exist */
 	bool config_failed; /* the last apply failed: retry on new links */
 	bool have_set; /* the configured set was taken from a file */
@@ -535,16 +535,14 @@ static void apply_config(struct watch *w)
 
 		k->was_attached = ifindex && attached(ifindex, true);
 	}
-	if (w->config) {
-		f = fopen(w->config, "r");
-		if (!f && (errno != ENOENT || w->config_given)) {
-			err = -errno;
-			p_log(LOG_ERR, "%s: %s; the policy in force stays",
-			      w->config, strerror(-err));
-		} else if (!f) {
-			p_log(LOG_NOTICE, "%s: no such file; nothing to apply",
-			      w->config);
-		}
+	f = fopen(w->config, "r");
+	if (!f && (errno != ENOENT || w->config_given)) {
+		err = -errno;
+		p_log(LOG_ERR, "%s: %s; the policy in force stays", w->config,
+		      strerror(-err));
+	} else if (!f) {
+		p_log(LOG_NOTICE, "%s: no such file; nothing to apply",
+		      w->config);
 	}
 	if (f) {
 		have_file = true;
@@ -584,8 +582,8 @@ static void log_watching(struct watch *w)
 		if (w->known[i].configured && len < sizeof(list))
 			len += snprintf(list + len, sizeof(list) - len, "%s%s",
 					len ? ", " : "", w->known[i].name);
-	p_log(LOG_INFO, "watching %s%s%s", len ? list : "attached interfaces",
-	      w->config ? "; configuration " : "", w->config ? w->config : "");
+	p_log(LOG_INFO, "watching %s; configuration %s",
+	      len ? list : "attached interfaces", w->config);
 }
 
 static int parse_watch(int argc, char **argv, struct watch *w)
@@ -687,7 +685,7 @@ int do_watch(int argc, char **argv)
 			sig = next_signal(pfd[0].fd);
 			if (sig == SIGHUP) {
 				p_log(LOG_INFO, "SIGHUP: reading %s again",
-				      w->config ? w->config : "nothing");
+				      w->config);
 				apply_config(w);
 				resync(w);
 				log_watching(w);
