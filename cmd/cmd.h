@@ -100,7 +100,7 @@ void state_close(struct state *st);
 int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
 	       size_t n_u64);
 
-/* rules.c: the rule set, its compiled index and the routes it asks for. */
+/* rules.c and index.c: the rule set, its compiled index, its routes. */
 struct rule {
 	struct rule_key k;
 	struct rule_val v;
