@@ -453,4 +453,3 @@ int index_publish(const struct state *st, const struct rule *r, size_t n)
 	close(fd);
 	return err;
 }
-
