@@ -43,28 +43,30 @@ struct icmphdr {
  */
 #define MIN_FRAG_OFFSET 3
 
-/* Index entries carry a 64-bit tag+scope, then up to 32 bits of address. */
-#define LPM_FULL (SPLICER_LPM_FIXED_BITS + 32)
-
-struct index_trie {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, SPLICER_INDEX_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+/*
+ * The index array's template. BPF_F_INNER_MAP lets each published index
+ * have exactly the records it needs; BPF_F_MMAPABLE lets user space fill
+ * it with plain stores before publishing it.
+ */
+struct index_array {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	/* Sizes, not types: clang emits inner-map pointee types as FWD only. */
-	__uint(key_size, sizeof(struct lpm_key));
-	__uint(value_size, sizeof(struct lpm_val));
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(union ix_rec));
 };
 
 /*
  * The compiled rule index sits behind one array slot so user space can
- * build a complete new trie and publish it with a single pointer swap: a
+ * build a complete new index and publish it with a single pointer swap: a
  * packet sees the old rule set or the new one, never a mix.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__array(values, struct index_trie);
+	__array(values, struct index_array);
 } rule_index SEC(".maps");
 
 /* The authoritative rule set; read by user space only. */
@@ -440,49 +442,114 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 	}
 }
 
-/*
- * Finds the winning rule: at most four trie lookups whatever the number
- * of rules (destination class, port class, source with and without the
- * interface scope). The compiled index already resolved precedence.
- */
-static __always_inline struct lpm_val *rule_lookup(const struct pkt *p,
-						   __u32 ifindex)
+static __always_inline __u32 popcount(__u64 x)
 {
-	struct lpm_key k = {};
-	struct lpm_val *v;
-	void *trie;
-	__u32 zero = 0;
+	x = x - ((x >> 1) & 0x5555555555555555ULL);
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (x * 0x0101010101010101ULL) >> 56;
+}
 
-	trie = bpf_map_lookup_elem(&rule_index, &zero);
-	if (!trie)
+/*
+ * Walks one trie of the index from its root node with key (taken from
+ * its top bit; the root node takes `first` bits, every later one 6, at
+ * most `levels` nodes) and returns the leaf. NULL only if the index is
+ * corrupt: no rule, and the packet is dropped.
+ */
+static __always_inline union ix_rec *ix_walk(void *ix, __u32 idx, __u64 key,
+					     __u32 first, __u32 levels)
+{
+	__u32 stride = first, i, slot;
+	union ix_rec *n;
+	__u64 bit, upto;
+
+	for (i = 0; i < levels; i++) {
+		n = bpf_map_lookup_elem(ix, &idx);
+		if (!n)
+			return NULL;
+		slot = (key >> (64 - stride)) & 63;
+		key <<= stride & 63;
+		bit = 1ULL << slot;
+		upto = bit | (bit - 1);
+		stride = SPLICER_IX_STRIDE;
+		if (n->node.vec & bit) {
+			idx = n->node.base1 + popcount(n->node.vec & upto) - 1;
+			continue;
+		}
+		idx = n->node.base0 + popcount(n->node.leafvec & upto) - 1;
+		return bpf_map_lookup_elem(ix, &idx);
+	}
+	return NULL;
+}
+
+/* The winner among one class's rules for this port, source, interface. */
+static __always_inline struct ix_verdict *
+class_lookup(void *ix, __u32 root, const struct pkt *p, __u32 ifindex)
+{
+	union ix_rec *r;
+	__u64 src = bpf_ntohl(p->saddr);
+
+	if (!root)
 		return NULL;
+	r = ix_walk(ix, root, (__u64)bpf_ntohs(p->dport) << 48, 4, 3);
+	if (!r)
+		return NULL;
+	if (r->v.flags & SPLICER_IX_SCOPED) {
+		union ix_rec *s = ix_walk(ix, r->v.scoped,
+					  ((__u64)ifindex << 32) | src, 4, 11);
 
-	k.prefixlen = LPM_FULL;
-	k.tag = SPLICER_TAG_DST | p->proto;
-	k.bits = p->daddr;
-	v = bpf_map_lookup_elem(trie, &k);
+		if (s && s->v.id)
+			return &s->v;
+	}
+	if (r->v.flags & SPLICER_IX_SOURCES)
+		r = ix_walk(ix, r->v.sources, src << 32, 2, 6);
+	return r && r->v.id ? &r->v : NULL;
+}
+
+/*
+ * Finds the winning rule and copies its verdict to *out. The compiled
+ * index already resolved precedence; the work is a bounded number of
+ * record reads whatever the number of rules and prefix lengths: the
+ * destination trie, then the own class of the longest rule prefix holding
+ * the destination, then at most once the class of every shorter prefix.
+ * One index for the whole packet. A global function, so the verifier
+ * checks its loops once rather than on every path that leads here.
+ */
+__noinline int rule_find(const struct pkt *p, __u32 ifindex,
+			 struct ix_verdict *out)
+{
+	struct ix_verdict *v;
+	union ix_rec *r;
+	__u32 zero = 0, root;
+	void *ix;
+
+	if (!p || !out)
+		return 0;
+	ix = bpf_map_lookup_elem(&rule_index, &zero);
+	if (!ix)
+		return 0;
+	r = bpf_map_lookup_elem(ix, &zero);
+	if (!r)
+		return 0;
+	root = r->hdr.root[p->proto == IPPROTO_UDP];
+	if (!root)
+		return 0;
+	r = ix_walk(ix, root, (__u64)bpf_ntohl(p->daddr) << 32, 2, 6);
+	if (!r)
+		return 0;
+	root = r->cls.fallback;
+	v = class_lookup(ix, r->cls.own, p, ifindex);
 	if (!v)
-		return NULL;
-
-	k.tag = SPLICER_TAG_PORT | v->next;
-	k.bits = bpf_htonl((__u32)bpf_ntohs(p->dport) << 16);
-	v = bpf_map_lookup_elem(trie, &k);
+		v = class_lookup(ix, root, p, ifindex);
 	if (!v)
-		return NULL;
-
-	k.tag = SPLICER_TAG_SRC | v->next;
-	k.scope = ifindex;
-	k.bits = p->saddr;
-	v = bpf_map_lookup_elem(trie, &k);
-	if (v)
-		return v;
-	k.scope = 0;
-	return bpf_map_lookup_elem(trie, &k);
+		return 0;
+	*out = *v;
+	return 1;
 }
 
 /* Hands the packet to the redirect target's socket; false if none. */
 static __always_inline bool assign(struct __sk_buff *skb, const struct pkt *p,
-				   const struct lpm_val *v)
+				   const struct ix_verdict *v)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
@@ -548,10 +615,11 @@ static __always_inline int reuse_timewait(struct __sk_buff *skb,
 	return REASON_PASS_ESTABLISHED;
 }
 
-static __always_inline int
-apply_rule(struct __sk_buff *skb, const struct pkt *p, const struct lpm_val *v)
+static __always_inline int apply_rule(struct __sk_buff *skb,
+				      const struct pkt *p,
+				      const struct ix_verdict *v)
 {
-	struct counter *c = bpf_map_lookup_elem(&rule_stats, &v->next);
+	struct counter *c = bpf_map_lookup_elem(&rule_stats, &v->id);
 
 	if (c)
 		count(c, skb->len);
@@ -577,9 +645,9 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 					    const struct pkt *p, bool loopback,
 					    bool reinjected)
 {
+	struct ix_verdict verdict, *v = &verdict;
 	enum established est;
 	__u32 tw_rcv_nxt = 0;
-	struct lpm_val *v;
 
 	if (!loopback) {
 		if (p->proto == IPPROTO_UDP &&
@@ -595,8 +663,7 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 	if (est == EST_YES)
 		return REASON_PASS_ESTABLISHED;
 
-	v = rule_lookup(p, skb->ingress_ifindex);
-	if (!v)
+	if (!rule_find(p, skb->ingress_ifindex, v))
 		return loopback ? REASON_PASS_LOOPBACK : REASON_DROP_NO_RULE;
 	/* On loopback only redirects apply: lo carries the host's own talk. */
 	if (loopback && v->action != SPLICER_ACT_REDIRECT)

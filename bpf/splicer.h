@@ -23,7 +23,6 @@
 #define SPLICER_MAX_RULES (1U << 18)
 #define SPLICER_MAX_IFACES 256 /* stats slots; slot 0 counts unknown ifaces */
 #define SPLICER_MAX_IFACE_ADDRS 4096
-#define SPLICER_INDEX_MAX_ENTRIES (1U << 22)
 #define SPLICER_MAX_FRAG_FLOWS 4096
 #define SPLICER_MAX_ECHO_OUT 4096
 #define SPLICER_FRAG_TIMEOUT_NS (30ULL * 1000000000) /* ipfrag_time */
@@ -82,40 +81,73 @@ struct counter {
 };
 
 /*
- * The lookup index is one LPM trie (the inner map of "index", swapped as a
- * whole) holding three kinds of entry, told apart by the tag's top byte:
+ * The lookup index is one array of 24-byte records (the inner map of
+ * "rule_index", built exactly to size and swapped as a whole). It holds
+ * multibit tries: a node splits the key's next 6 bits into 64 slots; a
+ * slot leads either to a child node or to a leaf, and both are found by
+ * counting bits below the slot in the node's bitmaps, so nodes are only
+ * as large as what they hold. Equal leaves in neighbouring slots share
+ * one record. Keys are taken from their top bit; a trie over W bits
+ * starts with a node of W - 6 * (ceil(W / 6) - 1) bits so that every
+ * later node takes 6.
  *
- *   DST  tag = DST | proto,  scope = 0,       bits = dst address
- *        -> next = destination class (the longest rule prefix holding dst)
- *   PORT tag = PORT | class, scope = 0,       bits = port << 16
- *        -> next = port class (one stretch of ports with one candidate set)
- *   SRC  tag = SRC | pclass, scope = ifindex, bits = src address
- *        -> the winning rule's verdict
+ * Record 0 is the header. Then, per rule lookup:
  *
- * Entries always match tag and scope in full, so prefixlen is 64 plus the
- * prefix length of bits. The datapath does at most four lookups a packet,
- * however many rules exist. See README "Rule index".
+ *   destination trie (32 bits, one per protocol)  -> struct ix_class
+ *   its class's port trie (16 bits)               -> struct ix_verdict
+ *   if the verdict needs the source: source trie (32 bits) or, for rules
+ *   scoped to an interface, (ifindex, source) trie (64 bits) -> verdict
+ *
+ * A packet walks the destination's own class first, then at most once
+ * its fallback class (every rule of a shorter prefix holding it): at most
+ * 6 + 2 * (3 + 11 + 6) records, whatever the number of rules. The
+ * compiler already applied precedence. See README "Rule index".
  */
-#define SPLICER_TAG_DST (1U << 24)
-#define SPLICER_TAG_PORT (2U << 24)
-#define SPLICER_TAG_SRC (3U << 24)
-#define SPLICER_CLASS_MAX ((1U << 24) - 1)
-#define SPLICER_LPM_FIXED_BITS 64
+#define SPLICER_IX_STRIDE 6
+#define SPLICER_IX_MAX_LEVELS 11 /* a 64-bit key: 4 + 10 * 6 bits */
+#define SPLICER_IX_MAX_RECORDS (1U << 25)
 
-struct lpm_key {
-	__u32 prefixlen;
-	__u32 tag;
-	__u32 scope;
-	__be32 bits;
+struct ix_node {
+	__u64 vec; /* bit s: slot s leads to a child */
+	__u64 leafvec; /* bit s: a new leaf starts at slot s */
+	__u32 base1; /* record of the first child */
+	__u32 base0; /* record of the first leaf */
 };
 
-struct lpm_val {
-	__u32 next; /* class id (DST, PORT); rule id (SRC) */
+struct ix_header {
+	__u32 root[2]; /* destination tries: [0] TCP, [1] UDP; 0 none */
+	__u32 records;
+	__u32 rules;
+	__u64 pad;
+};
+
+/* A destination leaf: the longest rule prefix holding the address. */
+struct ix_class {
+	__u32 own; /* port trie of the prefix's own rules; 0 none */
+	__u32 fallback; /* of every rule of the shorter prefixes; 0 none */
+	__u64 pad[2];
+};
+
+#define SPLICER_IX_SOURCES (1U << 0) /* ask the source trie in .sources */
+#define SPLICER_IX_SCOPED (1U << 1) /* first ask the trie in .scoped */
+
+/* A port or source leaf: the winning rule, or none (id 0). */
+struct ix_verdict {
+	__u32 id;
 	__be32 to_addr;
 	__be16 to_port;
 	__u8 action;
-	__u8 pad;
-	__u32 pad2;
+	__u8 flags;
+	__u32 sources; /* source trie root, with SPLICER_IX_SOURCES */
+	__u32 scoped; /* (ifindex, source) trie root, with SPLICER_IX_SCOPED */
+	__u32 pad;
+};
+
+union ix_rec {
+	struct ix_node node;
+	struct ix_header hdr;
+	struct ix_class cls;
+	struct ix_verdict v;
 };
 
 /* ifaces map: one entry per attached interface, keyed by ifindex. */

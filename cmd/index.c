@@ -2,33 +2,34 @@
 /* Compiles the rule set into the datapath's lookup index and publishes it. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "cmd.h"
 
 /*
- * How the index answers "which rule wins?" in at most four lookups:
+ * How the index answers "which rule wins?" (the records are described in
+ * bpf/splicer.h):
  *
- * 1. DST: every distinct (proto, destination prefix) of the rule set is a
- *    trie entry. The longest one holding the packet's destination names a
- *    destination class whose candidates are the rules of that prefix and
- *    of every shorter prefix holding it: exactly the rules whose
- *    destination matches.
- * 2. PORT: within a class, the candidates' port ranges cut 1-65535 into
- *    stretches with one candidate set each; every stretch is stored as
- *    the few port prefixes that cover it and names a port class. Port
- *    classes are shared by equal candidate sets.
- * 3. SRC: within a port class, for each source prefix in use (per
- *    interface scope), the winner among the candidates whose source holds
- *    it, precedence already applied. The datapath tries its ingress
- *    ifindex first, then the unscoped table.
+ * 1. The destination trie maps an address to the longest rule prefix
+ *    holding it (per protocol). That prefix's leaf names two classes:
+ *    its own rules, and every rule of a shorter prefix holding it (the
+ *    fallback). Precedence puts the longest destination first, so an own
+ *    rule that matches always wins, and the fallback is asked only when
+ *    none does.
+ * 2. A class is a port trie: the candidates' port ranges cut 0-65535 into
+ *    stretches, each with the winner of the candidates covering it.
+ * 3. Where a candidate has a source prefix or an interface scope, the
+ *    stretch's leaf points to source tries instead, whose leaves hold the
+ *    winner among the candidates holding that source.
  *
- * A rule thus costs entries in proportion to the prefixes and port
- * stretches it adds, not to the number of rules, except where broad rules
- * overlap many narrower ones.
+ * A rule costs records in its own class, in the destination trie and, for
+ * a prefix that holds others, in the one fallback class shared by all of
+ * them: index size grows with the rules, not with their overlaps.
  */
 
 static __u32 mask_of(__u8 len)
@@ -60,128 +61,351 @@ static int precedence(const struct rule *a, const struct rule *b)
 	return a->v.id < b->v.id ? -1 : a->v.id > b->v.id;
 }
 
-/* The trie being filled, plus the class ids handed out so far. */
-struct builder {
-	int fd;
-	__u32 next_class;
-	size_t entries;
-	/* port classes by candidate set, so equal sets share entries */
-	struct pclass *pclasses;
-	size_t n_pclasses, cap_pclasses;
-	size_t *pc_slot; /* hash of candidate sets: index + 1, 0 empty */
-	size_t pc_mask;
+static int cmp_precedence(const void *a, const void *b)
+{
+	return precedence(*(const struct rule *const *)a,
+			  *(const struct rule *const *)b);
+}
+
+/* ------------------------------------------------------------ records */
+
+/*
+ * Leaf values live outside the record array (which moves as it grows)
+ * until a trie copies them in; `values` owns them.
+ */
+struct compiler {
+	union ix_rec *rec;
+	size_t n_rec, cap_rec;
+	union ix_rec **values;
+	size_t n_values, cap_values;
+	/* candidate sets that need source tries, shared when equal */
+	struct srcset *sets;
+	size_t n_sets, cap_sets;
+	size_t *set_slot; /* hash: index + 1, 0 empty */
+	size_t set_mask;
 };
 
-struct pclass {
-	__u32 id;
+struct srcset {
+	const struct rule **rules; /* in precedence order */
 	size_t n;
-	const struct rule **rules; /* sorted by address: the set's identity */
+	__u64 hash;
+	union ix_rec *leaf;
 };
 
-static int put(struct builder *b, __u32 tag, __u32 scope, __be32 bits, __u8 len,
-	       const struct lpm_val *val)
-{
-	struct lpm_key k = {
-		.prefixlen = SPLICER_LPM_FIXED_BITS + len,
-		.tag = tag,
-		.scope = scope,
-		.bits = bits,
-	};
+static const union ix_rec no_match;
 
-	if (bpf_map_update_elem(b->fd, &k, val, BPF_ANY)) {
-		if (errno == ENOSPC || errno == E2BIG || errno == ENOMEM)
-			return err_kernel(-errno,
-					  "rule index is full (%zu "
-					  "entries)",
-					  b->entries);
-		return err_kernel(-errno, "write rule index");
+static int rec_alloc(struct compiler *c, size_t k, __u32 *first)
+{
+	size_t cap = c->cap_rec ? c->cap_rec : 4096;
+	union ix_rec *tmp;
+
+	if (c->n_rec + k > SPLICER_IX_MAX_RECORDS)
+		return err_kernel(-E2BIG, "rule index is full (%zu records)",
+				  c->n_rec);
+	while (cap < c->n_rec + k)
+		cap *= 2;
+	if (cap != c->cap_rec) {
+		tmp = realloc(c->rec, cap * sizeof(*tmp));
+		if (!tmp)
+			return err_kernel(-ENOMEM, "build rule index");
+		c->rec = tmp;
+		c->cap_rec = cap;
 	}
-	b->entries++;
+	memset(c->rec + c->n_rec, 0, k * sizeof(*c->rec));
+	*first = c->n_rec;
+	c->n_rec += k;
 	return 0;
 }
 
-static int new_class(struct builder *b, __u32 *id)
+static union ix_rec *value_new(struct compiler *c)
 {
-	if (b->next_class >= SPLICER_CLASS_MAX)
-		return err_kernel(-E2BIG, "rule index is full (classes)");
-	*id = ++b->next_class;
-	return 0;
+	union ix_rec **tmp, *v;
+
+	if (c->n_values == c->cap_values) {
+		size_t cap = c->cap_values ? 2 * c->cap_values : 1024;
+
+		tmp = realloc(c->values, cap * sizeof(*tmp));
+		if (!tmp)
+			return NULL;
+		c->values = tmp;
+		c->cap_values = cap;
+	}
+	v = calloc(1, sizeof(*v));
+	if (v)
+		c->values[c->n_values++] = v;
+	return v;
 }
 
-static int cmp_ptr(const void *a, const void *b)
+static union ix_rec *verdict_of(struct compiler *c, const struct rule *r)
 {
-	const void *pa = *(const void *const *)a;
-	const void *pb = *(const void *const *)b;
+	union ix_rec *v = value_new(c);
 
-	return pa < pb ? -1 : pa > pb;
+	if (v) {
+		v->v.id = r->v.id;
+		v->v.action = r->v.action;
+		v->v.to_addr = r->v.to_addr;
+		v->v.to_port = r->v.to_port;
+	}
+	return v;
+}
+
+/* -------------------------------------------------------------- tries */
+
+/* From lo up to the next run's lo, the key leads to val (NULL: none). */
+struct run {
+	__u64 lo;
+	const union ix_rec *val;
+};
+
+static bool same_leaf(const union ix_rec *a, const union ix_rec *b)
+{
+	return a == b ||
+	       !memcmp(a ? a : &no_match, b ? b : &no_match, sizeof(*a));
+}
+
+/* Appends a run, merging it with an equal neighbour or one at lo. */
+static void emit(struct run *runs, size_t *n, __u64 lo, const union ix_rec *val)
+{
+	if (*n && runs[*n - 1].lo == lo)
+		(*n)--;
+	if (*n && same_leaf(runs[*n - 1].val, val))
+		return;
+	runs[(*n)++] = (struct run){ .lo = lo, .val = val };
 }
 
 /*
- * Writes one scope's SRC table of a port class: for each source prefix in
- * use, the best candidate whose source holds it. Scope 0 sees unscoped
- * rules only; an interface's scope sees those and its own.
+ * Fills node `at` covering keys base .. base + 2^bits - 1 from runs (the
+ * first of which starts at or before base), slots of `stride` bits.
  */
-static int put_scope(struct builder *b, const struct pclass *pc, __u32 scope)
+static int build_node(struct compiler *c, const struct run *runs, size_t n,
+		      __u64 base, unsigned int bits, unsigned int stride,
+		      __u32 at)
 {
-	size_t i, j;
+	unsigned int rest = bits - stride, s, n_child = 0, n_leaf = 0;
+	const union ix_rec *leaf[64];
+	size_t child_run[64], child_n[64], r = 0, e;
+	__u64 vec = 0, leafvec = 0, lo, hi;
+	__u32 base0 = 0, base1 = 0, i;
 	int err;
 
-	for (i = 0; i < pc->n; i++) {
-		const struct rule *src = pc->rules[i], *best = NULL;
-		struct lpm_val v = {};
-		bool seen = false;
-
-		if (src->k.ifindex != 0 && src->k.ifindex != scope)
+	for (s = 0; s < 1U << stride; s++) {
+		lo = base + ((__u64)s << rest);
+		hi = lo + ((1ULL << rest) - 1);
+		while (r + 1 < n && runs[r + 1].lo <= lo)
+			r++;
+		if (r + 1 < n && runs[r + 1].lo <= hi) {
+			for (e = r + 1; e < n && runs[e].lo <= hi; e++)
+				;
+			child_run[n_child] = r;
+			child_n[n_child++] = e - r;
+			vec |= 1ULL << s;
+			r = e - 1;
 			continue;
-		for (j = 0; j < i && !seen; j++)
-			seen = (pc->rules[j]->k.ifindex == 0 ||
-				pc->rules[j]->k.ifindex == scope) &&
-			       pc->rules[j]->k.src == src->k.src &&
-			       pc->rules[j]->k.src_len == src->k.src_len;
-		if (seen)
-			continue;
-		for (j = 0; j < pc->n; j++) {
-			const struct rule *c = pc->rules[j];
-
-			if (c->k.ifindex != 0 && c->k.ifindex != scope)
-				continue;
-			if (!contains(c->k.src, c->k.src_len, src->k.src,
-				      src->k.src_len))
-				continue;
-			if (!best || precedence(c, best) < 0)
-				best = c;
 		}
-		v.next = best->v.id;
-		v.action = best->v.action;
-		v.to_addr = best->v.to_addr;
-		v.to_port = best->v.to_port;
-		err = put(b, SPLICER_TAG_SRC | pc->id, scope, src->k.src,
-			  src->k.src_len, &v);
+		if (n_leaf && same_leaf(leaf[n_leaf - 1], runs[r].val))
+			continue;
+		leaf[n_leaf++] = runs[r].val;
+		leafvec |= 1ULL << s;
+	}
+	if (n_child && (err = rec_alloc(c, n_child, &base1)))
+		return err;
+	if (n_leaf && (err = rec_alloc(c, n_leaf, &base0)))
+		return err;
+	for (i = 0; i < n_leaf; i++)
+		c->rec[base0 + i] = leaf[i] ? *leaf[i] : no_match;
+	c->rec[at].node = (struct ix_node){
+		.vec = vec, .leafvec = leafvec, .base1 = base1, .base0 = base0
+	};
+	for (i = 0, s = 0; i < n_child; i++, s++) {
+		while (!(vec & (1ULL << s)))
+			s++;
+		err = build_node(c, runs + child_run[i], child_n[i],
+				 base + ((__u64)s << rest), rest,
+				 SPLICER_IX_STRIDE, base1 + i);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int put_sources(struct builder *b, const struct pclass *pc)
+/* A trie over width-bit keys; its root node takes the odd bits. */
+static int trie_build(struct compiler *c, const struct run *runs, size_t n,
+		      unsigned int width, __u32 *root)
 {
-	size_t s, j;
+	unsigned int levels =
+		(width + SPLICER_IX_STRIDE - 1) / SPLICER_IX_STRIDE;
+	struct run none = { 0, NULL };
 	int err;
 
-	err = put_scope(b, pc, 0);
-	for (s = 0; s < pc->n && !err; s++) {
-		__u32 scope = pc->rules[s]->k.ifindex;
-
-		for (j = 0; j < s && scope; j++)
-			if (pc->rules[j]->k.ifindex == scope)
-				scope = 0; /* written already */
-		if (scope)
-			err = put_scope(b, pc, scope);
-	}
+	err = rec_alloc(c, 1, root);
+	if (!err)
+		err = build_node(c, n ? runs : &none, n ? n : 1, 0, width,
+				 width - SPLICER_IX_STRIDE * (levels - 1),
+				 *root);
 	return err;
 }
 
-/* Finds or makes the port class of a candidate set (sorted in place). */
+/* A prefix of a width-bit key space and where it leads. */
+struct pfx {
+	__u64 start;
+	unsigned int len;
+	const union ix_rec *val;
+};
+
+static __u64 pfx_last(const struct pfx *p, unsigned int width)
+{
+	unsigned int host = width - p->len;
+
+	return p->start + (host == 64 ? ~0ULL : (1ULL << host) - 1);
+}
+
+static int cmp_pfx(const void *a, const void *b)
+{
+	const struct pfx *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return (int)x->len - (int)y->len;
+}
+
+/*
+ * Longest-prefix match as runs: distinct prefixes are nested or apart,
+ * so one pass with a stack of the prefixes holding the current key does.
+ */
+static int trie_of_prefixes(struct compiler *c, struct pfx *p, size_t n,
+			    unsigned int width, __u32 *root)
+{
+	struct run *runs = malloc((2 * n + 1) * sizeof(*runs));
+	const struct pfx *stack[65];
+	size_t i, nr = 0, depth = 0;
+	__u64 last;
+	int err;
+
+	if (!runs)
+		return err_kernel(-ENOMEM, "build rule index");
+	qsort(p, n, sizeof(*p), cmp_pfx);
+	emit(runs, &nr, 0, NULL);
+	for (i = 0; i <= n; i++) {
+		while (depth && (i == n || pfx_last(stack[depth - 1], width) <
+						   p[i].start)) {
+			last = pfx_last(stack[--depth], width);
+			if (last != (width == 64 ? ~0ULL : (1ULL << width) - 1))
+				emit(runs, &nr, last + 1,
+				     depth ? stack[depth - 1]->val : NULL);
+		}
+		if (i == n)
+			break;
+		emit(runs, &nr, p[i].start, p[i].val);
+		stack[depth++] = &p[i];
+	}
+	err = trie_build(c, runs, nr, width, root);
+	free(runs);
+	return err;
+}
+
+/* ------------------------------------------------------------ classes */
+
+/*
+ * Source tries of a candidate set (best first): for each source prefix
+ * in use, the best candidate holding it; scoped rules get a trie keyed
+ * by (ifindex, source) per interface, which the datapath asks first.
+ */
+static int source_tries(struct compiler *c, const struct rule **set, size_t n,
+			union ix_rec *leaf)
+{
+	struct pfx *p = malloc(n * sizeof(*p));
+	size_t i, j, k, np;
+	__u32 scope;
+	int err = 0;
+
+	if (!p)
+		return err_kernel(-ENOMEM, "build rule index");
+	/* the unscoped rules: the leaf itself, or a source trie */
+	for (i = 0; i < n && (set[i]->k.ifindex || !set[i]->k.src_len); i++)
+		;
+	if (i < n) {
+		for (i = 0, np = 0; i < n && !err; i++) {
+			if (set[i]->k.ifindex)
+				continue;
+			for (k = 0; k < np; k++)
+				if (p[k].start == ntohl(set[i]->k.src) &&
+				    p[k].len == set[i]->k.src_len)
+					break;
+			if (k < np)
+				continue;
+			p[np].start = ntohl(set[i]->k.src);
+			p[np].len = set[i]->k.src_len;
+			for (j = 0; j < n; j++)
+				if (!set[j]->k.ifindex &&
+				    contains(set[j]->k.src, set[j]->k.src_len,
+					     set[i]->k.src, set[i]->k.src_len))
+					break;
+			p[np].val = verdict_of(c, set[j]);
+			if (!p[np++].val)
+				err = err_kernel(-ENOMEM, "build rule index");
+		}
+		if (!err)
+			err = trie_of_prefixes(c, p, np, 32, &leaf->v.sources);
+		leaf->v.flags |= SPLICER_IX_SOURCES;
+	} else {
+		for (i = 0; i < n && set[i]->k.ifindex; i++)
+			;
+		if (i < n) {
+			leaf->v.id = set[i]->v.id;
+			leaf->v.action = set[i]->v.action;
+			leaf->v.to_addr = set[i]->v.to_addr;
+			leaf->v.to_port = set[i]->v.to_port;
+		}
+	}
+	free(p);
+	if (err)
+		return err;
+
+	/* each interface: its own and the unscoped rules, (ifindex, src) */
+	for (i = 0, k = 0; i < n; i++)
+		k += set[i]->k.ifindex != 0;
+	p = malloc(k * n * sizeof(*p) + sizeof(*p));
+	if (!p)
+		return err_kernel(-ENOMEM, "build rule index");
+	np = 0;
+	for (i = 0; i < n && !err; i++) {
+		scope = set[i]->k.ifindex;
+		for (k = 0; k < i && scope; k++)
+			if (set[k]->k.ifindex == scope)
+				scope = 0; /* done already */
+		for (k = 0; k < n && scope; k++) {
+			const struct rule *s = set[k], *best = NULL;
+			__u64 start = (__u64)scope << 32 | ntohl(s->k.src);
+
+			if (s->k.ifindex && s->k.ifindex != scope)
+				continue;
+			for (j = 0; j < np; j++)
+				if (p[j].start == start &&
+				    p[j].len == 32U + s->k.src_len)
+					break;
+			if (j < np)
+				continue;
+			for (j = 0; j < n && !best; j++)
+				if ((!set[j]->k.ifindex ||
+				     set[j]->k.ifindex == scope) &&
+				    contains(set[j]->k.src, set[j]->k.src_len,
+					     s->k.src, s->k.src_len))
+					best = set[j];
+			p[np].start = start;
+			p[np].len = 32 + s->k.src_len;
+			p[np].val = verdict_of(c, best);
+			if (!p[np++].val)
+				err = err_kernel(-ENOMEM, "build rule index");
+		}
+	}
+	if (np && !err) {
+		err = trie_of_prefixes(c, p, np, 64, &leaf->v.scoped);
+		leaf->v.flags |= SPLICER_IX_SCOPED;
+	}
+	free(p);
+	return err;
+}
+
 static __u64 set_hash(const struct rule **set, size_t n)
 {
 	__u64 h = 1469598103934665603ULL; /* FNV-1a over the pointers */
@@ -192,148 +416,163 @@ static __u64 set_hash(const struct rule **set, size_t n)
 	return h;
 }
 
-/* Doubles the candidate-set hash table and re-enters every class. */
-static int grow_pc_table(struct builder *b)
+static int grow_sets(struct compiler *c)
 {
-	size_t size = b->pc_slot ? 2 * (b->pc_mask + 1) : 1024, i, j;
+	size_t size = c->set_slot ? 2 * (c->set_mask + 1) : 1024, i, j;
 	size_t *slot = calloc(size, sizeof(*slot));
 
 	if (!slot)
 		return err_kernel(-ENOMEM, "build rule index");
-	for (i = 0; i < b->n_pclasses; i++) {
-		j = set_hash((const struct rule **)b->pclasses[i].rules,
-			     b->pclasses[i].n) &
-		    (size - 1);
-		while (slot[j])
-			j = (j + 1) & (size - 1);
+	for (i = 0; i < c->n_sets; i++) {
+		for (j = c->sets[i].hash & (size - 1); slot[j];
+		     j = (j + 1) & (size - 1))
+			;
 		slot[j] = i + 1;
 	}
-	free(b->pc_slot);
-	b->pc_slot = slot;
-	b->pc_mask = size - 1;
+	free(c->set_slot);
+	c->set_slot = slot;
+	c->set_mask = size - 1;
 	return 0;
 }
 
-/* Finds or makes the port class of a candidate set (sorted in place). */
-static int port_class(struct builder *b, const struct rule **set, size_t n,
-		      __u32 *id)
+/* The leaf of a stretch whose candidates (best first) involve sources. */
+static int source_leaf(struct compiler *c, const struct rule **set, size_t n,
+		       const union ix_rec **leaf)
 {
-	struct pclass *pc;
+	__u64 h = set_hash(set, n);
+	struct srcset *s;
 	size_t i;
 	int err;
 
-	qsort(set, n, sizeof(*set), cmp_ptr);
-	if (2 * (b->n_pclasses + 1) > (b->pc_slot ? b->pc_mask + 1 : 0)) {
-		err = grow_pc_table(b);
+	if (2 * (c->n_sets + 1) > (c->set_slot ? c->set_mask + 1 : 0)) {
+		err = grow_sets(c);
 		if (err)
 			return err;
 	}
-	for (i = set_hash(set, n) & b->pc_mask; b->pc_slot[i];
-	     i = (i + 1) & b->pc_mask) {
-		pc = &b->pclasses[b->pc_slot[i] - 1];
-		if (pc->n == n && !memcmp(pc->rules, set, n * sizeof(*set))) {
-			*id = pc->id;
+	for (i = h & c->set_mask; c->set_slot[i]; i = (i + 1) & c->set_mask) {
+		s = &c->sets[c->set_slot[i] - 1];
+		if (s->hash == h && s->n == n &&
+		    !memcmp(s->rules, set, n * sizeof(*set))) {
+			*leaf = s->leaf;
 			return 0;
 		}
 	}
-	if (b->n_pclasses == b->cap_pclasses) {
-		size_t cap = b->cap_pclasses ? b->cap_pclasses * 2 : 64;
-		struct pclass *tmp = realloc(b->pclasses, cap * sizeof(*tmp));
+	if (c->n_sets == c->cap_sets) {
+		size_t cap = c->cap_sets ? 2 * c->cap_sets : 64;
 
-		if (!tmp)
+		s = realloc(c->sets, cap * sizeof(*s));
+		if (!s)
 			return err_kernel(-ENOMEM, "build rule index");
-		b->pclasses = tmp;
-		b->cap_pclasses = cap;
+		c->sets = s;
+		c->cap_sets = cap;
 	}
-	pc = &b->pclasses[b->n_pclasses];
-	pc->n = n;
-	pc->rules = malloc(n * sizeof(*set));
-	if (!pc->rules)
+	s = &c->sets[c->n_sets];
+	s->rules = malloc(n * sizeof(*set));
+	s->leaf = value_new(c);
+	if (!s->rules || !s->leaf) {
+		free(s->rules);
 		return err_kernel(-ENOMEM, "build rule index");
-	memcpy(pc->rules, set, n * sizeof(*set));
-	err = new_class(b, &pc->id);
-	if (err) {
-		free(pc->rules);
-		return err;
 	}
-	b->pc_slot[i] = ++b->n_pclasses;
-	*id = pc->id;
-	return put_sources(b, pc);
+	memcpy(s->rules, set, n * sizeof(*set));
+	s->n = n;
+	s->hash = h;
+	c->set_slot[i] = ++c->n_sets;
+	*leaf = s->leaf;
+	return source_tries(c, s->rules, n, s->leaf);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+struct edge {
+	__u32 port; /* where a candidate starts, or one past its end */
+	__u32 rank; /* the candidate, by precedence */
+	bool start;
+};
 
-	return x < y ? -1 : x > y;
+static int cmp_edge(const void *a, const void *b)
+{
+	const struct edge *x = a, *y = b;
+
+	return x->port < y->port ? -1 : x->port > y->port;
 }
 
-/* Stores ports lo..hi as the aligned power-of-two blocks that cover it. */
-static int put_port_stretch(struct builder *b, __u32 dclass, __u32 lo, __u32 hi,
-			    __u32 pclass)
+/*
+ * A class: the port trie of candidates cand[0..n). The ports are swept
+ * once; at each stretch the best active candidate is the lowest active
+ * rank, kept in a bitmap scanned from a moving floor.
+ */
+static int build_class(struct compiler *c, const struct rule **cand, size_t n,
+		       __u32 *root)
 {
-	struct lpm_val v = { .next = pclass };
-	int err;
-
-	while (lo <= hi) {
-		__u32 size = lo ? lo & -lo : 1U << 16;
-		__u8 bits = 0;
-
-		while (lo + size - 1 > hi)
-			size >>= 1;
-		while ((1U << bits) < size)
-			bits++;
-		err = put(b, SPLICER_TAG_PORT | dclass, 0, htonl(lo << 16),
-			  16 - bits, &v);
-		if (err)
-			return err;
-		lo += size;
-	}
-	return 0;
-}
-
-/* The port stretches of one destination class and their port classes. */
-static int put_ports(struct builder *b, __u32 dclass, const struct rule **cand,
-		     size_t n)
-{
-	const struct rule **set;
-	__u32 *edges;
-	size_t i, j, n_edges = 0, n_set;
+	struct edge *edges = malloc(2 * n * sizeof(*edges) + 1);
+	struct run *runs = malloc((2 * n + 1) * sizeof(*runs));
+	const struct rule **set = malloc(n * sizeof(*set) + 1);
+	union ix_rec **verdict = calloc(n + 1, sizeof(*verdict));
+	bool *active = calloc(n + 1, sizeof(*active));
+	size_t i, j, k, nr = 0, n_special = 0, n_active = 0, n_set;
 	int err = 0;
 
-	edges = malloc(2 * n * sizeof(*edges));
-	set = malloc(n * sizeof(*set));
-	if (!edges || !set) {
+	if (!edges || !runs || !set || !verdict || !active) {
 		err = err_kernel(-ENOMEM, "build rule index");
 		goto out;
 	}
+	qsort(cand, n, sizeof(*cand), cmp_precedence);
 	for (i = 0; i < n; i++) {
-		edges[n_edges++] = cand[i]->k.port_lo;
-		edges[n_edges++] = cand[i]->k.port_hi + 1U;
+		edges[2 * i] = (struct edge){ cand[i]->k.port_lo, i, true };
+		edges[2 * i + 1] =
+			(struct edge){ cand[i]->k.port_hi + 1U, i, false };
 	}
-	qsort(edges, n_edges, sizeof(*edges), cmp_u32);
-	for (i = 0; i + 1 < n_edges && !err; i++) {
-		__u32 lo = edges[i], hi = edges[i + 1] - 1, pclass = 0;
+	qsort(edges, 2 * n, sizeof(*edges), cmp_edge);
+	emit(runs, &nr, 0, NULL);
+	for (i = 0; i < 2 * n && !err; i = j) {
+		const union ix_rec *val = NULL;
 
-		if (edges[i] == edges[i + 1])
-			continue;
-		for (j = 0, n_set = 0; j < n; j++)
-			if (cand[j]->k.port_lo <= lo &&
-			    cand[j]->k.port_hi >= hi)
-				set[n_set++] = cand[j];
-		if (!n_set)
-			continue;
-		err = port_class(b, set, n_set, &pclass);
-		if (!err)
-			err = put_port_stretch(b, dclass, lo, hi, pclass);
+		for (j = i; j < 2 * n && edges[j].port == edges[i].port; j++) {
+			const struct rule *r = cand[edges[j].rank];
+			bool special = r->k.src_len || r->k.ifindex;
+
+			active[edges[j].rank] = edges[j].start;
+			n_active += edges[j].start ? 1 : -1;
+			n_special += special ? (edges[j].start ? 1 : -1) : 0;
+		}
+		if (edges[i].port > 65535)
+			break;
+		if (n_active && !n_special) {
+			for (k = 0; !active[k]; k++)
+				;
+			if (!verdict[k])
+				verdict[k] = verdict_of(c, cand[k]);
+			val = verdict[k];
+			if (!val)
+				err = err_kernel(-ENOMEM, "build rule index");
+		} else if (n_active) {
+			for (k = 0, n_set = 0; k < n; k++)
+				if (active[k])
+					set[n_set++] = cand[k];
+			err = source_leaf(c, set, n_set, &val);
+		}
+		emit(runs, &nr, edges[i].port, val);
 	}
+	if (!err)
+		err = trie_build(c, runs, nr, 16, root);
 out:
 	free(edges);
+	free(runs);
 	free(set);
+	free(verdict);
+	free(active);
 	return err;
 }
 
-/* Rules sorted so that equal (proto, dst prefix) are adjacent. */
+/* -------------------------------------------------------- destinations */
+
+/* One distinct (proto, destination prefix) and its rules. */
+struct dst {
+	const struct rule **own;
+	size_t n_own;
+	struct dst *parent; /* the longest shorter prefix holding it */
+	bool is_parent;
+	__u32 own_root, all_root; /* all: own and every ancestor's */
+};
+
 static int cmp_dst(const void *a, const void *b)
 {
 	const struct rule *x = *(const struct rule *const *)a;
@@ -341,103 +580,152 @@ static int cmp_dst(const void *a, const void *b)
 
 	if (x->k.proto != y->k.proto)
 		return x->k.proto - y->k.proto;
-	if (x->k.dst_len != y->k.dst_len)
-		return x->k.dst_len - y->k.dst_len;
 	if (x->k.dst != y->k.dst)
 		return ntohl(x->k.dst) < ntohl(y->k.dst) ? -1 : 1;
-	return 0;
+	return x->k.dst_len - y->k.dst_len;
 }
 
-/* First position whose rule does not sort before *key. */
-static size_t lower_bound(const struct rule **sorted, size_t n,
-			  const struct rule **key)
+/* Classes and destination trie of one protocol's rules, sorted by cmp_dst. */
+static int build_proto(struct compiler *c, const struct rule **r, size_t n,
+		       __u32 *root)
 {
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (cmp_dst(&sorted[mid], key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-int index_build(const struct rule *r, size_t n, int *trie_fd)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, mopts, .map_flags = BPF_F_NO_PREALLOC);
-	struct builder b = { .fd = -1 };
-	const struct rule **sorted = NULL, **cand = NULL;
-	size_t i, j, start, n_cand;
+	struct dst *d = calloc(n + 1, sizeof(*d)), **stack = NULL, *a;
+	const struct rule **cand = malloc(n * sizeof(*cand) + 1);
+	struct pfx *p = malloc(n * sizeof(*p) + 1);
+	size_t i, nd = 0, depth = 0, n_cand;
 	int err = 0;
-	__u8 len;
 
-	b.fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "splicer_index",
-			      sizeof(struct lpm_key), sizeof(struct lpm_val),
-			      SPLICER_INDEX_MAX_ENTRIES, &mopts);
-	if (b.fd < 0)
-		return err_kernel(-errno, "create rule index");
-	sorted = malloc((n + 1) * sizeof(*sorted));
-	cand = malloc((n + 1) * sizeof(*cand));
-	if (!sorted || !cand) {
+	stack = malloc(34 * sizeof(*stack));
+	if (!d || !cand || !p || !stack) {
 		err = err_kernel(-ENOMEM, "build rule index");
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		sorted[i] = &r[i];
-	qsort(sorted, n, sizeof(*sorted), cmp_dst);
-
-	for (start = 0; start < n && !err; start = i) {
-		const struct rule *head = sorted[start];
-		struct lpm_val v = {};
-
-		for (i = start; i < n && !cmp_dst(&sorted[i], &head); i++)
-			;
-		/*
-		 * Candidates: the rules of this prefix and of every shorter
-		 * prefix holding it, found by one binary search per length.
-		 */
-		n_cand = 0;
-		for (len = 0; len <= head->k.dst_len; len++) {
-			struct rule probe = { .k = head->k };
-			const struct rule *key = &probe;
-
-			probe.k.dst_len = len;
-			probe.k.dst = htonl(ntohl(head->k.dst) & mask_of(len));
-			j = lower_bound(sorted, n, &key);
-			for (; j < n && !cmp_dst(&sorted[j], &key); j++)
-				cand[n_cand++] = sorted[j];
+	/* sorted by address, then length: a holder comes before its holdees */
+	for (i = 0; i < n; i++) {
+		if (!nd || cmp_dst(&r[i], &d[nd - 1].own[0])) {
+			d[nd].own = &r[i];
+			while (depth &&
+			       !contains(stack[depth - 1]->own[0]->k.dst,
+					 stack[depth - 1]->own[0]->k.dst_len,
+					 r[i]->k.dst, r[i]->k.dst_len))
+				depth--;
+			d[nd].parent = depth ? stack[depth - 1] : NULL;
+			if (d[nd].parent)
+				d[nd].parent->is_parent = true;
+			stack[depth++] = &d[nd++];
 		}
-		err = new_class(&b, &v.next);
-		if (!err)
-			err = put(&b, SPLICER_TAG_DST | head->k.proto, 0,
-				  head->k.dst, head->k.dst_len, &v);
-		if (!err)
-			err = put_ports(&b, v.next, cand, n_cand);
+		d[nd - 1].n_own++;
 	}
+	for (i = 0; i < nd && !err; i++) {
+		memcpy(cand, d[i].own, d[i].n_own * sizeof(*cand));
+		err = build_class(c, cand, d[i].n_own, &d[i].own_root);
+		d[i].all_root = d[i].own_root;
+		if (err || !d[i].is_parent || !d[i].parent)
+			continue;
+		for (a = &d[i], n_cand = 0; a; a = a->parent) {
+			memcpy(cand + n_cand, a->own, a->n_own * sizeof(*cand));
+			n_cand += a->n_own;
+		}
+		err = build_class(c, cand, n_cand, &d[i].all_root);
+	}
+	for (i = 0; i < nd && !err; i++) {
+		union ix_rec *leaf = value_new(c);
+
+		if (!leaf) {
+			err = err_kernel(-ENOMEM, "build rule index");
+			break;
+		}
+		leaf->cls.own = d[i].own_root;
+		leaf->cls.fallback = d[i].parent ? d[i].parent->all_root : 0;
+		p[i].start = ntohl(d[i].own[0]->k.dst);
+		p[i].len = d[i].own[0]->k.dst_len;
+		p[i].val = leaf;
+	}
+	if (!err)
+		err = trie_of_prefixes(c, p, nd, 32, root);
 out:
-	for (i = 0; i < b.n_pclasses; i++)
-		free(b.pclasses[i].rules);
-	free(b.pclasses);
-	free(b.pc_slot);
-	free(sorted);
+	free(d);
+	free(stack);
 	free(cand);
-	if (err) {
-		close(b.fd);
-		return err;
+	free(p);
+	return err;
+}
+
+static void compiler_free(struct compiler *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_values; i++)
+		free(c->values[i]);
+	for (i = 0; i < c->n_sets; i++)
+		free(c->sets[i].rules);
+	free(c->values);
+	free(c->sets);
+	free(c->set_slot);
+	free(c->rec);
+}
+
+/* Copies the records into a new index map of exactly their size. */
+static int index_map(const struct compiler *c, int *fd)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mopts,
+		    .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	size_t size = c->n_rec * sizeof(*c->rec);
+	void *mem;
+
+	*fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_index", sizeof(__u32),
+			     sizeof(*c->rec), c->n_rec, &mopts);
+	if (*fd < 0)
+		return err_kernel(-errno, "create rule index (%zu records)",
+				  c->n_rec);
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (mem == MAP_FAILED) {
+		close(*fd);
+		return err_kernel(-errno, "map rule index");
 	}
-	*trie_fd = b.fd;
+	memcpy(mem, c->rec, size);
+	munmap(mem, size);
 	return 0;
 }
 
+int index_build(const struct rule *r, size_t n, int *index_fd)
+{
+	struct compiler c = {};
+	const struct rule **sorted = malloc((n + 1) * sizeof(*sorted));
+	__u32 hdr, root[2] = {};
+	size_t i, udp;
+	int err;
+
+	if (!sorted)
+		return err_kernel(-ENOMEM, "build rule index");
+	for (i = 0; i < n; i++)
+		sorted[i] = &r[i];
+	qsort(sorted, n, sizeof(*sorted), cmp_dst);
+	for (udp = 0; udp < n && sorted[udp]->k.proto != IPPROTO_UDP; udp++)
+		;
+	err = rec_alloc(&c, 1, &hdr);
+	if (!err && udp)
+		err = build_proto(&c, sorted, udp, &root[0]);
+	if (!err && n - udp)
+		err = build_proto(&c, sorted + udp, n - udp, &root[1]);
+	if (!err) {
+		c.rec[hdr].hdr.root[0] = root[0];
+		c.rec[hdr].hdr.root[1] = root[1];
+		c.rec[hdr].hdr.records = c.n_rec;
+		c.rec[hdr].hdr.rules = n;
+		err = index_map(&c, index_fd);
+	}
+	compiler_free(&c);
+	free(sorted);
+	return err;
+}
+
 /* One pointer swap: packets see the old index or the new, never a mix. */
-int index_swap(const struct state *st, int trie_fd)
+int index_swap(const struct state *st, int index_fd)
 {
 	__u32 zero = 0;
 
-	if (bpf_map_update_elem(st->rule_index, &zero, &trie_fd, BPF_ANY))
+	if (bpf_map_update_elem(st->rule_index, &zero, &index_fd, BPF_ANY))
 		return err_kernel(-errno, "publish rule index");
 	return 0;
 }
