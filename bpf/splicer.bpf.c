@@ -44,9 +44,11 @@ struct icmphdr {
 #define MIN_FRAG_OFFSET 3
 
 /*
- * The index array's template. BPF_F_INNER_MAP lets each published index
- * have exactly the records it needs; BPF_F_MMAPABLE lets user space fill
- * it with plain stores before publishing it.
+ * The index array's template: each element is a chunk of records, so a
+ * walk pays for a map lookup only when it crosses into another chunk and
+ * reads records in between directly. BPF_F_INNER_MAP lets each published
+ * index have just the chunks it needs; BPF_F_MMAPABLE lets user space
+ * fill it with plain stores before publishing it.
  */
 struct index_array {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -54,7 +56,7 @@ struct index_array {
 	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	/* Sizes, not types: clang emits inner-map pointee types as FWD only. */
 	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(union ix_rec));
+	__uint(value_size, sizeof(struct ix_chunk));
 };
 
 /*
@@ -450,21 +452,41 @@ static __always_inline __u32 popcount(__u64 x)
 	return (x * 0x0101010101010101ULL) >> 56;
 }
 
+/* Where a walk is: the index and the chunk last looked up. */
+struct ix_cursor {
+	void *ix;
+	struct ix_chunk *chunk;
+	__u32 chunk_no;
+};
+
+static __always_inline union ix_rec *ix_get(struct ix_cursor *c, __u32 idx)
+{
+	__u32 no = idx / SPLICER_IX_CHUNK;
+
+	if (!c->chunk || no != c->chunk_no) {
+		c->chunk = bpf_map_lookup_elem(c->ix, &no);
+		c->chunk_no = no;
+		if (!c->chunk)
+			return NULL;
+	}
+	return &c->chunk->rec[idx % SPLICER_IX_CHUNK];
+}
+
 /*
  * Walks one trie of the index from its root node with key (taken from
  * its top bit; the root node takes `first` bits, every later one 6, at
  * most `levels` nodes) and returns the leaf. NULL only if the index is
  * corrupt: no rule, and the packet is dropped.
  */
-static __always_inline union ix_rec *ix_walk(void *ix, __u32 idx, __u64 key,
-					     __u32 first, __u32 levels)
+static __always_inline union ix_rec *
+ix_walk(struct ix_cursor *c, __u32 idx, __u64 key, __u32 first, __u32 levels)
 {
 	__u32 stride = first, i, slot;
 	union ix_rec *n;
 	__u64 bit, upto;
 
 	for (i = 0; i < levels; i++) {
-		n = bpf_map_lookup_elem(ix, &idx);
+		n = ix_get(c, idx);
 		if (!n)
 			return NULL;
 		slot = (key >> (64 - stride)) & 63;
@@ -477,32 +499,34 @@ static __always_inline union ix_rec *ix_walk(void *ix, __u32 idx, __u64 key,
 			continue;
 		}
 		idx = n->node.base0 + popcount(n->node.leafvec & upto) - 1;
-		return bpf_map_lookup_elem(ix, &idx);
+		return ix_get(c, idx);
 	}
 	return NULL;
 }
 
 /* The winner among one class's rules for this port, source, interface. */
-static __always_inline struct ix_verdict *
-class_lookup(void *ix, __u32 root, const struct pkt *p, __u32 ifindex)
+static __always_inline struct ix_verdict *class_lookup(struct ix_cursor *c,
+						       __u32 root,
+						       const struct pkt *p,
+						       __u32 ifindex)
 {
 	union ix_rec *r;
 	__u64 src = bpf_ntohl(p->saddr);
 
 	if (!root)
 		return NULL;
-	r = ix_walk(ix, root, (__u64)bpf_ntohs(p->dport) << 48, 4, 3);
+	r = ix_walk(c, root, (__u64)bpf_ntohs(p->dport) << 48, 4, 3);
 	if (!r)
 		return NULL;
 	if (r->v.flags & SPLICER_IX_SCOPED) {
-		union ix_rec *s = ix_walk(ix, r->v.scoped,
+		union ix_rec *s = ix_walk(c, r->v.scoped,
 					  ((__u64)ifindex << 32) | src, 4, 11);
 
 		if (s && s->v.id)
 			return &s->v;
 	}
 	if (r->v.flags & SPLICER_IX_SOURCES)
-		r = ix_walk(ix, r->v.sources, src << 32, 2, 6);
+		r = ix_walk(c, r->v.sources, src << 32, 2, 6);
 	return r && r->v.id ? &r->v : NULL;
 }
 
@@ -518,29 +542,42 @@ class_lookup(void *ix, __u32 root, const struct pkt *p, __u32 ifindex)
 __noinline int rule_find(const struct pkt *p, __u32 ifindex,
 			 struct ix_verdict *out)
 {
+	struct ix_cursor c = {};
 	struct ix_verdict *v;
 	union ix_rec *r;
 	__u32 zero = 0, root;
-	void *ix;
 
 	if (!p || !out)
 		return 0;
-	ix = bpf_map_lookup_elem(&rule_index, &zero);
-	if (!ix)
+	c.ix = bpf_map_lookup_elem(&rule_index, &zero);
+	if (!c.ix)
 		return 0;
-	r = bpf_map_lookup_elem(ix, &zero);
+	r = ix_get(&c, 0);
 	if (!r)
 		return 0;
 	root = r->hdr.root[p->proto == IPPROTO_UDP];
 	if (!root)
 		return 0;
-	r = ix_walk(ix, root, (__u64)bpf_ntohl(p->daddr) << 32, 2, 6);
+	r = ix_walk(&c, root, (__u64)bpf_ntohl(p->daddr) << 32, 2, 6);
 	if (!r)
 		return 0;
 	root = r->cls.fallback;
-	v = class_lookup(ix, r->cls.own, p, ifindex);
+	if (r->cls.id) {
+		__u16 port = bpf_ntohs(p->dport);
+
+		if (port >= r->cls.port_lo && port <= r->cls.port_hi) {
+			out->id = r->cls.id;
+			out->action = r->cls.action;
+			out->to_addr = r->cls.to_addr;
+			out->to_port = r->cls.to_port;
+			return 1;
+		}
+		v = NULL;
+	} else {
+		v = class_lookup(&c, r->cls.own, p, ifindex);
+	}
 	if (!v)
-		v = class_lookup(ix, root, p, ifindex);
+		v = class_lookup(&c, root, p, ifindex);
 	if (!v)
 		return 0;
 	*out = *v;

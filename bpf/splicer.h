@@ -121,11 +121,20 @@ struct ix_header {
 	__u64 pad;
 };
 
-/* A destination leaf: the longest rule prefix holding the address. */
+/*
+ * A destination leaf: the longest rule prefix holding the address. A
+ * prefix with a single rule without source or scope (the usual service)
+ * keeps that rule here and has no own port trie (own = 0, id != 0).
+ */
 struct ix_class {
 	__u32 own; /* port trie of the prefix's own rules; 0 none */
 	__u32 fallback; /* of every rule of the shorter prefixes; 0 none */
-	__u64 pad[2];
+	__u16 port_lo, port_hi; /* the inline rule */
+	__u32 id;
+	__be32 to_addr;
+	__be16 to_port;
+	__u8 action;
+	__u8 pad;
 };
 
 #define SPLICER_IX_SOURCES (1U << 0) /* ask the source trie in .sources */
@@ -148,6 +157,12 @@ union ix_rec {
 	struct ix_header hdr;
 	struct ix_class cls;
 	struct ix_verdict v;
+};
+
+/* The index map's element: record i is rec[i % CHUNK] of element i / CHUNK. */
+#define SPLICER_IX_CHUNK 8192
+struct ix_chunk {
+	union ix_rec rec[SPLICER_IX_CHUNK];
 };
 
 /* ifaces map: one entry per attached interface, keyed by ifindex. */

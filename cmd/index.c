@@ -570,6 +570,7 @@ struct dst {
 	size_t n_own;
 	struct dst *parent; /* the longest shorter prefix holding it */
 	bool is_parent;
+	bool inline_rule; /* one plain rule: kept in the destination leaf */
 	__u32 own_root, all_root; /* all: own and every ancestor's */
 };
 
@@ -617,8 +618,13 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 		d[nd - 1].n_own++;
 	}
 	for (i = 0; i < nd && !err; i++) {
+		const struct rule *one = d[i].own[0];
+
+		d[i].inline_rule = d[i].n_own == 1 && !one->k.src_len &&
+				   !one->k.ifindex;
 		memcpy(cand, d[i].own, d[i].n_own * sizeof(*cand));
-		err = build_class(c, cand, d[i].n_own, &d[i].own_root);
+		if (!d[i].inline_rule || (d[i].is_parent && !d[i].parent))
+			err = build_class(c, cand, d[i].n_own, &d[i].own_root);
 		d[i].all_root = d[i].own_root;
 		if (err || !d[i].is_parent || !d[i].parent)
 			continue;
@@ -635,8 +641,19 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 			err = err_kernel(-ENOMEM, "build rule index");
 			break;
 		}
-		leaf->cls.own = d[i].own_root;
 		leaf->cls.fallback = d[i].parent ? d[i].parent->all_root : 0;
+		if (d[i].inline_rule) {
+			const struct rule *one = d[i].own[0];
+
+			leaf->cls.port_lo = one->k.port_lo;
+			leaf->cls.port_hi = one->k.port_hi;
+			leaf->cls.id = one->v.id;
+			leaf->cls.action = one->v.action;
+			leaf->cls.to_addr = one->v.to_addr;
+			leaf->cls.to_port = one->v.to_port;
+		} else {
+			leaf->cls.own = d[i].own_root;
+		}
 		p[i].start = ntohl(d[i].own[0]->k.dst);
 		p[i].len = d[i].own[0]->k.dst_len;
 		p[i].val = leaf;
@@ -665,16 +682,17 @@ static void compiler_free(struct compiler *c)
 	free(c->rec);
 }
 
-/* Copies the records into a new index map of exactly their size. */
+/* Copies the records into a new index map of just enough chunks. */
 static int index_map(const struct compiler *c, int *fd)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mopts,
 		    .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
-	size_t size = c->n_rec * sizeof(*c->rec);
+	size_t chunks = (c->n_rec + SPLICER_IX_CHUNK - 1) / SPLICER_IX_CHUNK;
+	size_t size = chunks * sizeof(struct ix_chunk);
 	void *mem;
 
 	*fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_index", sizeof(__u32),
-			     sizeof(*c->rec), c->n_rec, &mopts);
+			     sizeof(struct ix_chunk), chunks, &mopts);
 	if (*fd < 0)
 		return err_kernel(-errno, "create rule index (%zu records)",
 				  c->n_rec);
@@ -683,7 +701,7 @@ static int index_map(const struct compiler *c, int *fd)
 		close(*fd);
 		return err_kernel(-errno, "map rule index");
 	}
-	memcpy(mem, c->rec, size);
+	memcpy(mem, c->rec, c->n_rec * sizeof(*c->rec));
 	munmap(mem, size);
 	return 0;
 }
