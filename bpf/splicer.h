@@ -105,7 +105,7 @@ struct counter {
  */
 #define SPLICER_IX_STRIDE 6
 #define SPLICER_IX_MAX_LEVELS 11 /* a 64-bit key: 4 + 10 * 6 bits */
-#define SPLICER_IX_MAX_RECORDS (1U << 25)
+#define SPLICER_IX_MAX_RECORDS (1U << 23) /* 192 MiB */
 
 struct ix_node {
 	__u64 vec; /* bit s: slot s leads to a child */

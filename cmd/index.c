@@ -94,24 +94,39 @@ struct srcset {
 
 static const union ix_rec no_match;
 
+/*
+ * The records grow in an anonymous mapping that asks for huge pages:
+ * first touches of fresh memory, page by page, cost more than building
+ * the index (tens of microseconds a page on some virtual machines).
+ */
 static int rec_alloc(struct compiler *c, size_t k, __u32 *first)
 {
-	size_t cap = c->cap_rec ? c->cap_rec : 4096;
+	size_t cap = c->cap_rec ? c->cap_rec : 1U << 16;
 	union ix_rec *tmp;
 
 	if (c->n_rec + k > SPLICER_IX_MAX_RECORDS)
-		return err_kernel(-E2BIG, "rule index is full (%zu records)",
-				  c->n_rec);
+		return err_kernel(-ENOSPC,
+				  "rule index is full (%zu records of %u): "
+				  "rules with source prefixes on overlapping "
+				  "port ranges multiply",
+				  c->n_rec, SPLICER_IX_MAX_RECORDS);
 	while (cap < c->n_rec + k)
 		cap *= 2;
 	if (cap != c->cap_rec) {
-		tmp = realloc(c->rec, cap * sizeof(*tmp));
-		if (!tmp)
+		if (c->rec)
+			tmp = mremap(c->rec, c->cap_rec * sizeof(*tmp),
+				     cap * sizeof(*tmp), MREMAP_MAYMOVE);
+		else
+			tmp = mmap(NULL, cap * sizeof(*tmp),
+				   PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (tmp == MAP_FAILED)
 			return err_kernel(-ENOMEM, "build rule index");
+		madvise(tmp, cap * sizeof(*tmp), MADV_HUGEPAGE);
 		c->rec = tmp;
 		c->cap_rec = cap;
 	}
-	memset(c->rec + c->n_rec, 0, k * sizeof(*c->rec));
+	/* every record handed out is written in full by its taker */
 	*first = c->n_rec;
 	c->n_rec += k;
 	return 0;
@@ -305,104 +320,139 @@ static int trie_of_prefixes(struct compiler *c, struct pfx *p, size_t n,
 
 /* ------------------------------------------------------------ classes */
 
+/* A source prefix in use, and the best candidate holding it. */
+struct src_pfx {
+	__u64 start;
+	unsigned int len;
+	size_t best; /* position in the best-first candidate set */
+};
+
+static int cmp_src_pfx(const void *a, const void *b)
+{
+	const struct src_pfx *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->len != y->len)
+		return (int)x->len - (int)y->len;
+	return x->best < y->best ? -1 : x->best > y->best;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
- * Source tries of a candidate set (best first): for each source prefix
- * in use, the best candidate holding it; scoped rules get a trie keyed
- * by (ifindex, source) per interface, which the datapath asks first.
+ * One source trie of a best-first candidate set. Unscoped: the unscoped
+ * candidates, keyed by source (32 bits). Scoped: for every interface a
+ * candidate is scoped to, its own and the unscoped candidates, keyed by
+ * ifindex << 32 | source (64 bits). Each source prefix in use leads to
+ * the best candidate whose source holds it. Sorted by address, a prefix
+ * comes after every prefix holding it, so one pass with a stack of the
+ * holders carries their best down.
+ */
+static int source_trie(struct compiler *c, const struct rule **set, size_t n,
+		       bool scoped, __u32 *root)
+{
+	unsigned int width = scoped ? 64 : 32;
+	__u32 *scope = malloc(n * sizeof(*scope) + sizeof(*scope));
+	size_t i, k, n_scope = 0, ns = 0, np = 0, depth = 0, stack[66];
+	struct src_pfx *sp = NULL;
+	struct pfx *p = NULL;
+	int err = 0;
+
+	if (!scope)
+		return err_kernel(-ENOMEM, "build rule index");
+	for (i = 0; i < n; i++)
+		if (scoped && set[i]->k.ifindex)
+			scope[n_scope++] = set[i]->k.ifindex;
+	qsort(scope, n_scope, sizeof(*scope), cmp_u32);
+	for (i = 0, k = 0; i < n_scope; i++)
+		if (!k || scope[k - 1] != scope[i])
+			scope[k++] = scope[i];
+	n_scope = scoped ? k : 1;
+	if (!scoped)
+		scope[0] = 0;
+	sp = malloc(n * n_scope * sizeof(*sp) + sizeof(*sp));
+	p = malloc(n * n_scope * sizeof(*p) + sizeof(*p));
+	if (!sp || !p) {
+		err = err_kernel(-ENOMEM, "build rule index");
+		goto out;
+	}
+	for (k = 0; k < n_scope; k++)
+		for (i = 0; i < n; i++) {
+			if (set[i]->k.ifindex && set[i]->k.ifindex != scope[k])
+				continue;
+			sp[ns].start = (__u64)scope[k] << 32 |
+				       ntohl(set[i]->k.src);
+			sp[ns].len = (scoped ? 32 : 0) + set[i]->k.src_len;
+			sp[ns++].best = i;
+		}
+	qsort(sp, ns, sizeof(*sp), cmp_src_pfx);
+	for (i = 0; i < ns; i++) {
+		/* of equal prefixes the first is the best */
+		if (np && sp[np - 1].start == sp[i].start &&
+		    sp[np - 1].len == sp[i].len)
+			continue;
+		sp[np] = sp[i];
+		p[np] = (struct pfx){ .start = sp[i].start, .len = sp[i].len };
+		while (depth &&
+		       pfx_last(&p[stack[depth - 1]], width) < p[np].start)
+			depth--;
+		if (depth && sp[stack[depth - 1]].best < sp[np].best)
+			sp[np].best = sp[stack[depth - 1]].best;
+		stack[depth++] = np++;
+	}
+	for (i = 0; i < np && !err; i++) {
+		p[i].val = verdict_of(c, set[sp[i].best]);
+		if (!p[i].val)
+			err = err_kernel(-ENOMEM, "build rule index");
+	}
+	if (!err)
+		err = trie_of_prefixes(c, p, np, width, root);
+out:
+	free(scope);
+	free(sp);
+	free(p);
+	return err;
+}
+
+/*
+ * The leaf of a stretch whose best-first candidates involve sources: a
+ * source trie unless every unscoped candidate takes any source (then the
+ * best of them is the leaf's own verdict), and a scoped trie, asked
+ * first, when some candidate is scoped to an interface.
  */
 static int source_tries(struct compiler *c, const struct rule **set, size_t n,
 			union ix_rec *leaf)
 {
-	struct pfx *p = malloc(n * sizeof(*p));
-	size_t i, j, k, np;
-	__u32 scope;
+	bool any_src = false, any_scoped = false;
+	const struct rule *plain = NULL;
+	size_t i;
 	int err = 0;
 
-	if (!p)
-		return err_kernel(-ENOMEM, "build rule index");
-	/* the unscoped rules: the leaf itself, or a source trie */
-	for (i = 0; i < n && (set[i]->k.ifindex || !set[i]->k.src_len); i++)
-		;
-	if (i < n) {
-		for (i = 0, np = 0; i < n && !err; i++) {
-			if (set[i]->k.ifindex)
-				continue;
-			for (k = 0; k < np; k++)
-				if (p[k].start == ntohl(set[i]->k.src) &&
-				    p[k].len == set[i]->k.src_len)
-					break;
-			if (k < np)
-				continue;
-			p[np].start = ntohl(set[i]->k.src);
-			p[np].len = set[i]->k.src_len;
-			for (j = 0; j < n; j++)
-				if (!set[j]->k.ifindex &&
-				    contains(set[j]->k.src, set[j]->k.src_len,
-					     set[i]->k.src, set[i]->k.src_len))
-					break;
-			p[np].val = verdict_of(c, set[j]);
-			if (!p[np++].val)
-				err = err_kernel(-ENOMEM, "build rule index");
-		}
-		if (!err)
-			err = trie_of_prefixes(c, p, np, 32, &leaf->v.sources);
+	for (i = 0; i < n; i++) {
+		any_scoped |= set[i]->k.ifindex != 0;
+		any_src |= !set[i]->k.ifindex && set[i]->k.src_len;
+		if (!plain && !set[i]->k.ifindex)
+			plain = set[i];
+	}
+	if (any_src) {
+		err = source_trie(c, set, n, false, &leaf->v.sources);
 		leaf->v.flags |= SPLICER_IX_SOURCES;
-	} else {
-		for (i = 0; i < n && set[i]->k.ifindex; i++)
-			;
-		if (i < n) {
-			leaf->v.id = set[i]->v.id;
-			leaf->v.action = set[i]->v.action;
-			leaf->v.to_addr = set[i]->v.to_addr;
-			leaf->v.to_port = set[i]->v.to_port;
-		}
+	} else if (plain) {
+		leaf->v.id = plain->v.id;
+		leaf->v.action = plain->v.action;
+		leaf->v.to_addr = plain->v.to_addr;
+		leaf->v.to_port = plain->v.to_port;
 	}
-	free(p);
-	if (err)
-		return err;
-
-	/* each interface: its own and the unscoped rules, (ifindex, src) */
-	for (i = 0, k = 0; i < n; i++)
-		k += set[i]->k.ifindex != 0;
-	p = malloc(k * n * sizeof(*p) + sizeof(*p));
-	if (!p)
-		return err_kernel(-ENOMEM, "build rule index");
-	np = 0;
-	for (i = 0; i < n && !err; i++) {
-		scope = set[i]->k.ifindex;
-		for (k = 0; k < i && scope; k++)
-			if (set[k]->k.ifindex == scope)
-				scope = 0; /* done already */
-		for (k = 0; k < n && scope; k++) {
-			const struct rule *s = set[k], *best = NULL;
-			__u64 start = (__u64)scope << 32 | ntohl(s->k.src);
-
-			if (s->k.ifindex && s->k.ifindex != scope)
-				continue;
-			for (j = 0; j < np; j++)
-				if (p[j].start == start &&
-				    p[j].len == 32U + s->k.src_len)
-					break;
-			if (j < np)
-				continue;
-			for (j = 0; j < n && !best; j++)
-				if ((!set[j]->k.ifindex ||
-				     set[j]->k.ifindex == scope) &&
-				    contains(set[j]->k.src, set[j]->k.src_len,
-					     s->k.src, s->k.src_len))
-					best = set[j];
-			p[np].start = start;
-			p[np].len = 32 + s->k.src_len;
-			p[np].val = verdict_of(c, best);
-			if (!p[np++].val)
-				err = err_kernel(-ENOMEM, "build rule index");
-		}
-	}
-	if (np && !err) {
-		err = trie_of_prefixes(c, p, np, 64, &leaf->v.scoped);
+	if (any_scoped && !err) {
+		err = source_trie(c, set, n, true, &leaf->v.scoped);
 		leaf->v.flags |= SPLICER_IX_SCOPED;
 	}
-	free(p);
 	return err;
 }
 
@@ -494,10 +544,49 @@ static int cmp_edge(const void *a, const void *b)
 	return x->port < y->port ? -1 : x->port > y->port;
 }
 
+/* A min-heap of candidate ranks: the best active one is on top. */
+struct heap {
+	size_t *a;
+	size_t n;
+};
+
+static void heap_push(struct heap *h, size_t v)
+{
+	size_t i = h->n++, up;
+
+	for (; i && h->a[up = (i - 1) / 2] > v; i = up)
+		h->a[i] = h->a[up];
+	h->a[i] = v;
+}
+
+static void heap_pop(struct heap *h)
+{
+	size_t v = h->a[--h->n], i = 0, kid;
+
+	while ((kid = 2 * i + 1) < h->n) {
+		if (kid + 1 < h->n && h->a[kid + 1] < h->a[kid])
+			kid++;
+		if (v <= h->a[kid])
+			break;
+		h->a[i] = h->a[kid];
+		i = kid;
+	}
+	if (h->n)
+		h->a[i] = v;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
- * A class: the port trie of candidates cand[0..n). The ports are swept
- * once; at each stretch the best active candidate is the lowest active
- * rank, kept in a bitmap scanned from a moving floor.
+ * A class: the port trie of candidates cand[0..n), sorted here best
+ * first so that a rank says who wins. One sweep over the ports keeps the
+ * active ranks in a heap (the best on top, ended ones dropped lazily) and
+ * in a list, which is read only where a source or scope is involved.
  */
 static int build_class(struct compiler *c, const struct rule **cand, size_t n,
 		       __u32 *root)
@@ -506,14 +595,19 @@ static int build_class(struct compiler *c, const struct rule **cand, size_t n,
 	struct run *runs = malloc((2 * n + 1) * sizeof(*runs));
 	const struct rule **set = malloc(n * sizeof(*set) + 1);
 	union ix_rec **verdict = calloc(n + 1, sizeof(*verdict));
+	size_t *link = malloc(3 * (n + 1) * sizeof(*link)), *ranks;
+	struct heap heap = { .a = malloc((n + 1) * sizeof(size_t)) };
+	size_t i, j, k, nr = 0, n_special = 0, n_set, head = n;
 	bool *active = calloc(n + 1, sizeof(*active));
-	size_t i, j, k, nr = 0, n_special = 0, n_active = 0, n_set;
 	int err = 0;
 
-	if (!edges || !runs || !set || !verdict || !active) {
+	if (!edges || !runs || !set || !verdict || !link || !heap.a ||
+	    !active) {
 		err = err_kernel(-ENOMEM, "build rule index");
 		goto out;
 	}
+	/* the active list: next[], prev[], n is the end */
+	ranks = link + 2 * (n + 1);
 	qsort(cand, n, sizeof(*cand), cmp_precedence);
 	for (i = 0; i < n; i++) {
 		edges[2 * i] = (struct edge){ cand[i]->k.port_lo, i, true };
@@ -526,27 +620,47 @@ static int build_class(struct compiler *c, const struct rule **cand, size_t n,
 		const union ix_rec *val = NULL;
 
 		for (j = i; j < 2 * n && edges[j].port == edges[i].port; j++) {
-			const struct rule *r = cand[edges[j].rank];
-			bool special = r->k.src_len || r->k.ifindex;
+			size_t r = edges[j].rank;
+			bool special = cand[r]->k.src_len || cand[r]->k.ifindex;
 
-			active[edges[j].rank] = edges[j].start;
-			n_active += edges[j].start ? 1 : -1;
-			n_special += special ? (edges[j].start ? 1 : -1) : 0;
+			active[r] = edges[j].start;
+			if (special)
+				n_special += edges[j].start ? 1 : -1;
+			if (edges[j].start) {
+				heap_push(&heap, r);
+				link[r] = head; /* next */
+				link[n + 1 + r] = n; /* prev */
+				if (head != n)
+					link[n + 1 + head] = r;
+				head = r;
+			} else {
+				size_t nx = link[r], pv = link[n + 1 + r];
+
+				if (pv != n)
+					link[pv] = nx;
+				else
+					head = nx;
+				if (nx != n)
+					link[n + 1 + nx] = pv;
+			}
 		}
 		if (edges[i].port > 65535)
 			break;
-		if (n_active && !n_special) {
-			for (k = 0; !active[k]; k++)
-				;
+		while (heap.n && !active[heap.a[0]])
+			heap_pop(&heap);
+		if (heap.n && !n_special) {
+			k = heap.a[0];
 			if (!verdict[k])
 				verdict[k] = verdict_of(c, cand[k]);
 			val = verdict[k];
 			if (!val)
 				err = err_kernel(-ENOMEM, "build rule index");
-		} else if (n_active) {
-			for (k = 0, n_set = 0; k < n; k++)
-				if (active[k])
-					set[n_set++] = cand[k];
+		} else if (heap.n) {
+			for (k = head, n_set = 0; k != n; k = link[k])
+				ranks[n_set++] = k;
+			qsort(ranks, n_set, sizeof(*ranks), cmp_size);
+			for (k = 0; k < n_set; k++)
+				set[k] = cand[ranks[k]];
 			err = source_leaf(c, set, n_set, &val);
 		}
 		emit(runs, &nr, edges[i].port, val);
@@ -558,6 +672,8 @@ out:
 	free(runs);
 	free(set);
 	free(verdict);
+	free(link);
+	free(heap.a);
 	free(active);
 	return err;
 }
@@ -679,7 +795,8 @@ static void compiler_free(struct compiler *c)
 	free(c->values);
 	free(c->sets);
 	free(c->set_slot);
-	free(c->rec);
+	if (c->rec)
+		munmap(c->rec, c->cap_rec * sizeof(*c->rec));
 }
 
 /* Copies the records into a new index map of just enough chunks. */
@@ -696,7 +813,9 @@ static int index_map(const struct compiler *c, int *fd)
 	if (*fd < 0)
 		return err_kernel(-errno, "create rule index (%zu records)",
 				  c->n_rec);
-	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	/* populated at once: one fault per page costs more than the copy */
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_POPULATE, *fd, 0);
 	if (mem == MAP_FAILED) {
 		close(*fd);
 		return err_kernel(-errno, "map rule index");
@@ -722,6 +841,8 @@ int index_build(const struct rule *r, size_t n, int *index_fd)
 	for (udp = 0; udp < n && sorted[udp]->k.proto != IPPROTO_UDP; udp++)
 		;
 	err = rec_alloc(&c, 1, &hdr);
+	if (!err)
+		memset(&c.rec[hdr], 0, sizeof(c.rec[hdr]));
 	if (!err && udp)
 		err = build_proto(&c, sorted, udp, &root[0]);
 	if (!err && n - udp)
