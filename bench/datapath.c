@@ -69,8 +69,8 @@ static void parse_ap(const char *s, struct sockaddr_in *sa)
 	}
 }
 
-static void tcp_frame(struct frame *f, __be32 saddr, __be16 sport,
-		      __be32 daddr, __be16 dport, __u8 flags)
+static void tcp_frame(struct frame *f, __be32 saddr, __be16 sport, __be32 daddr,
+		      __be16 dport, __u8 flags)
 {
 	struct ethhdr *eth = (void *)f->data;
 	struct iphdr *ip = (void *)(eth + 1);
@@ -99,7 +99,7 @@ static void tcp_frame(struct frame *f, __be32 saddr, __be16 sport,
 static void arp_frame(struct frame *f)
 {
 	static const unsigned char arp[28] = {
-		0, 1, 8, 0, 6, 4, 0, 1, /* ethernet/IPv4 request */
+		0, 1, 8, 0, 6, 4, 0,  1, /* ethernet/IPv4 request */
 		2, 0, 0, 0, 0, 2, 10, 1, 0, 2, /* sender */
 		0, 0, 0, 0, 0, 0, 10, 1, 0, 1, /* target */
 	};
@@ -192,7 +192,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	snprintf(path, sizeof(path), "%s/%s", argv[1], SPLICER_PROG_INGRESS_PIN);
+	snprintf(path, sizeof(path), "%s/%s", argv[1],
+		 SPLICER_PROG_INGRESS_PIN);
 	prog = bpf_obj_get(path);
 	snprintf(path, sizeof(path), "%s/%s", argv[1], SPLICER_MAP_IFACE_STATS);
 	stats_fd = bpf_obj_get(path);
@@ -238,8 +239,8 @@ int main(int argc, char **argv)
 	sc[5].name = "arp";
 	for (i = 2; i < 6; i++)
 		sc[i].prog_fd = prog;
-	tcp_frame(&sc[0].f, htonl(0x0a010002), htons(40000), redir.sin_addr.s_addr,
-		  redir.sin_port, 0x02 /* SYN */);
+	tcp_frame(&sc[0].f, htonl(0x0a010002), htons(40000),
+		  redir.sin_addr.s_addr, redir.sin_port, 0x02 /* SYN */);
 	sc[1].f = sc[0].f;
 	sc[2].f = sc[0].f;
 	tcp_frame(&sc[3].f, htonl(0x0a010002), htons(40000),
@@ -271,8 +272,9 @@ int main(int argc, char **argv)
 			if (reason_packets(r) != counts[r])
 				break;
 		if (r != sc[i].want_reason) {
-			fprintf(stderr, "datapath: %s: the packet ended with "
-					"reason %d, not %d: check the rules\n",
+			fprintf(stderr,
+				"datapath: %s: the packet ended with "
+				"reason %d, not %d: check the rules\n",
 				sc[i].name, r, sc[i].want_reason);
 			return 2;
 		}

@@ -32,8 +32,7 @@ int floor_assign(struct __sk_buff *skb)
 	t.ipv4.sport = bpf_htons(40000);
 	t.ipv4.daddr = listen_addr;
 	t.ipv4.dport = listen_port;
-	sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS,
-			       0);
+	sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return TC_ACT_SHOT;
 	err = bpf_sk_assign(skb, sk, 0);
