@@ -530,6 +530,31 @@ static __always_inline struct ix_verdict *class_lookup(struct ix_cursor *c,
 	return r && r->v.id ? &r->v : NULL;
 }
 
+/* The destination leaf of a /32 rule prefix equal to the address, if any. */
+static __always_inline union ix_rec *
+exact_find(struct ix_cursor *c, const struct pkt *p, __u32 exact, __u32 bits)
+{
+	__u32 addr = bpf_ntohl(p->daddr), t, j, b;
+	union ix_rec *k;
+
+	if (!exact || bits < 1 || bits > 24)
+		return NULL;
+	for (t = 0; t < 2; t++) {
+		b = exact + 5 * splicer_ix_hash(addr, p->proto, t, bits);
+		k = ix_get(c, b);
+		if (!k)
+			return NULL;
+		for (j = 0; j < SPLICER_IX_BUCKET; j++)
+			if (k->keys.addr[j] == p->daddr &&
+			    k->keys.proto[j] == p->proto)
+				return ix_get(c, b + 1 + j);
+		/* only a full first bucket sends addresses to the second */
+		if (!k->keys.proto[SPLICER_IX_BUCKET - 1])
+			break;
+	}
+	return NULL;
+}
+
 /*
  * Finds the winning rule and copies its verdict to *out. The compiled
  * index already resolved precedence; the work is a bounded number of
@@ -543,8 +568,8 @@ __noinline int rule_find(const struct pkt *p, __u32 ifindex,
 			 struct ix_verdict *out)
 {
 	struct ix_cursor c = {};
+	union ix_rec *r, *cls;
 	struct ix_verdict *v;
-	union ix_rec *r;
 	__u32 zero = 0, root;
 
 	if (!p || !out)
@@ -556,11 +581,16 @@ __noinline int rule_find(const struct pkt *p, __u32 ifindex,
 	if (!r)
 		return 0;
 	root = r->hdr.root[p->proto == IPPROTO_UDP];
-	if (!root)
-		return 0;
-	r = ix_walk(&c, root, (__u64)bpf_ntohl(p->daddr) << 32, 2, 6);
-	if (!r)
-		return 0;
+	cls = exact_find(&c, p, r->hdr.exact, r->hdr.exact_bits);
+	if (cls) {
+		r = cls;
+	} else {
+		if (!root)
+			return 0;
+		r = ix_walk(&c, root, (__u64)bpf_ntohl(p->daddr) << 32, 2, 6);
+		if (!r)
+			return 0;
+	}
 	root = r->cls.fallback;
 	if (r->cls.id) {
 		__u16 port = bpf_ntohs(p->dport);

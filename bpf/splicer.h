@@ -118,8 +118,34 @@ struct ix_header {
 	__u32 root[2]; /* destination tries: [0] TCP, [1] UDP; 0 none */
 	__u32 records;
 	__u32 rules;
-	__u64 pad;
+	__u32 exact; /* first record of the /32 table; 0 none */
+	__u32 exact_bits; /* it has 1 << exact_bits buckets */
 };
+
+/*
+ * /32 destinations are not in the tries but in a table of buckets, each
+ * one record of four keys and the four keys' destination leaves: a
+ * packet's address is looked for in two buckets (two hashes) before the
+ * trie is walked; the second only if the first is full. A /32 is the
+ * longest prefix there is, so a hit is the answer. Bucket b is records
+ * exact + 5 * b .. exact + 5 * b + 4, slots filled in order.
+ */
+#define SPLICER_IX_BUCKET 4
+struct ix_keys {
+	__be32 addr[SPLICER_IX_BUCKET];
+	__u8 proto[SPLICER_IX_BUCKET]; /* 0: the slot is free */
+	__u32 pad;
+};
+
+static inline __u32 splicer_ix_hash(__u32 addr, __u8 proto, int second,
+				    __u32 bits)
+{
+	__u32 h = second ? (addr ^ ((__u32)proto << 8) ^ 0x5bd1e995U) *
+				   0x85ebca6bU :
+			   (addr ^ proto) * 0x9e3779b1U;
+
+	return h >> (32 - bits);
+}
 
 /*
  * A destination leaf: the longest rule prefix holding the address. A
@@ -155,6 +181,7 @@ struct ix_verdict {
 union ix_rec {
 	struct ix_node node;
 	struct ix_header hdr;
+	struct ix_keys keys;
 	struct ix_class cls;
 	struct ix_verdict v;
 };

@@ -83,6 +83,15 @@ struct compiler {
 	size_t n_sets, cap_sets;
 	size_t *set_slot; /* hash: index + 1, 0 empty */
 	size_t set_mask;
+	/* /32 destinations, for the exact table */
+	struct exact *exact;
+	size_t n_exact, cap_exact;
+};
+
+struct exact {
+	__be32 addr;
+	__u8 proto;
+	const union ix_rec *leaf;
 };
 
 struct srcset {
@@ -93,6 +102,7 @@ struct srcset {
 };
 
 static const union ix_rec no_match;
+_Static_assert(sizeof(union ix_rec) == 24, "index records are 24 bytes");
 
 /*
  * The records grow in an anonymous mapping that asks for huge pages:
@@ -680,6 +690,85 @@ out:
 
 /* -------------------------------------------------------- destinations */
 
+static int exact_add(struct compiler *c, const struct rule *r,
+		     const union ix_rec *leaf)
+{
+	struct exact *tmp;
+
+	if (c->n_exact == c->cap_exact) {
+		size_t cap = c->cap_exact ? 2 * c->cap_exact : 1024;
+
+		tmp = realloc(c->exact, cap * sizeof(*tmp));
+		if (!tmp)
+			return err_kernel(-ENOMEM, "build rule index");
+		c->exact = tmp;
+		c->cap_exact = cap;
+	}
+	c->exact[c->n_exact++] = (struct exact){ r->k.dst, r->k.proto, leaf };
+	return 0;
+}
+
+/*
+ * The /32 table: an address goes to its first bucket, or to its second
+ * if the first is full, so a lookup that misses in a first bucket with a
+ * free slot is done. When both are full the table doubles and starts
+ * over; with half as many buckets as addresses that is rare.
+ */
+static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
+{
+	unsigned char *fill = NULL;
+	size_t i, j, buckets;
+	__u32 b, h[2], at;
+	int err;
+
+	*base = *bits = 0;
+	if (!c->n_exact)
+		return 0;
+	for (b = 1; (2ULL << b) < c->n_exact; b++)
+		;
+	for (;; b++) {
+		if (b > 24)
+			return err_kernel(-ENOSPC, "rule index is full (/32 "
+						   "table)");
+		buckets = 1UL << b;
+		free(fill);
+		fill = calloc(buckets, 1);
+		if (!fill)
+			return err_kernel(-ENOMEM, "build rule index");
+		for (i = 0; i < c->n_exact; i++) {
+			for (j = 0; j < 2; j++)
+				h[j] = splicer_ix_hash(ntohl(c->exact[i].addr),
+						       c->exact[i].proto, j, b);
+			j = fill[h[0]] == SPLICER_IX_BUCKET;
+			if (fill[h[j]] == SPLICER_IX_BUCKET)
+				break;
+			fill[h[j]]++;
+		}
+		if (i == c->n_exact)
+			break;
+	}
+	err = rec_alloc(c, 5 * buckets, base);
+	if (err)
+		goto out;
+	memset(&c->rec[*base], 0, 5 * buckets * sizeof(*c->rec));
+	memset(fill, 0, buckets);
+	for (i = 0; i < c->n_exact; i++) {
+		for (j = 0; j < 2; j++)
+			h[j] = splicer_ix_hash(ntohl(c->exact[i].addr),
+					       c->exact[i].proto, j, b);
+		j = fill[h[0]] == SPLICER_IX_BUCKET;
+		at = *base + 5 * h[j];
+		c->rec[at].keys.addr[fill[h[j]]] = c->exact[i].addr;
+		c->rec[at].keys.proto[fill[h[j]]] = c->exact[i].proto;
+		c->rec[at + 1 + fill[h[j]]] = *c->exact[i].leaf;
+		fill[h[j]]++;
+	}
+	*bits = b;
+out:
+	free(fill);
+	return err;
+}
+
 /* One distinct (proto, destination prefix) and its rules. */
 struct dst {
 	const struct rule **own;
@@ -709,7 +798,7 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 	struct dst *d = calloc(n + 1, sizeof(*d)), **stack = NULL, *a;
 	const struct rule **cand = malloc(n * sizeof(*cand) + 1);
 	struct pfx *p = malloc(n * sizeof(*p) + 1);
-	size_t i, nd = 0, depth = 0, n_cand;
+	size_t i, nd = 0, np = 0, depth = 0, n_cand;
 	int err = 0;
 
 	stack = malloc(34 * sizeof(*stack));
@@ -770,12 +859,16 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 		} else {
 			leaf->cls.own = d[i].own_root;
 		}
-		p[i].start = ntohl(d[i].own[0]->k.dst);
-		p[i].len = d[i].own[0]->k.dst_len;
-		p[i].val = leaf;
+		if (d[i].own[0]->k.dst_len == 32) {
+			err = exact_add(c, d[i].own[0], leaf);
+			continue;
+		}
+		p[np].start = ntohl(d[i].own[0]->k.dst);
+		p[np].len = d[i].own[0]->k.dst_len;
+		p[np++].val = leaf;
 	}
-	if (!err)
-		err = trie_of_prefixes(c, p, nd, 32, root);
+	if (!err && np)
+		err = trie_of_prefixes(c, p, np, 32, root);
 out:
 	free(d);
 	free(stack);
@@ -795,6 +888,7 @@ static void compiler_free(struct compiler *c)
 	free(c->values);
 	free(c->sets);
 	free(c->set_slot);
+	free(c->exact);
 	if (c->rec)
 		munmap(c->rec, c->cap_rec * sizeof(*c->rec));
 }
@@ -829,7 +923,7 @@ int index_build(const struct rule *r, size_t n, int *index_fd)
 {
 	struct compiler c = {};
 	const struct rule **sorted = malloc((n + 1) * sizeof(*sorted));
-	__u32 hdr, root[2] = {};
+	__u32 hdr, root[2] = {}, exact, exact_bits;
 	size_t i, udp;
 	int err;
 
@@ -847,9 +941,13 @@ int index_build(const struct rule *r, size_t n, int *index_fd)
 		err = build_proto(&c, sorted, udp, &root[0]);
 	if (!err && n - udp)
 		err = build_proto(&c, sorted + udp, n - udp, &root[1]);
+	if (!err)
+		err = exact_table(&c, &exact, &exact_bits);
 	if (!err) {
 		c.rec[hdr].hdr.root[0] = root[0];
 		c.rec[hdr].hdr.root[1] = root[1];
+		c.rec[hdr].hdr.exact = exact;
+		c.rec[hdr].hdr.exact_bits = exact_bits;
 		c.rec[hdr].hdr.records = c.n_rec;
 		c.rec[hdr].hdr.rules = n;
 		err = index_map(&c, index_fd);
