@@ -720,12 +720,16 @@ static __always_inline int decide(struct __sk_buff *skb,
 /*
  * A monitor wants decisions about new flows and drops: not packets of
  * flows the host already has, not lo's own traffic, not the rest of a
- * datagram whose first fragment was reported.
+ * datagram whose first fragment was reported. SSH is allowed before the
+ * host's sockets are looked up, so only its opening SYN is news.
  */
 static __always_inline bool reportable(int reason, const struct pkt *p)
 {
 	if (reason == REASON_PASS_ESTABLISHED || reason == REASON_PASS_LOOPBACK)
 		return false;
+	if (reason == REASON_PASS_SSH)
+		return (p->tcp_flags & (F_SYN | F_ACK | F_RST | F_FIN)) ==
+		       F_SYN;
 	return !(p->frag == FRAG_REST && reason_passes(reason));
 }
 

@@ -338,7 +338,8 @@ static __u16 get16(const unsigned char *p)
 /*
  * What a monitor must be told about a run of frame f on ifindex: nothing
  * when no monitor is on, nor about packets of the host's own flows, lo's
- * own traffic, or the rest of a datagram whose first fragment passed;
+ * own traffic, the rest of a datagram whose first fragment passed, or SSH
+ * segments but the opening SYN;
  * otherwise one event with the decision's reason and rule, and the
  * frame's addresses and ports where the decision rests on them. Returns
  * what is wrong, or NULL.
@@ -354,9 +355,11 @@ static const char *event_problem(const struct outcome *o, const struct frame *f,
 
 	if (o->retval < 0 || o->reason < 0)
 		return o->events ? "an event for a frame never decided" : NULL;
+	l4 = ip + (ip[0] & 0xf) * 4;
 	want = monitor_on && o->reason != REASON_PASS_ESTABLISHED &&
 	       o->reason != REASON_PASS_LOOPBACK &&
-	       !(rest && o->reason <= REASON_REDIRECTED);
+	       !(rest && o->reason <= REASON_REDIRECTED) &&
+	       !(o->reason == REASON_PASS_SSH && (l4[13] & 0x17) != TH_SYN);
 	if (!want)
 		return o->events ? "an event nobody should get" : NULL;
 	if (o->events != 1)
@@ -377,7 +380,6 @@ static const char *event_problem(const struct outcome *o, const struct frame *f,
 	if (!!(e->flags & SPLICER_EVENT_FRAG_REST) != rest)
 		return "the event's fragment flag is wrong";
 	/* Decisions made on the ports carry the frame's ports. */
-	l4 = ip + (ip[0] & 0xf) * 4;
 	if (!rest && (e->proto == IPPROTO_TCP || e->proto == IPPROTO_UDP) &&
 	    o->reason != REASON_DROP_MALFORMED &&
 	    (e->sport != htons(get16(l4)) || e->dport != htons(get16(l4 + 2))))
@@ -579,6 +581,8 @@ static const struct test_case cases[] = {
 	  TCP_TO(HOST, 3000, .sport = 53), 0, REASON_DROP_NO_RULE },
 	{ "ssh to the interface's address passes", TCP_TO(HOST, 22), 0,
 	  REASON_PASS_SSH },
+	{ "an ssh segment after the SYN passes too (and is no news)",
+	  TCP_TO(HOST, 22, .tcp_flags = TH_ACK | TH_PSH), 0, REASON_PASS_SSH },
 	{ "ssh to another address is dropped", TCP_TO(PEER, 22), 0,
 	  REASON_DROP_NO_RULE },
 	/* redirects: test-run cannot assign, but the decision is made */
