@@ -96,6 +96,9 @@ int state_open(struct state *st, bool write);
 /* For attach: creates the pin root and loads/pins what is missing. */
 int state_create(struct state *st, int prog_fd[2]); /* ingress, egress */
 int state_purge(struct state *st);
+/* A pinned map by name (SPLICER_MAP_*): its fd, or a negative error. */
+int state_open_map(const struct state *st, const char *name, bool optional);
+void state_unlock(struct state *st);
 void state_close(struct state *st);
 int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
 	       size_t n_u64);
@@ -121,6 +124,11 @@ int tc_filter_query(int ifindex, enum bpf_tc_attach_point point,
 int refresh_addrs(const struct state *st, int ifindex);
 int sync_rules(const struct state *st);
 
+/* stats.c: the reasons' names, as stats -j spells them. */
+const char *reason_name(unsigned int reason);
+const char *reason_verdict(unsigned int reason); /* pass, redirect, drop */
+int reason_by_name(const char *name); /* -1 if none */
+
 /* Commands. */
 int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);
@@ -134,6 +142,7 @@ int do_batch(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_save(int argc, char **argv);
 int do_flush(int argc, char **argv);
+int do_monitor(int argc, char **argv);
 
 /* list.c: which rules list_rules() prints; NULL prints every rule. */
 struct rule_filter {
@@ -144,6 +153,16 @@ struct rule_filter {
 	unsigned int actions; /* bit (1 << SPLICER_ACT_*); 0: any */
 };
 int list_rules(const struct rule_filter *f);
+/* One rule as list shows it, without counters: list -j's fields. */
+void rule_json(struct jw *w, const char *name, const struct rule *r);
+/*
+ * Its match and action in words, e.g. "tcp 10.1.0.0/16 from 10.2.0.0/16
+ * port 80-88 dev eth1" and "redirect 127.0.0.1:9999".
+ */
+#define RULE_MATCH_LEN 96
+#define RULE_ACTION_LEN 32
+void rule_words(const struct rule *r, char *match, size_t msize, char *action,
+		size_t asize);
 
 /* rule.c: the rule grammar shared by add and del. */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r);

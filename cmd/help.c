@@ -58,6 +58,17 @@ static const struct {
 	{ "flush", "flush",
 	  "Delete every rule and the routes splicer added. Only SSH to the\n"
 	  "interfaces' own addresses and host-opened flows stay open.\n" },
+	{ "monitor",
+	  "monitor [-j] [dev IFACE] [verdict redirect|pass|drop]\n"
+	  "            [reason NAME] [proto tcp|udp|icmp]",
+	  "Print the datapath's decisions as they happen, one line (-j: one\n"
+	  "JSON object) each: time, interface, protocol, source -> destination,\n"
+	  "verdict, reason and the rule that decided. Only new flows and\n"
+	  "drops are told, not packets of flows the host already has. The\n"
+	  "filters choose what is shown; NAME is a reason as stats prints it\n"
+	  "(no_rule, rule_pass, ssh, redirected...). Events are emitted only\n"
+	  "while a monitor runs, one at a time; those lost to a full buffer\n"
+	  "are reported on stderr. Stops on SIGINT or SIGTERM.\n" },
 	{ "help", "help [COMMAND]", "Print help.\n" },
 	{ "version", "version", "Print the version.\n" },
 };

@@ -5,6 +5,8 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -35,6 +37,28 @@ static const struct {
 };
 
 static const char *const group_names[] = { "passed", "redirected", "dropped" };
+
+const char *reason_name(unsigned int r)
+{
+	return r < REASON_MAX ? reasons[r].name : "?";
+}
+
+const char *reason_verdict(unsigned int r)
+{
+	static const char *const verdicts[] = { "pass", "redirect", "drop" };
+
+	return r < REASON_MAX ? verdicts[reasons[r].group] : "?";
+}
+
+int reason_by_name(const char *name)
+{
+	int r;
+
+	for (r = 0; r < REASON_MAX; r++)
+		if (!strcmp(name, reasons[r].name))
+			return r;
+	return -1;
+}
 
 struct iface_view {
 	__u32 ifindex;
@@ -67,6 +91,68 @@ static void load_view(const struct state *st, __u32 ifindex,
 		key = next;
 		prev = &key;
 	}
+}
+
+/* The monitor's heartbeat and the events the datapath emitted for it. */
+struct monitor_view {
+	bool present; /* state pinned by an older splicer has no such maps */
+	bool listening;
+	__u32 pid;
+	struct monitor_stats c;
+};
+
+static void load_monitor(const struct state *st, struct monitor_view *mv)
+{
+	int ctl = state_open_map(st, SPLICER_MAP_MONITOR, true);
+	int stats = state_open_map(st, SPLICER_MAP_MONITOR_STATS, true);
+	struct monitor_ctl c = {};
+	struct timespec now;
+	__u32 zero = 0;
+	__u64 now_ns;
+
+	memset(mv, 0, sizeof(*mv));
+	if (ctl >= 0 && stats >= 0 && !bpf_map_lookup_elem(ctl, &zero, &c) &&
+	    !percpu_sum(stats, &zero, &mv->c, sizeof(mv->c), 2)) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		now_ns = now.tv_sec * 1000000000ULL + now.tv_nsec;
+		mv->present = true;
+		mv->listening = c.heartbeat_ns &&
+				now_ns - c.heartbeat_ns <
+					SPLICER_MONITOR_STALE_NS;
+		mv->pid = mv->listening ? c.pid : 0;
+	}
+	if (ctl >= 0)
+		close(ctl);
+	if (stats >= 0)
+		close(stats);
+}
+
+static void json_monitor(struct jw *w, const struct monitor_view *mv)
+{
+	if (!mv->present)
+		return;
+	jw_obj_begin(w, "monitor");
+	jw_bool(w, "listening", mv->listening);
+	if (mv->pid)
+		jw_u64(w, "pid", mv->pid);
+	else
+		jw_str(w, "pid", NULL);
+	jw_u64(w, "events", mv->c.emitted);
+	jw_u64(w, "lost", mv->c.lost);
+	jw_obj_end(w);
+}
+
+static void plain_monitor(const struct monitor_view *mv)
+{
+	if (!mv->present)
+		return;
+	if (mv->pid)
+		printf("monitor: listening (pid %u)", mv->pid);
+	else
+		printf("monitor: %s", mv->listening ? "listening" : "none");
+	printf(", %llu events emitted, %llu lost\n",
+	       (unsigned long long)mv->c.emitted,
+	       (unsigned long long)mv->c.lost);
 }
 
 static void json_counter(struct jw *w, const char *name,
@@ -132,6 +218,7 @@ static void plain_view(const struct iface_view *v)
 int do_stats(int argc, char **argv)
 {
 	struct iface_view *v = NULL;
+	struct monitor_view mv;
 	struct jw *w = NULL;
 	__u32 key, next;
 	void *prev = NULL;
@@ -166,8 +253,12 @@ int do_stats(int argc, char **argv)
 		key = next;
 		prev = &key;
 	}
+	load_monitor(&st, &mv);
+	if (!w)
+		plain_monitor(&mv);
 	if (w) {
 		jw_arr_end(w);
+		json_monitor(w, &mv);
 		jw_obj_end(w);
 		jw_free(w);
 		putchar('\n');

@@ -90,7 +90,7 @@ man_text() {
 		"COMPATIBILITY MODE" "EXIT STATUS" "JSON OUTPUT" ENVIRONMENT FILES EXAMPLES; do
 		grep -q "^$word\$" <<<"$text" || fail "no section $word"
 	done
-	for word in attach detach add del list stats batch apply save flush help version \
+	for word in attach detach add del list stats batch apply save flush monitor help version \
 		--json --pretty --quiet --verbose --pin-root --help --version --check --purge icmp-echo \
 		SPLICER_PIN_ROOT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
 		--insert --delete --list --flush --dcidr-block --dprefix-len --ocidr-block \
@@ -118,7 +118,7 @@ complete_words() {
 
 @test "bash completion offers commands, keywords, interface names and files" {
 	run -0 complete_words splicer ''
-	assert_output "add apply attach batch del detach flush help list save stats version "
+	assert_output "add apply attach batch del detach flush help list monitor save stats version "
 	run -0 complete_words splicer a
 	assert_output "add apply attach "
 	run -0 complete_words splicer --p
@@ -150,4 +150,12 @@ complete_words() {
 	assert_output "icmp-echo "
 	run -0 complete_words splicer att vr icmp-echo ''
 	assert_output "off on "
+	run -0 complete_words splicer mon ''
+	assert_output "-j dev help proto reason verdict "
+	run -0 complete_words splicer monitor dev vr verdict ''
+	assert_output "drop pass redirect "
+	run -0 complete_words splicer -j monitor verdict drop ''
+	assert_output "dev proto reason "
+	run -0 complete_words splicer monitor reason no_
+	assert_output "no_listener no_rule "
 }
