@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 #include <linux/types.h>
 
 #include "splicer.h"
@@ -128,6 +129,43 @@ int sync_rules(const struct state *st);
 const char *reason_name(unsigned int reason);
 const char *reason_verdict(unsigned int reason); /* pass, redirect, drop */
 int reason_by_name(const char *name); /* -1 if none */
+
+/* stats.c: every counter at one moment. */
+struct iface_view {
+	__u32 ifindex;
+	char name[16]; /* IF_NAMESIZE */
+	struct iface_cfg cfg;
+	bool attached;
+	struct iface_stats st;
+	char addrs[16][16]; /* INET_ADDRSTRLEN each */
+	size_t n_addrs;
+};
+
+/* The monitor's heartbeat and the events the datapath emitted for it. */
+struct monitor_view {
+	bool present; /* state pinned by an older splicer has no such maps */
+	bool listening;
+	__u32 pid; /* 0: not known, or nobody listens */
+	struct monitor_stats c;
+};
+
+struct snapshot {
+	struct iface_view *ifs; /* by ifindex */
+	size_t n_ifs;
+	struct rule *rules; /* by id; only if asked for */
+	struct counter *rule_c; /* rule_c[i] counts rules[i] */
+	size_t n_rules;
+	struct monitor_view mon;
+	__u64 mono_ns; /* CLOCK_MONOTONIC when taken */
+	time_t wall; /* when taken */
+};
+int snapshot_take(struct snapshot *s, bool with_rules);
+void snapshot_free(struct snapshot *s);
+
+/* prom.c: a snapshot in the Prometheus text format (it needs the rules). */
+int prom_write(FILE *f, const struct snapshot *s);
+/* Atomically replaces DIR/splicer.prom, for node-exporter's textfile. */
+int prom_textfile(const char *dir, const struct snapshot *s);
 
 /* Commands. */
 int do_attach(int argc, char **argv);

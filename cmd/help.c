@@ -36,9 +36,17 @@ static const struct {
 	  "other rule asks for it.\n" },
 	{ "list", "list",
 	  "Print every rule with its packet and byte counters.\n" },
-	{ "stats", "stats",
+	{ "stats",
+	  "stats [--watch SECONDS] [--format text|json|prometheus]\n"
+	  "            [--textfile DIR]",
 	  "Print each attached interface's counters: passed by reason,\n"
-	  "redirected, dropped by reason.\n" },
+	  "redirected, dropped by reason; and the monitor's events.\n"
+	  "--watch prints packet and byte rates per interface, reason and\n"
+	  "rule every SECONDS, redrawn in place on a terminal, until SIGINT\n"
+	  "or SIGTERM (-j: one stats object a line). --format prometheus\n"
+	  "prints the Prometheus text format; --textfile DIR writes it to\n"
+	  "DIR/splicer.prom atomically instead, for node-exporter's textfile\n"
+	  "collector, and again every SECONDS with --watch.\n" },
 	{ "batch", "batch [--check] [[-f] FILE|-]",
 	  "Make the changes of a batch file (standard input without FILE or\n"
 	  "with -): one command a line, 'add RULE' or 'del RULE' as on the\n"

@@ -92,6 +92,7 @@ man_text() {
 	done
 	for word in attach detach add del list stats batch apply save flush monitor help version \
 		--json --pretty --quiet --verbose --pin-root --help --version --check --purge icmp-echo \
+		--watch --format --textfile prometheus splicer_packets_total \
 		SPLICER_PIN_ROOT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
 		--insert --delete --list --flush --dcidr-block --dprefix-len --ocidr-block \
 		--oprefix-len --low-port --high-port --tproxy-port --protocol --route \
@@ -158,4 +159,8 @@ complete_words() {
 	assert_output "dev proto reason "
 	run -0 complete_words splicer monitor reason no_
 	assert_output "no_listener no_rule "
+	run -0 complete_words splicer stats --
+	assert_output "--format --textfile --watch "
+	run -0 complete_words splicer st --format p
+	assert_output "prometheus "
 }
