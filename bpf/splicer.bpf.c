@@ -124,6 +124,29 @@ struct {
 } echo_out SEC(".maps");
 
 /*
+ * Decisions for `splicer monitor`, emitted only while its heartbeat in
+ * "monitor" is fresh: at no cost but one array lookup when nobody looks.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SPLICER_EVENTS_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct monitor_ctl);
+} monitor SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct monitor_stats);
+} monitor_stats SEC(".maps");
+
+/*
  * Only the path to the one field splicer reads; CO-RE finds its offset in
  * the running kernel's BTF.
  */
@@ -156,10 +179,10 @@ static __always_inline void count(struct counter *c, __u32 len)
 	c->bytes += len;
 }
 
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_ACK 0x10
+#define F_FIN SPLICER_TCP_FIN
+#define F_SYN SPLICER_TCP_SYN
+#define F_RST SPLICER_TCP_RST
+#define F_ACK SPLICER_TCP_ACK
 
 enum frag {
 	FRAG_NONE,
@@ -179,8 +202,11 @@ struct pkt {
 	__u8 frag;
 	__u8 tcp_flags; /* TCP only */
 	__u8 icmp_type; /* ICMP only */
+	__u16 pad;
 	__be32 seq; /* TCP only */
 	__u8 tcp_word[2]; /* data offset and flags bytes, TCP only */
+	__u16 pad2;
+	__u32 rule; /* the rule whose counter counted the packet, 0: none */
 };
 
 /*
@@ -682,14 +708,14 @@ static __always_inline int reuse_timewait(struct __sk_buff *skb,
 	return REASON_PASS_ESTABLISHED;
 }
 
-static __always_inline int apply_rule(struct __sk_buff *skb,
-				      const struct pkt *p,
+static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
 				      const struct ix_verdict *v)
 {
 	struct counter *c = bpf_map_lookup_elem(&rule_stats, &v->id);
 
 	if (c)
 		count(c, skb->len);
+	p->rule = v->id;
 	switch (v->action) {
 	case SPLICER_ACT_PASS:
 		return REASON_PASS_RULE;
@@ -709,7 +735,7 @@ static __always_inline int apply_rule(struct __sk_buff *skb,
 
 /* TCP and UDP: the allowances, the host's own sockets, then the rules. */
 static __always_inline int transport_decide(struct __sk_buff *skb,
-					    const struct pkt *p, bool loopback,
+					    struct pkt *p, bool loopback,
 					    bool reinjected)
 {
 	struct ix_verdict verdict, *v = &verdict;
@@ -781,47 +807,122 @@ static __always_inline void frag_first(const struct pkt *p, int reason)
 	bpf_map_update_elem(&frag_flows, &k, &v, BPF_ANY);
 }
 
+/* Decides the packet's fate; p is left holding what the exit reports. */
 static __always_inline int decide(struct __sk_buff *skb,
-				  const struct iface_cfg *cfg)
+				  const struct iface_cfg *cfg, struct pkt *p)
 {
 	bool loopback = cfg && (cfg->flags & SPLICER_IFACE_LOOPBACK);
 	bool reinjected = (skb->mark & SPLICER_MARK_REINJECTED) ==
 			  SPLICER_MARK_REINJECTED;
-	struct pkt p = {};
 	int reason;
 
 	/* The mark is splicer's own business: never let it reach routing. */
 	if (reinjected)
 		skb->mark &= ~SPLICER_MARK_REINJECTED;
-	reason = parse_ip(skb, &p);
+	reason = parse_ip(skb, p);
 	if (reason < 0)
 		return loopback ? REASON_PASS_LOOPBACK : REASON_PASS_ARP;
 	if (loopback)
 		/* On lo, only TCP and UDP can be redirected; all else passes. */
-		if (reason != REASON_MAX || p.frag == FRAG_REST ||
-		    (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP))
+		if (reason != REASON_MAX || p->frag == FRAG_REST ||
+		    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
 			return REASON_PASS_LOOPBACK;
 	if (reason != REASON_MAX)
 		return reason;
-	if (p.frag == FRAG_REST)
-		return frag_rest(&p);
+	if (p->frag == FRAG_REST)
+		return frag_rest(p);
 
-	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP ||
-	    p.proto == IPPROTO_ICMP) {
-		reason = parse_l4(skb, &p);
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP ||
+	    p->proto == IPPROTO_ICMP) {
+		reason = parse_l4(skb, p);
 		if (reason != REASON_MAX)
 			return loopback ? REASON_PASS_LOOPBACK : reason;
 	}
-	if (p.proto == IPPROTO_ICMP)
-		reason = icmp_decide(skb, &p, cfg);
-	else if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP)
-		reason = transport_decide(skb, &p, loopback, reinjected);
+	if (p->proto == IPPROTO_ICMP)
+		reason = icmp_decide(skb, p, cfg);
+	else if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
+		reason = transport_decide(skb, p, loopback, reinjected);
 	else
 		reason = REASON_DROP_NO_RULE;
 
-	if (p.frag == FRAG_FIRST && reason_passes(reason))
-		frag_first(&p, reason);
+	if (p->frag == FRAG_FIRST && reason_passes(reason))
+		frag_first(p, reason);
 	return reason;
+}
+
+/*
+ * A monitor wants decisions about new flows and drops: not packets of
+ * flows the host already has, not lo's own traffic, not the rest of a
+ * datagram whose first fragment was reported. SSH is allowed before the
+ * host's sockets are looked up, so only its opening SYN is news.
+ */
+static __always_inline bool reportable(int reason, const struct pkt *p)
+{
+	if (reason == REASON_PASS_ESTABLISHED || reason == REASON_PASS_LOOPBACK)
+		return false;
+	if (reason == REASON_PASS_SSH)
+		return (p->tcp_flags & (F_SYN | F_ACK | F_RST | F_FIN)) ==
+		       F_SYN;
+	return !(p->frag == FRAG_REST && reason_passes(reason));
+}
+
+/*
+ * Reports the decision if the monitor's heartbeat is fresh and the
+ * decision is worth an event: one event into the ring, or one more lost
+ * if the ring is full. A heartbeat gone stale (its monitor was killed) is
+ * cleared, unless renewed meanwhile, so that packets are back to paying
+ * one lookup and one compare.
+ *
+ * A global function: the verifier checks it once, not once for every
+ * path that reaches the exit.
+ */
+__noinline int monitor_event(struct __sk_buff *skb, const struct pkt *p,
+			     int reason)
+{
+	struct monitor_ctl *m;
+	struct splicer_event *e;
+	struct monitor_stats *ms;
+	__u32 zero = 0;
+	__u64 beat;
+
+	m = bpf_map_lookup_elem(&monitor, &zero);
+	if (!skb || !p || !m || !reportable(reason, p))
+		return 0;
+	beat = m->heartbeat_ns;
+	if (bpf_ktime_get_ns() - beat >= SPLICER_MONITOR_STALE_NS) {
+		__sync_val_compare_and_swap(&m->heartbeat_ns, beat, 0);
+		return 0;
+	}
+	ms = bpf_map_lookup_elem(&monitor_stats, &zero);
+	if (!ms)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ms->lost++;
+		return 0;
+	}
+	/*
+	 * Fields the parser did not reach are still zero; flags say which
+	 * were reached. l4_off is set last, once the IPv4 header is good.
+	 */
+	__builtin_memset(e, 0, sizeof(*e));
+	e->time_ns = bpf_ktime_get_ns();
+	e->ifindex = skb->ingress_ifindex;
+	e->len = skb->len;
+	e->rule = p->rule;
+	e->saddr = p->saddr;
+	e->daddr = p->daddr;
+	e->sport = p->sport;
+	e->dport = p->dport;
+	e->proto = p->proto;
+	e->reason = reason;
+	e->flags = (p->l4_off ? SPLICER_EVENT_IP : 0) |
+		   (p->frag == FRAG_REST ? SPLICER_EVENT_FRAG_REST : 0);
+	e->tcp_flags = p->tcp_flags;
+	e->icmp_type = p->icmp_type;
+	bpf_ringbuf_submit(e, 0);
+	ms->emitted++;
+	return 1;
 }
 
 SEC("tc")
@@ -830,11 +931,17 @@ int splicer_ingress(struct __sk_buff *skb)
 	__u32 ifindex = skb->ingress_ifindex;
 	struct iface_cfg *cfg = bpf_map_lookup_elem(&ifaces, &ifindex);
 	__u32 slot = cfg ? cfg->slot : 0;
+	struct monitor_ctl *m;
 	struct iface_stats *st;
-	__u32 idx;
+	struct pkt p = {};
+	__u32 idx, zero = 0;
 	int reason;
 
-	reason = decide(skb, cfg);
+	reason = decide(skb, cfg, &p);
+	/* With no monitor, all it costs: one array lookup, one compare. */
+	m = bpf_map_lookup_elem(&monitor, &zero);
+	if (m && m->heartbeat_ns)
+		monitor_event(skb, &p, reason);
 	st = bpf_map_lookup_elem(&iface_stats, &slot);
 	/* One unsigned index, compared and used: the verifier's bound. */
 	idx = reason;

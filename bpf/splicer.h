@@ -17,6 +17,9 @@
 #define SPLICER_MAP_INDEX "rule_index"
 #define SPLICER_MAP_FRAG_FLOWS "frag_flows"
 #define SPLICER_MAP_ECHO_OUT "echo_out"
+#define SPLICER_MAP_EVENTS "events"
+#define SPLICER_MAP_MONITOR "monitor"
+#define SPLICER_MAP_MONITOR_STATS "monitor_stats"
 #define SPLICER_PROG_INGRESS_PIN "ingress"
 #define SPLICER_PROG_EGRESS_PIN "egress"
 
@@ -27,6 +30,8 @@
 #define SPLICER_MAX_ECHO_OUT 4096
 #define SPLICER_FRAG_TIMEOUT_NS (30ULL * 1000000000) /* ipfrag_time */
 #define SPLICER_ECHO_TIMEOUT_NS (60ULL * 1000000000)
+#define SPLICER_EVENTS_BYTES (256 * 1024) /* ring buffer, a power of 2 */
+#define SPLICER_MONITOR_STALE_NS (3ULL * 1000000000)
 
 /*
  * skb->mark bit on a SYN splicer queued again itself (see reuse_timewait);
@@ -256,5 +261,60 @@ struct echo_key {
 struct iface_stats {
 	struct counter reason[REASON_MAX];
 };
+
+/*
+ * monitor map, key 0: the datapath emits events while heartbeat_ns is
+ * less than SPLICER_MONITOR_STALE_NS old. `splicer monitor` writes it
+ * every second, so a monitor that dies stops emission within seconds;
+ * anything else may turn emission on the same way (e.g. a benchmark, with
+ * pid 0). A stale heartbeat is cleared by the datapath.
+ */
+struct monitor_ctl {
+	__u64 heartbeat_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0: none */
+	__u32 pid; /* the monitor's, so a second one can tell it is alive */
+	__u32 pad;
+};
+
+/* monitor_stats map, key 0, per CPU. */
+struct monitor_stats {
+	__u64 emitted; /* events written to the ring */
+	__u64 lost; /* events dropped because the ring was full */
+};
+
+/*
+ * splicer_event.flags. Fields the parser did not reach are zero: without
+ * SPLICER_EVENT_IP only the interface, length and reason mean anything.
+ * Ports, TCP flags and the ICMP type are there unless the packet was
+ * malformed, or a fragment after the first.
+ */
+#define SPLICER_EVENT_IP (1U << 0) /* a good IPv4 header: addresses, proto */
+#define SPLICER_EVENT_FRAG_REST (1U << 1) /* a fragment after the first */
+
+/*
+ * One record in the events ring buffer: a decision about a new flow or a
+ * drop (never a packet passed as established).
+ */
+struct splicer_event {
+	__u64 time_ns; /* bpf_ktime_get_ns() */
+	__u32 ifindex; /* ingress */
+	__u32 len; /* skb->len */
+	__u32 rule; /* rule id, 0: no rule decided */
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 reason; /* enum splicer_reason; the verdict follows from it */
+	__u8 flags; /* SPLICER_EVENT_* */
+	__u8 tcp_flags; /* SPLICER_TCP_* */
+	__u8 icmp_type;
+	__u8 pad[7];
+};
+
+/* splicer_event.tcp_flags */
+#define SPLICER_TCP_FIN 0x01
+#define SPLICER_TCP_SYN 0x02
+#define SPLICER_TCP_RST 0x04
+#define SPLICER_TCP_ACK 0x10
 
 #endif /* SPLICER_H */
