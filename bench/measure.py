@@ -305,7 +305,7 @@ def table(path):
               "lookup+assign floor)")
         head = "%-20s" % "rules"
         for d in dp:
-            head += "%24s" % format(d["rules"], ",")
+            head += "%20s" % format(d["rules"], ",")
         scale = r.get("datapath_last_vs_first", {})
         head += "%10s" % ("%s/%s" % (scale["to"], scale["from"])
                           if scale else "")
@@ -317,27 +317,27 @@ def table(path):
             for d in dp:
                 ns = d.get("ns")
                 if not ns:
-                    line += "%24s" % "-"
+                    line += "%20s" % "-"
                 elif sc.startswith("floor"):
-                    line += "%24s" % fmt(ns[sc])
+                    line += "%20s" % fmt(ns[sc])
                 else:
-                    line += "%24s" % ("%.1f x%.1fR x%.1fL" % (
+                    line += "%20s" % ("%.1f x%.1fR x%.1fL" % (
                         ns[sc], d["ratio_return"][sc],
                         d["ratio_lookup_assign"][sc]))
             line += "%10s" % fmt(last.get(sc), "%.2f")
             print(line)
         line = "%-20s" % "apply (s)"
         for d in dp:
-            line += "%24s" % fmt(d.get("apply", {}).get("median_s"), "%.3f")
+            line += "%20s" % fmt(d.get("apply", {}).get("median_s"), "%.3f")
         print(line)
         line = "%-20s" % "kernel memory (MB)"
         for d in dp:
             km = d.get("kernel_memory")
-            line += "%24s" % (fmt(km["bytes"] / 1e6, "%.2f") if km else "-")
+            line += "%20s" % (fmt(km["bytes"] / 1e6, "%.2f") if km else "-")
         print(line)
         line = "%-20s" % "bytes/rule (added)"
         for d in dp:
-            line += "%24s" % fmt(d.get("bytes_per_rule_added"), "%.0f")
+            line += "%20s" % fmt(d.get("bytes_per_rule_added"), "%.0f")
         print(line)
         for d in dp:
             if "error" in d:
