@@ -343,8 +343,19 @@ def table(path):
             if "error" in d:
                 print("  %s rules: %s" % (format(d["rules"], ","),
                                          d["error"]))
+        base = next((d for d in reversed(dp) if d.get("ns")), None)
         for label, d in r.get("datapath_extra", {}).items():
-            print("  %s: %s" % (label, json.dumps(d.get("ns", d))))
+            if not d.get("ns") or not base:
+                print("  %s: %s" % (label, d.get("error", "no figures")))
+                continue
+            parts = ["%s %.1f (%+.1f)" % (sc, d["ns"][sc],
+                                          d["ns"][sc] - base["ns"][sc])
+                     for sc in ("redirect", "no_match", "established",
+                                "arp")]
+            mon = d.get("monitor") or {}
+            print("  %s, %s rules: %s; events %s, lost %s" % (
+                label.replace("_", " "), format(base["rules"], ","),
+                ", ".join(parts), mon.get("events"), mon.get("lost")))
 
     cp = r.get("control_plane")
     if cp:
