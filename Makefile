@@ -64,8 +64,8 @@ ROOTFS ?= $(OUT)/rootfs
 COMPAT_NAMES := map_update map_delete map_delete_elem
 MAN := $(OUT)/splicer.8
 
-.PHONY: all clean deps test demo format check-format unit fuzz man install \
-	uninstall units rootfs
+.PHONY: all clean deps bench-deps test bench bench-build demo format check-format unit fuzz man \
+	install uninstall units rootfs
 all: splicer unit
 
 # Unit tests link splicer's own objects but its main. Their tables name
@@ -172,8 +172,12 @@ DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libmnl-dev libelf-dev \
 	zlib1g-dev pkg-config iproute2 bats bats-support bats-assert jq socat \
 	curl python3 iputils-ping arping nmap dnsutils procps util-linux \
 	scdoc groff-base binutils strace systemd
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# What the benchmark needs on top: the TPROXY path it compares with.
+BENCH_DEB_PACKAGES := nftables
+
+# $(call apt_missing,PACKAGES): install those of PACKAGES not installed.
+define apt_missing
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | \
 		grep -qx installed || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -181,10 +185,53 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+deps:
+	$(call apt_missing,$(DEB_PACKAGES))
+bench-deps:
+	$(call apt_missing,$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES))
 
 test: deps
 	$(MAKE) all
 	tests/run
+
+# The benchmark: the floor programs, the BPF_PROG_TEST_RUN driver, the
+# end-to-end client and server, and the index compiler alone (linked with
+# splicer's own objects), under build/bench. Not part of `make test`.
+BENCH := $(OUT)/bench
+BENCH_PROGS := $(BENCH)/datapath $(BENCH)/tcpbench $(BENCH)/compile
+BENCH_LIBS := $(filter-out -lmnl,$(LIBS))
+bench-build: splicer $(BENCH_PROGS)
+
+$(BENCH):
+	$(Q)mkdir -p $@
+
+$(BENCH)/floor.bpf.o: bench/floor.bpf.c | $(BENCH)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+		-I/usr/include/$(MULTIARCH) -c $< -o $@
+
+$(BENCH)/floor.skel.h: $(BENCH)/floor.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name splicer_bpf_floor > $@.tmp && \
+		mv $@.tmp $@
+
+$(BENCH)/datapath: bench/datapath.c $(BENCH)/floor.skel.h $(SHARED_H)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -I$(BENCH) -Ibpf -o $@ $< \
+		$(BENCH_LIBS)
+
+$(BENCH)/tcpbench: bench/tcpbench.c | $(BENCH)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -o $@ $< -lpthread
+
+$(BENCH)/compile: bench/compile.c $(UNIT_OBJS) $(HDRS) | $(BENCH)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(UNIT_OBJS) $(LIBS)
+
+bench: bench-deps
+	$(MAKE) bench-build
+	bench/run
 
 # A longer fuzzing run than the tests' fixed 100,000 frames.
 FUZZ_SEED ?= $(shell date +%s)
@@ -198,7 +245,8 @@ demo: deps
 	$(MAKE) all
 	tests/demo.sh
 
-FORMATTED := $(SRCS) $(HDRS) $(BPF_SRC) $(wildcard tests/unit/*.[ch])
+FORMATTED := $(SRCS) $(HDRS) $(BPF_SRC) $(wildcard tests/unit/*.[ch]) \
+	$(wildcard bench/*.c)
 format:
 	clang-format -i $(FORMATTED)
 

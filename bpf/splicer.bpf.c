@@ -43,28 +43,32 @@ struct icmphdr {
  */
 #define MIN_FRAG_OFFSET 3
 
-/* Index entries carry a 64-bit tag+scope, then up to 32 bits of address. */
-#define LPM_FULL (SPLICER_LPM_FIXED_BITS + 32)
-
-struct index_trie {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, SPLICER_INDEX_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+/*
+ * The index array's template: each element is a chunk of records, so a
+ * walk pays for a map lookup only when it crosses into another chunk and
+ * reads records in between directly. BPF_F_INNER_MAP lets each published
+ * index have just the chunks it needs; BPF_F_MMAPABLE lets user space
+ * fill it with plain stores before publishing it.
+ */
+struct index_array {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	/* Sizes, not types: clang emits inner-map pointee types as FWD only. */
-	__uint(key_size, sizeof(struct lpm_key));
-	__uint(value_size, sizeof(struct lpm_val));
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct ix_chunk));
 };
 
 /*
  * The compiled rule index sits behind one array slot so user space can
- * build a complete new trie and publish it with a single pointer swap: a
+ * build a complete new index and publish it with a single pointer swap: a
  * packet sees the old rule set or the new one, never a mix.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__array(values, struct index_trie);
+	__array(values, struct index_array);
 } rule_index SEC(".maps");
 
 /* The authoritative rule set; read by user space only. */
@@ -120,6 +124,29 @@ struct {
 } echo_out SEC(".maps");
 
 /*
+ * Decisions for `splicer monitor`, emitted only while its heartbeat in
+ * "monitor" is fresh: at no cost but one array lookup when nobody looks.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SPLICER_EVENTS_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct monitor_ctl);
+} monitor SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct monitor_stats);
+} monitor_stats SEC(".maps");
+
+/*
  * Only the path to the one field splicer reads; CO-RE finds its offset in
  * the running kernel's BTF.
  */
@@ -152,10 +179,10 @@ static __always_inline void count(struct counter *c, __u32 len)
 	c->bytes += len;
 }
 
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_ACK 0x10
+#define F_FIN SPLICER_TCP_FIN
+#define F_SYN SPLICER_TCP_SYN
+#define F_RST SPLICER_TCP_RST
+#define F_ACK SPLICER_TCP_ACK
 
 enum frag {
 	FRAG_NONE,
@@ -175,8 +202,11 @@ struct pkt {
 	__u8 frag;
 	__u8 tcp_flags; /* TCP only */
 	__u8 icmp_type; /* ICMP only */
+	__u16 pad;
 	__be32 seq; /* TCP only */
 	__u8 tcp_word[2]; /* data offset and flags bytes, TCP only */
+	__u16 pad2;
+	__u32 rule; /* the rule whose counter counted the packet, 0: none */
 };
 
 /*
@@ -440,49 +470,179 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 	}
 }
 
-/*
- * Finds the winning rule: at most four trie lookups whatever the number
- * of rules (destination class, port class, source with and without the
- * interface scope). The compiled index already resolved precedence.
- */
-static __always_inline struct lpm_val *rule_lookup(const struct pkt *p,
-						   __u32 ifindex)
+static __always_inline __u32 popcount(__u64 x)
 {
-	struct lpm_key k = {};
-	struct lpm_val *v;
-	void *trie;
-	__u32 zero = 0;
+	x = x - ((x >> 1) & 0x5555555555555555ULL);
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (x * 0x0101010101010101ULL) >> 56;
+}
 
-	trie = bpf_map_lookup_elem(&rule_index, &zero);
-	if (!trie)
+/* Where a walk is: the index and the chunk last looked up. */
+struct ix_cursor {
+	void *ix;
+	struct ix_chunk *chunk;
+	__u32 chunk_no;
+};
+
+static __always_inline union ix_rec *ix_get(struct ix_cursor *c, __u32 idx)
+{
+	__u32 no = idx / SPLICER_IX_CHUNK;
+
+	if (!c->chunk || no != c->chunk_no) {
+		c->chunk = bpf_map_lookup_elem(c->ix, &no);
+		c->chunk_no = no;
+		if (!c->chunk)
+			return NULL;
+	}
+	return &c->chunk->rec[idx % SPLICER_IX_CHUNK];
+}
+
+/*
+ * Walks one trie of the index from its root node with key (taken from
+ * its top bit; the root node takes `first` bits, every later one 6, at
+ * most `levels` nodes) and returns the leaf. NULL only if the index is
+ * corrupt: no rule, and the packet is dropped.
+ */
+static __always_inline union ix_rec *
+ix_walk(struct ix_cursor *c, __u32 idx, __u64 key, __u32 first, __u32 levels)
+{
+	__u32 stride = first, i, slot;
+	union ix_rec *n;
+	__u64 bit, upto;
+
+	for (i = 0; i < levels; i++) {
+		n = ix_get(c, idx);
+		if (!n)
+			return NULL;
+		slot = (key >> (64 - stride)) & 63;
+		key <<= stride & 63;
+		bit = 1ULL << slot;
+		upto = bit | (bit - 1);
+		stride = SPLICER_IX_STRIDE;
+		if (n->node.vec & bit) {
+			idx = n->node.base1 + popcount(n->node.vec & upto) - 1;
+			continue;
+		}
+		idx = n->node.base0 + popcount(n->node.leafvec & upto) - 1;
+		return ix_get(c, idx);
+	}
+	return NULL;
+}
+
+/* The winner among one class's rules for this port, source, interface. */
+static __always_inline struct ix_verdict *class_lookup(struct ix_cursor *c,
+						       __u32 root,
+						       const struct pkt *p,
+						       __u32 ifindex)
+{
+	union ix_rec *r;
+	__u64 src = bpf_ntohl(p->saddr);
+
+	if (!root)
 		return NULL;
+	r = ix_walk(c, root, (__u64)bpf_ntohs(p->dport) << 48, 4, 3);
+	if (!r)
+		return NULL;
+	if (r->v.flags & SPLICER_IX_SCOPED) {
+		union ix_rec *s = ix_walk(c, r->v.scoped,
+					  ((__u64)ifindex << 32) | src, 4, 11);
 
-	k.prefixlen = LPM_FULL;
-	k.tag = SPLICER_TAG_DST | p->proto;
-	k.bits = p->daddr;
-	v = bpf_map_lookup_elem(trie, &k);
+		if (s && s->v.id)
+			return &s->v;
+	}
+	if (r->v.flags & SPLICER_IX_SOURCES)
+		r = ix_walk(c, r->v.sources, src << 32, 2, 6);
+	return r && r->v.id ? &r->v : NULL;
+}
+
+/* The destination leaf of a /32 rule prefix equal to the address, if any. */
+static __always_inline union ix_rec *
+exact_find(struct ix_cursor *c, const struct pkt *p, __u32 exact, __u32 bits)
+{
+	__u32 addr = bpf_ntohl(p->daddr), t, j, b;
+	union ix_rec *k;
+
+	if (!exact || bits < 1 || bits > 24)
+		return NULL;
+	for (t = 0; t < 2; t++) {
+		b = exact + 5 * splicer_ix_hash(addr, p->proto, t, bits);
+		k = ix_get(c, b);
+		if (!k)
+			return NULL;
+		for (j = 0; j < SPLICER_IX_BUCKET; j++)
+			if (k->keys.addr[j] == p->daddr &&
+			    k->keys.proto[j] == p->proto)
+				return ix_get(c, b + 1 + j);
+		/* only a full first bucket sends addresses to the second */
+		if (!k->keys.proto[SPLICER_IX_BUCKET - 1])
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Finds the winning rule and copies its verdict to *out. The compiled
+ * index already resolved precedence; the work is a bounded number of
+ * record reads whatever the number of rules and prefix lengths: the
+ * destination trie, then the own class of the longest rule prefix holding
+ * the destination, then at most once the class of every shorter prefix.
+ * One index for the whole packet. A global function, so the verifier
+ * checks its loops once rather than on every path that leads here.
+ */
+__noinline int rule_find(const struct pkt *p, __u32 ifindex,
+			 struct ix_verdict *out)
+{
+	struct ix_cursor c = {};
+	union ix_rec *r, *cls;
+	struct ix_verdict *v;
+	__u32 zero = 0, root;
+
+	if (!p || !out)
+		return 0;
+	c.ix = bpf_map_lookup_elem(&rule_index, &zero);
+	if (!c.ix)
+		return 0;
+	r = ix_get(&c, 0);
+	if (!r)
+		return 0;
+	root = r->hdr.root[p->proto == IPPROTO_UDP];
+	cls = exact_find(&c, p, r->hdr.exact, r->hdr.exact_bits);
+	if (cls) {
+		r = cls;
+	} else {
+		if (!root)
+			return 0;
+		r = ix_walk(&c, root, (__u64)bpf_ntohl(p->daddr) << 32, 2, 6);
+		if (!r)
+			return 0;
+	}
+	root = r->cls.fallback;
+	if (r->cls.id) {
+		__u16 port = bpf_ntohs(p->dport);
+
+		if (port >= r->cls.port_lo && port <= r->cls.port_hi) {
+			out->id = r->cls.id;
+			out->action = r->cls.action;
+			out->to_addr = r->cls.to_addr;
+			out->to_port = r->cls.to_port;
+			return 1;
+		}
+		v = NULL;
+	} else {
+		v = class_lookup(&c, r->cls.own, p, ifindex);
+	}
 	if (!v)
-		return NULL;
-
-	k.tag = SPLICER_TAG_PORT | v->next;
-	k.bits = bpf_htonl((__u32)bpf_ntohs(p->dport) << 16);
-	v = bpf_map_lookup_elem(trie, &k);
+		v = class_lookup(&c, root, p, ifindex);
 	if (!v)
-		return NULL;
-
-	k.tag = SPLICER_TAG_SRC | v->next;
-	k.scope = ifindex;
-	k.bits = p->saddr;
-	v = bpf_map_lookup_elem(trie, &k);
-	if (v)
-		return v;
-	k.scope = 0;
-	return bpf_map_lookup_elem(trie, &k);
+		return 0;
+	*out = *v;
+	return 1;
 }
 
 /* Hands the packet to the redirect target's socket; false if none. */
 static __always_inline bool assign(struct __sk_buff *skb, const struct pkt *p,
-				   const struct lpm_val *v)
+				   const struct ix_verdict *v)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
@@ -548,13 +708,14 @@ static __always_inline int reuse_timewait(struct __sk_buff *skb,
 	return REASON_PASS_ESTABLISHED;
 }
 
-static __always_inline int
-apply_rule(struct __sk_buff *skb, const struct pkt *p, const struct lpm_val *v)
+static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
+				      const struct ix_verdict *v)
 {
-	struct counter *c = bpf_map_lookup_elem(&rule_stats, &v->next);
+	struct counter *c = bpf_map_lookup_elem(&rule_stats, &v->id);
 
 	if (c)
 		count(c, skb->len);
+	p->rule = v->id;
 	switch (v->action) {
 	case SPLICER_ACT_PASS:
 		return REASON_PASS_RULE;
@@ -574,12 +735,12 @@ apply_rule(struct __sk_buff *skb, const struct pkt *p, const struct lpm_val *v)
 
 /* TCP and UDP: the allowances, the host's own sockets, then the rules. */
 static __always_inline int transport_decide(struct __sk_buff *skb,
-					    const struct pkt *p, bool loopback,
+					    struct pkt *p, bool loopback,
 					    bool reinjected)
 {
+	struct ix_verdict verdict, *v = &verdict;
 	enum established est;
 	__u32 tw_rcv_nxt = 0;
-	struct lpm_val *v;
 
 	if (!loopback) {
 		if (p->proto == IPPROTO_UDP &&
@@ -595,8 +756,7 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 	if (est == EST_YES)
 		return REASON_PASS_ESTABLISHED;
 
-	v = rule_lookup(p, skb->ingress_ifindex);
-	if (!v)
+	if (!rule_find(p, skb->ingress_ifindex, v))
 		return loopback ? REASON_PASS_LOOPBACK : REASON_DROP_NO_RULE;
 	/* On loopback only redirects apply: lo carries the host's own talk. */
 	if (loopback && v->action != SPLICER_ACT_REDIRECT)
@@ -647,47 +807,122 @@ static __always_inline void frag_first(const struct pkt *p, int reason)
 	bpf_map_update_elem(&frag_flows, &k, &v, BPF_ANY);
 }
 
+/* Decides the packet's fate; p is left holding what the exit reports. */
 static __always_inline int decide(struct __sk_buff *skb,
-				  const struct iface_cfg *cfg)
+				  const struct iface_cfg *cfg, struct pkt *p)
 {
 	bool loopback = cfg && (cfg->flags & SPLICER_IFACE_LOOPBACK);
 	bool reinjected = (skb->mark & SPLICER_MARK_REINJECTED) ==
 			  SPLICER_MARK_REINJECTED;
-	struct pkt p = {};
 	int reason;
 
 	/* The mark is splicer's own business: never let it reach routing. */
 	if (reinjected)
 		skb->mark &= ~SPLICER_MARK_REINJECTED;
-	reason = parse_ip(skb, &p);
+	reason = parse_ip(skb, p);
 	if (reason < 0)
 		return loopback ? REASON_PASS_LOOPBACK : REASON_PASS_ARP;
 	if (loopback)
 		/* On lo, only TCP and UDP can be redirected; all else passes. */
-		if (reason != REASON_MAX || p.frag == FRAG_REST ||
-		    (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP))
+		if (reason != REASON_MAX || p->frag == FRAG_REST ||
+		    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
 			return REASON_PASS_LOOPBACK;
 	if (reason != REASON_MAX)
 		return reason;
-	if (p.frag == FRAG_REST)
-		return frag_rest(&p);
+	if (p->frag == FRAG_REST)
+		return frag_rest(p);
 
-	if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP ||
-	    p.proto == IPPROTO_ICMP) {
-		reason = parse_l4(skb, &p);
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP ||
+	    p->proto == IPPROTO_ICMP) {
+		reason = parse_l4(skb, p);
 		if (reason != REASON_MAX)
 			return loopback ? REASON_PASS_LOOPBACK : reason;
 	}
-	if (p.proto == IPPROTO_ICMP)
-		reason = icmp_decide(skb, &p, cfg);
-	else if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP)
-		reason = transport_decide(skb, &p, loopback, reinjected);
+	if (p->proto == IPPROTO_ICMP)
+		reason = icmp_decide(skb, p, cfg);
+	else if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
+		reason = transport_decide(skb, p, loopback, reinjected);
 	else
 		reason = REASON_DROP_NO_RULE;
 
-	if (p.frag == FRAG_FIRST && reason_passes(reason))
-		frag_first(&p, reason);
+	if (p->frag == FRAG_FIRST && reason_passes(reason))
+		frag_first(p, reason);
 	return reason;
+}
+
+/*
+ * A monitor wants decisions about new flows and drops: not packets of
+ * flows the host already has, not lo's own traffic, not the rest of a
+ * datagram whose first fragment was reported. SSH is allowed before the
+ * host's sockets are looked up, so only its opening SYN is news.
+ */
+static __always_inline bool reportable(int reason, const struct pkt *p)
+{
+	if (reason == REASON_PASS_ESTABLISHED || reason == REASON_PASS_LOOPBACK)
+		return false;
+	if (reason == REASON_PASS_SSH)
+		return (p->tcp_flags & (F_SYN | F_ACK | F_RST | F_FIN)) ==
+		       F_SYN;
+	return !(p->frag == FRAG_REST && reason_passes(reason));
+}
+
+/*
+ * Reports the decision if the monitor's heartbeat is fresh and the
+ * decision is worth an event: one event into the ring, or one more lost
+ * if the ring is full. A heartbeat gone stale (its monitor was killed) is
+ * cleared, unless renewed meanwhile, so that packets are back to paying
+ * one lookup and one compare.
+ *
+ * A global function: the verifier checks it once, not once for every
+ * path that reaches the exit.
+ */
+__noinline int monitor_event(struct __sk_buff *skb, const struct pkt *p,
+			     int reason)
+{
+	struct monitor_ctl *m;
+	struct splicer_event *e;
+	struct monitor_stats *ms;
+	__u32 zero = 0;
+	__u64 beat;
+
+	m = bpf_map_lookup_elem(&monitor, &zero);
+	if (!skb || !p || !m || !reportable(reason, p))
+		return 0;
+	beat = m->heartbeat_ns;
+	if (bpf_ktime_get_ns() - beat >= SPLICER_MONITOR_STALE_NS) {
+		__sync_val_compare_and_swap(&m->heartbeat_ns, beat, 0);
+		return 0;
+	}
+	ms = bpf_map_lookup_elem(&monitor_stats, &zero);
+	if (!ms)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		ms->lost++;
+		return 0;
+	}
+	/*
+	 * Fields the parser did not reach are still zero; flags say which
+	 * were reached. l4_off is set last, once the IPv4 header is good.
+	 */
+	__builtin_memset(e, 0, sizeof(*e));
+	e->time_ns = bpf_ktime_get_ns();
+	e->ifindex = skb->ingress_ifindex;
+	e->len = skb->len;
+	e->rule = p->rule;
+	e->saddr = p->saddr;
+	e->daddr = p->daddr;
+	e->sport = p->sport;
+	e->dport = p->dport;
+	e->proto = p->proto;
+	e->reason = reason;
+	e->flags = (p->l4_off ? SPLICER_EVENT_IP : 0) |
+		   (p->frag == FRAG_REST ? SPLICER_EVENT_FRAG_REST : 0);
+	e->tcp_flags = p->tcp_flags;
+	e->icmp_type = p->icmp_type;
+	bpf_ringbuf_submit(e, 0);
+	ms->emitted++;
+	return 1;
 }
 
 SEC("tc")
@@ -696,11 +931,17 @@ int splicer_ingress(struct __sk_buff *skb)
 	__u32 ifindex = skb->ingress_ifindex;
 	struct iface_cfg *cfg = bpf_map_lookup_elem(&ifaces, &ifindex);
 	__u32 slot = cfg ? cfg->slot : 0;
+	struct monitor_ctl *m;
 	struct iface_stats *st;
-	__u32 idx;
+	struct pkt p = {};
+	__u32 idx, zero = 0;
 	int reason;
 
-	reason = decide(skb, cfg);
+	reason = decide(skb, cfg, &p);
+	/* With no monitor, all it costs: one array lookup, one compare. */
+	m = bpf_map_lookup_elem(&monitor, &zero);
+	if (m && m->heartbeat_ns)
+		monitor_event(skb, &p, reason);
 	st = bpf_map_lookup_elem(&iface_stats, &slot);
 	/* One unsigned index, compared and used: the verifier's bound. */
 	idx = reason;

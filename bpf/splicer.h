@@ -17,17 +17,21 @@
 #define SPLICER_MAP_INDEX "rule_index"
 #define SPLICER_MAP_FRAG_FLOWS "frag_flows"
 #define SPLICER_MAP_ECHO_OUT "echo_out"
+#define SPLICER_MAP_EVENTS "events"
+#define SPLICER_MAP_MONITOR "monitor"
+#define SPLICER_MAP_MONITOR_STATS "monitor_stats"
 #define SPLICER_PROG_INGRESS_PIN "ingress"
 #define SPLICER_PROG_EGRESS_PIN "egress"
 
 #define SPLICER_MAX_RULES (1U << 18)
 #define SPLICER_MAX_IFACES 256 /* stats slots; slot 0 counts unknown ifaces */
 #define SPLICER_MAX_IFACE_ADDRS 4096
-#define SPLICER_INDEX_MAX_ENTRIES (1U << 22)
 #define SPLICER_MAX_FRAG_FLOWS 4096
 #define SPLICER_MAX_ECHO_OUT 4096
 #define SPLICER_FRAG_TIMEOUT_NS (30ULL * 1000000000) /* ipfrag_time */
 #define SPLICER_ECHO_TIMEOUT_NS (60ULL * 1000000000)
+#define SPLICER_EVENTS_BYTES (256 * 1024) /* ring buffer, a power of 2 */
+#define SPLICER_MONITOR_STALE_NS (3ULL * 1000000000)
 
 /*
  * skb->mark bit on a SYN splicer queued again itself (see reuse_timewait);
@@ -82,40 +86,115 @@ struct counter {
 };
 
 /*
- * The lookup index is one LPM trie (the inner map of "index", swapped as a
- * whole) holding three kinds of entry, told apart by the tag's top byte:
+ * The lookup index is one array of 24-byte records (the inner map of
+ * "rule_index", built exactly to size and swapped as a whole). It holds
+ * multibit tries: a node splits the key's next 6 bits into 64 slots; a
+ * slot leads either to a child node or to a leaf, and both are found by
+ * counting bits below the slot in the node's bitmaps, so nodes are only
+ * as large as what they hold. Equal leaves in neighbouring slots share
+ * one record. Keys are taken from their top bit; a trie over W bits
+ * starts with a node of W - 6 * (ceil(W / 6) - 1) bits so that every
+ * later node takes 6.
  *
- *   DST  tag = DST | proto,  scope = 0,       bits = dst address
- *        -> next = destination class (the longest rule prefix holding dst)
- *   PORT tag = PORT | class, scope = 0,       bits = port << 16
- *        -> next = port class (one stretch of ports with one candidate set)
- *   SRC  tag = SRC | pclass, scope = ifindex, bits = src address
- *        -> the winning rule's verdict
+ * Record 0 is the header. Then, per rule lookup:
  *
- * Entries always match tag and scope in full, so prefixlen is 64 plus the
- * prefix length of bits. The datapath does at most four lookups a packet,
- * however many rules exist. See README "Rule index".
+ *   destination trie (32 bits, one per protocol)  -> struct ix_class
+ *   its class's port trie (16 bits)               -> struct ix_verdict
+ *   if the verdict needs the source: source trie (32 bits) or, for rules
+ *   scoped to an interface, (ifindex, source) trie (64 bits) -> verdict
+ *
+ * A packet walks the destination's own class first, then at most once
+ * its fallback class (every rule of a shorter prefix holding it): at most
+ * 6 + 2 * (3 + 11 + 6) records, whatever the number of rules. The
+ * compiler already applied precedence. See README "Rule index".
  */
-#define SPLICER_TAG_DST (1U << 24)
-#define SPLICER_TAG_PORT (2U << 24)
-#define SPLICER_TAG_SRC (3U << 24)
-#define SPLICER_CLASS_MAX ((1U << 24) - 1)
-#define SPLICER_LPM_FIXED_BITS 64
+#define SPLICER_IX_STRIDE 6
+#define SPLICER_IX_MAX_LEVELS 11 /* a 64-bit key: 4 + 10 * 6 bits */
+#define SPLICER_IX_MAX_RECORDS (1U << 23) /* 192 MiB */
 
-struct lpm_key {
-	__u32 prefixlen;
-	__u32 tag;
-	__u32 scope;
-	__be32 bits;
+struct ix_node {
+	__u64 vec; /* bit s: slot s leads to a child */
+	__u64 leafvec; /* bit s: a new leaf starts at slot s */
+	__u32 base1; /* record of the first child */
+	__u32 base0; /* record of the first leaf */
 };
 
-struct lpm_val {
-	__u32 next; /* class id (DST, PORT); rule id (SRC) */
+struct ix_header {
+	__u32 root[2]; /* destination tries: [0] TCP, [1] UDP; 0 none */
+	__u32 records;
+	__u32 rules;
+	__u32 exact; /* first record of the /32 table; 0 none */
+	__u32 exact_bits; /* it has 1 << exact_bits buckets */
+};
+
+/*
+ * /32 destinations are not in the tries but in a table of buckets, each
+ * one record of four keys and the four keys' destination leaves: a
+ * packet's address is looked for in two buckets (two hashes) before the
+ * trie is walked; the second only if the first is full. A /32 is the
+ * longest prefix there is, so a hit is the answer. Bucket b is records
+ * exact + 5 * b .. exact + 5 * b + 4, slots filled in order.
+ */
+#define SPLICER_IX_BUCKET 4
+struct ix_keys {
+	__be32 addr[SPLICER_IX_BUCKET];
+	__u8 proto[SPLICER_IX_BUCKET]; /* 0: the slot is free */
+	__u32 pad;
+};
+
+static inline __u32 splicer_ix_hash(__u32 addr, __u8 proto, int second,
+				    __u32 bits)
+{
+	__u32 h = second ? (addr ^ ((__u32)proto << 8) ^ 0x5bd1e995U) *
+				   0x85ebca6bU :
+			   (addr ^ proto) * 0x9e3779b1U;
+
+	return h >> (32 - bits);
+}
+
+/*
+ * A destination leaf: the longest rule prefix holding the address. A
+ * prefix with a single rule without source or scope (the usual service)
+ * keeps that rule here and has no own port trie (own = 0, id != 0).
+ */
+struct ix_class {
+	__u32 own; /* port trie of the prefix's own rules; 0 none */
+	__u32 fallback; /* of every rule of the shorter prefixes; 0 none */
+	__u16 port_lo, port_hi; /* the inline rule */
+	__u32 id;
 	__be32 to_addr;
 	__be16 to_port;
 	__u8 action;
 	__u8 pad;
-	__u32 pad2;
+};
+
+#define SPLICER_IX_SOURCES (1U << 0) /* ask the source trie in .sources */
+#define SPLICER_IX_SCOPED (1U << 1) /* first ask the trie in .scoped */
+
+/* A port or source leaf: the winning rule, or none (id 0). */
+struct ix_verdict {
+	__u32 id;
+	__be32 to_addr;
+	__be16 to_port;
+	__u8 action;
+	__u8 flags;
+	__u32 sources; /* source trie root, with SPLICER_IX_SOURCES */
+	__u32 scoped; /* (ifindex, source) trie root, with SPLICER_IX_SCOPED */
+	__u32 pad;
+};
+
+union ix_rec {
+	struct ix_node node;
+	struct ix_header hdr;
+	struct ix_keys keys;
+	struct ix_class cls;
+	struct ix_verdict v;
+};
+
+/* The index map's element: record i is rec[i % CHUNK] of element i / CHUNK. */
+#define SPLICER_IX_CHUNK 8192
+struct ix_chunk {
+	union ix_rec rec[SPLICER_IX_CHUNK];
 };
 
 /* ifaces map: one entry per attached interface, keyed by ifindex. */
@@ -182,5 +261,60 @@ struct echo_key {
 struct iface_stats {
 	struct counter reason[REASON_MAX];
 };
+
+/*
+ * monitor map, key 0: the datapath emits events while heartbeat_ns is
+ * less than SPLICER_MONITOR_STALE_NS old. `splicer monitor` writes it
+ * every second, so a monitor that dies stops emission within seconds;
+ * anything else may turn emission on the same way (e.g. a benchmark, with
+ * pid 0). A stale heartbeat is cleared by the datapath.
+ */
+struct monitor_ctl {
+	__u64 heartbeat_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0: none */
+	__u32 pid; /* the monitor's, so a second one can tell it is alive */
+	__u32 pad;
+};
+
+/* monitor_stats map, key 0, per CPU. */
+struct monitor_stats {
+	__u64 emitted; /* events written to the ring */
+	__u64 lost; /* events dropped because the ring was full */
+};
+
+/*
+ * splicer_event.flags. Fields the parser did not reach are zero: without
+ * SPLICER_EVENT_IP only the interface, length and reason mean anything.
+ * Ports, TCP flags and the ICMP type are there unless the packet was
+ * malformed, or a fragment after the first.
+ */
+#define SPLICER_EVENT_IP (1U << 0) /* a good IPv4 header: addresses, proto */
+#define SPLICER_EVENT_FRAG_REST (1U << 1) /* a fragment after the first */
+
+/*
+ * One record in the events ring buffer: a decision about a new flow or a
+ * drop (never a packet passed as established).
+ */
+struct splicer_event {
+	__u64 time_ns; /* bpf_ktime_get_ns() */
+	__u32 ifindex; /* ingress */
+	__u32 len; /* skb->len */
+	__u32 rule; /* rule id, 0: no rule decided */
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 reason; /* enum splicer_reason; the verdict follows from it */
+	__u8 flags; /* SPLICER_EVENT_* */
+	__u8 tcp_flags; /* SPLICER_TCP_* */
+	__u8 icmp_type;
+	__u8 pad[7];
+};
+
+/* splicer_event.tcp_flags */
+#define SPLICER_TCP_FIN 0x01
+#define SPLICER_TCP_SYN 0x02
+#define SPLICER_TCP_RST 0x04
+#define SPLICER_TCP_ACK 0x10
 
 #endif /* SPLICER_H */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 #include <linux/types.h>
 
 #include "splicer.h"
@@ -109,11 +110,14 @@ int state_open(struct state *st, bool write);
 /* For attach: creates the pin root and loads/pins what is missing. */
 int state_create(struct state *st, int prog_fd[2]); /* ingress, egress */
 int state_purge(struct state *st);
+/* A pinned map by name (SPLICER_MAP_*): its fd, or a negative error. */
+int state_open_map(const struct state *st, const char *name, bool optional);
+void state_unlock(struct state *st);
 void state_close(struct state *st);
 int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
 	       size_t n_u64);
 
-/* rules.c: the rule set, its compiled index and the routes it asks for. */
+/* rules.c and index.c: the rule set, its compiled index, its routes. */
 struct rule {
 	struct rule_key k;
 	struct rule_val v;
@@ -146,6 +150,48 @@ int attach_link(const struct nl_link *link, int icmp_echo,
 /* detach.c: forgets an interface's addresses and state (not its rules). */
 int forget_iface(const struct state *st, __u32 ifindex);
 
+/* stats.c: the reasons' names, as stats -j spells them. */
+const char *reason_name(unsigned int reason);
+const char *reason_verdict(unsigned int reason); /* pass, redirect, drop */
+int reason_by_name(const char *name); /* -1 if none */
+
+/* stats.c: every counter at one moment. */
+struct iface_view {
+	__u32 ifindex;
+	char name[16]; /* IF_NAMESIZE */
+	struct iface_cfg cfg;
+	bool attached;
+	struct iface_stats st;
+	char addrs[16][16]; /* INET_ADDRSTRLEN each */
+	size_t n_addrs;
+};
+
+/* The monitor's heartbeat and the events the datapath emitted for it. */
+struct monitor_view {
+	bool present; /* state pinned by an older splicer has no such maps */
+	bool listening;
+	__u32 pid; /* 0: not known, or nobody listens */
+	struct monitor_stats c;
+};
+
+struct snapshot {
+	struct iface_view *ifs; /* by ifindex */
+	size_t n_ifs;
+	struct rule *rules; /* by id; only if asked for */
+	struct counter *rule_c; /* rule_c[i] counts rules[i] */
+	size_t n_rules;
+	struct monitor_view mon;
+	__u64 mono_ns; /* CLOCK_MONOTONIC when taken */
+	time_t wall; /* when taken */
+};
+int snapshot_take(struct snapshot *s, bool with_rules);
+void snapshot_free(struct snapshot *s);
+
+/* prom.c: a snapshot in the Prometheus text format (it needs the rules). */
+int prom_write(FILE *f, const struct snapshot *s);
+/* Atomically replaces DIR/splicer.prom, for node-exporter's textfile. */
+int prom_textfile(const char *dir, const struct snapshot *s);
+
 /* Commands. */
 int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);
@@ -159,6 +205,7 @@ int do_batch(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_save(int argc, char **argv);
 int do_flush(int argc, char **argv);
+int do_monitor(int argc, char **argv);
 int do_watch(int argc, char **argv);
 
 /* list.c: which rules list_rules() prints; NULL prints every rule. */
@@ -170,6 +217,16 @@ struct rule_filter {
 	unsigned int actions; /* bit (1 << SPLICER_ACT_*); 0: any */
 };
 int list_rules(const struct rule_filter *f);
+/* One rule as list shows it, without counters: list -j's fields. */
+void rule_json(struct jw *w, const char *name, const struct rule *r);
+/*
+ * Its match and action in words, e.g. "tcp 10.1.0.0/16 from 10.2.0.0/16
+ * port 80-88 dev eth1" and "redirect 127.0.0.1:9999".
+ */
+#define RULE_MATCH_LEN 96
+#define RULE_ACTION_LEN 32
+void rule_words(const struct rule *r, char *match, size_t msize, char *action,
+		size_t asize);
 
 /* rule.c: the rule grammar shared by add and del. */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r);

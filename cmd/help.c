@@ -36,9 +36,17 @@ static const struct {
 	  "other rule asks for it.\n" },
 	{ "list", "list",
 	  "Print every rule with its packet and byte counters.\n" },
-	{ "stats", "stats",
+	{ "stats",
+	  "stats [--watch SECONDS] [--format text|json|prometheus]\n"
+	  "            [--textfile DIR]",
 	  "Print each attached interface's counters: passed by reason,\n"
-	  "redirected, dropped by reason.\n" },
+	  "redirected, dropped by reason; and the monitor's events.\n"
+	  "--watch prints packet and byte rates per interface, reason and\n"
+	  "rule every SECONDS, redrawn in place on a terminal, until SIGINT\n"
+	  "or SIGTERM (-j: one stats object a line). --format prometheus\n"
+	  "prints the Prometheus text format; --textfile DIR writes it to\n"
+	  "DIR/splicer.prom atomically instead, for node-exporter's textfile\n"
+	  "collector, and again every SECONDS with --watch.\n" },
 	{ "batch", "batch [--check] [[-f] FILE|-]",
 	  "Make the changes of a batch file (standard input without FILE or\n"
 	  "with -): one command a line, 'add RULE' or 'del RULE' as on the\n"
@@ -63,6 +71,17 @@ static const struct {
 	{ "flush", "flush",
 	  "Delete every rule and the routes splicer added. Only SSH to the\n"
 	  "interfaces' own addresses and host-opened flows stay open.\n" },
+	{ "monitor",
+	  "monitor [-j] [dev IFACE] [verdict redirect|pass|drop]\n"
+	  "            [reason NAME] [proto tcp|udp|icmp]",
+	  "Print the datapath's decisions as they happen, one line (-j: one\n"
+	  "JSON object) each: time, interface, protocol, source -> destination,\n"
+	  "verdict, reason and the rule that decided. Only new flows and\n"
+	  "drops are told, not packets of flows the host already has. The\n"
+	  "filters choose what is shown; NAME is a reason as stats prints it\n"
+	  "(no_rule, rule_pass, ssh, redirected...). Events are emitted only\n"
+	  "while a monitor runs, one at a time; those lost to a full buffer\n"
+	  "are reported on stderr. Stops on SIGINT or SIGTERM.\n" },
 	{ "watch", "watch [--config FILE] [IFACE...]",
 	  "Run until SIGTERM or SIGINT (exit 0; filters and rules stay):\n"
 	  "apply FILE (default " DEFAULT_CONFIG ", or\n"

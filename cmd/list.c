@@ -63,12 +63,14 @@ static void fill_row(const struct state *st, const struct rule *r,
 	snprintf(row->service, sizeof(row->service), "%.*s",
 		 SPLICER_SERVICE_LEN - 1, r->v.service);
 	/* A rule without counters (mid-update) shows zeros. */
-	percpu_sum(st->rule_stats, &r->v.id, &row->c, sizeof(row->c), 2);
+	if (st)
+		percpu_sum(st->rule_stats, &r->v.id, &row->c, sizeof(row->c),
+			   2);
 }
 
-static void json_row(struct jw *w, const struct row *row, const struct rule *r)
+static void json_fields(struct jw *w, const struct row *row,
+			const struct rule *r)
 {
-	jw_obj_begin(w, NULL);
 	jw_u64(w, "id", r->v.id);
 	jw_str(w, "proto", row->proto);
 	jw_str(w, "dst", row->dst);
@@ -80,9 +82,39 @@ static void json_row(struct jw *w, const struct row *row, const struct rule *r)
 	jw_str(w, "to", r->v.action == SPLICER_ACT_REDIRECT ? row->to : NULL);
 	jw_bool(w, "route", row->route);
 	jw_str(w, "service", *row->service ? row->service : NULL);
+}
+
+static void json_row(struct jw *w, const struct row *row, const struct rule *r)
+{
+	jw_obj_begin(w, NULL);
+	json_fields(w, row, r);
 	jw_u64(w, "packets", row->c.packets);
 	jw_u64(w, "bytes", row->c.bytes);
 	jw_obj_end(w);
+}
+
+void rule_json(struct jw *w, const char *name, const struct rule *r)
+{
+	struct row row;
+
+	fill_row(NULL, r, &row);
+	jw_obj_begin(w, name);
+	json_fields(w, &row, r);
+	jw_obj_end(w);
+}
+
+void rule_words(const struct rule *r, char *match, size_t msize, char *action,
+		size_t asize)
+{
+	struct row row;
+
+	fill_row(NULL, r, &row);
+	snprintf(match, msize, "%s %s%s%s port %s%s%s", row.proto, row.dst,
+		 r->k.src_len ? " from " : "", r->k.src_len ? row.src : "",
+		 row.ports, row.has_dev ? " dev " : "",
+		 row.has_dev ? row.dev : "");
+	snprintf(action, asize, "%s%s%s", row.action, *row.to ? " " : "",
+		 row.to);
 }
 
 #define N_COLS 10

@@ -24,13 +24,13 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-	{ "attach", do_attach }, { "detach", do_detach },
-	{ "add", do_add },	 { "del", do_del },
-	{ "list", do_list },	 { "stats", do_stats },
-	{ "help", do_help },	 { "version", do_version },
-	{ "batch", do_batch },	 { "apply", do_apply },
-	{ "save", do_save },	 { "flush", do_flush },
-	{ "watch", do_watch },
+	{ "attach", do_attach },   { "detach", do_detach },
+	{ "add", do_add },	   { "del", do_del },
+	{ "list", do_list },	   { "stats", do_stats },
+	{ "help", do_help },	   { "version", do_version },
+	{ "batch", do_batch },	   { "apply", do_apply },
+	{ "save", do_save },	   { "flush", do_flush },
+	{ "monitor", do_monitor }, { "watch", do_watch },
 };
 
 /* The command word may be any unique prefix of a command, as in ip. */

@@ -152,6 +152,35 @@ int state_open(struct state *st, bool write)
 	return 0;
 }
 
+/*
+ * Opens a pinned map the command needs beyond those in struct state.
+ * Returns its fd or the error's code; an optional map that is missing is
+ * -ENOENT without an error line.
+ */
+int state_open_map(const struct state *st, const char *name, bool optional)
+{
+	char path[4200];
+	int fd;
+
+	pin_path(st, name, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT && optional)
+		return -ENOENT;
+	if (errno == ENOENT)
+		return err_absent("%s: no such map; 'splicer attach' creates "
+				  "what a newer splicer needs",
+				  path);
+	return err_kernel(-errno, "%s", path);
+}
+
+/* For a writer that goes on reading: others may write again. */
+void state_unlock(struct state *st)
+{
+	flock(st->root_fd, LOCK_UN);
+}
+
 void state_close(struct state *st)
 {
 	size_t i;

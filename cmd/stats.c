@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* splicer stats: per-interface counters by verdict and reason. */
+/*
+ * splicer stats: per-interface counters by verdict and reason, once or
+ * every few seconds as rates (text), JSON, or the Prometheus format
+ * (prom.c).
+ */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -36,15 +45,27 @@ static const struct {
 
 static const char *const group_names[] = { "passed", "redirected", "dropped" };
 
-struct iface_view {
-	__u32 ifindex;
-	char name[IF_NAMESIZE];
-	struct iface_cfg cfg;
-	bool attached;
-	struct iface_stats st;
-	char addrs[16][INET_ADDRSTRLEN];
-	size_t n_addrs;
-};
+const char *reason_name(unsigned int r)
+{
+	return r < REASON_MAX ? reasons[r].name : "?";
+}
+
+const char *reason_verdict(unsigned int r)
+{
+	static const char *const verdicts[] = { "pass", "redirect", "drop" };
+
+	return r < REASON_MAX ? verdicts[reasons[r].group] : "?";
+}
+
+int reason_by_name(const char *name)
+{
+	int r;
+
+	for (r = 0; r < REASON_MAX; r++)
+		if (!strcmp(name, reasons[r].name))
+			return r;
+	return -1;
+}
 
 static void load_view(const struct state *st, __u32 ifindex,
 		      struct iface_view *v)
@@ -67,6 +88,64 @@ static void load_view(const struct state *st, __u32 ifindex,
 		key = next;
 		prev = &key;
 	}
+}
+
+static __u64 now_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void load_monitor(const struct state *st, struct monitor_view *mv)
+{
+	int ctl = state_open_map(st, SPLICER_MAP_MONITOR, true);
+	int stats = state_open_map(st, SPLICER_MAP_MONITOR_STATS, true);
+	struct monitor_ctl c = {};
+	__u32 zero = 0;
+
+	memset(mv, 0, sizeof(*mv));
+	if (ctl >= 0 && stats >= 0 && !bpf_map_lookup_elem(ctl, &zero, &c) &&
+	    !percpu_sum(stats, &zero, &mv->c, sizeof(mv->c), 2)) {
+		mv->present = true;
+		mv->listening = c.heartbeat_ns &&
+				now_ns(CLOCK_MONOTONIC) - c.heartbeat_ns <
+					SPLICER_MONITOR_STALE_NS;
+		mv->pid = mv->listening ? c.pid : 0;
+	}
+	if (ctl >= 0)
+		close(ctl);
+	if (stats >= 0)
+		close(stats);
+}
+
+static void json_monitor(struct jw *w, const struct monitor_view *mv)
+{
+	if (!mv->present)
+		return;
+	jw_obj_begin(w, "monitor");
+	jw_bool(w, "listening", mv->listening);
+	if (mv->pid)
+		jw_u64(w, "pid", mv->pid);
+	else
+		jw_str(w, "pid", NULL);
+	jw_u64(w, "events", mv->c.emitted);
+	jw_u64(w, "lost", mv->c.lost);
+	jw_obj_end(w);
+}
+
+static void plain_monitor(const struct monitor_view *mv)
+{
+	if (!mv->present)
+		return;
+	if (mv->pid)
+		printf("monitor: listening (pid %u)", mv->pid);
+	else
+		printf("monitor: %s", mv->listening ? "listening" : "none");
+	printf(", %llu events emitted, %llu lost\n",
+	       (unsigned long long)mv->c.emitted,
+	       (unsigned long long)mv->c.lost);
 }
 
 static void json_counter(struct jw *w, const char *name,
@@ -129,51 +208,456 @@ static void plain_view(const struct iface_view *v)
 		       (unsigned long long)v->st.reason[r].bytes);
 }
 
-int do_stats(int argc, char **argv)
+/* --------------------------------------------------------- snapshots */
+
+static int cmp_ifindex(const void *a, const void *b)
 {
-	struct iface_view *v = NULL;
-	struct jw *w = NULL;
+	const struct iface_view *x = a, *y = b;
+
+	return x->ifindex < y->ifindex ? -1 : x->ifindex > y->ifindex;
+}
+
+static int cmp_rule_id(const void *a, const void *b)
+{
+	const struct rule *x = a, *y = b;
+
+	return x->v.id < y->v.id ? -1 : x->v.id > y->v.id;
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	free(s->ifs);
+	free(s->rules);
+	free(s->rule_c);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Every counter at one moment, interfaces in ifindex order; the rules
+ * (through rules_load(), in id order) only when asked for.
+ */
+int snapshot_take(struct snapshot *s, bool with_rules)
+{
+	struct iface_view *more;
 	__u32 key, next;
 	void *prev = NULL;
 	struct state st;
+	size_t cap = 0, i;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	err = state_open(&st, false);
+	if (err)
+		goto out;
+	while (!bpf_map_get_next_key(st.ifaces, prev, &next)) {
+		if (s->n_ifs == cap) {
+			cap = cap ? 2 * cap : 8;
+			more = realloc(s->ifs, cap * sizeof(*s->ifs));
+			if (!more) {
+				err = err_kernel(-ENOMEM, "stats");
+				goto out;
+			}
+			s->ifs = more;
+		}
+		load_view(&st, next, &s->ifs[s->n_ifs++]);
+		key = next;
+		prev = &key;
+	}
+	qsort(s->ifs, s->n_ifs, sizeof(*s->ifs), cmp_ifindex);
+	if (with_rules) {
+		err = rules_load(&st, &s->rules, &s->n_rules);
+		if (err)
+			goto out;
+		qsort(s->rules, s->n_rules, sizeof(*s->rules), cmp_rule_id);
+		s->rule_c = calloc(s->n_rules + 1, sizeof(*s->rule_c));
+		if (!s->rule_c) {
+			err = err_kernel(-ENOMEM, "stats");
+			goto out;
+		}
+		/* A rule without counters (mid-update) shows zeros. */
+		for (i = 0; i < s->n_rules; i++)
+			percpu_sum(st.rule_stats, &s->rules[i].v.id,
+				   &s->rule_c[i], sizeof(s->rule_c[i]), 2);
+	}
+	load_monitor(&st, &s->mon);
+	s->mono_ns = now_ns(CLOCK_MONOTONIC);
+	s->wall = time(NULL);
+out:
+	state_close(&st);
+	if (err)
+		snapshot_free(s);
+	return err;
+}
+
+static void print_json(const struct snapshot *s)
+{
+	struct jw *w = jw_new(stdout, opts.pretty);
+	size_t i;
+
+	jw_obj_begin(w, NULL);
+	jw_u64(w, "schema", 1);
+	jw_arr_begin(w, "interfaces");
+	for (i = 0; i < s->n_ifs; i++)
+		json_view(w, &s->ifs[i]);
+	jw_arr_end(w);
+	json_monitor(w, &s->mon);
+	jw_obj_end(w);
+	jw_free(w);
+	putchar('\n');
+}
+
+static void print_plain(const struct snapshot *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_ifs; i++)
+		plain_view(&s->ifs[i]);
+	plain_monitor(&s->mon);
+}
+
+/* ------------------------------------------------------------- rates */
+
+/* 1234567 -> "1.2M": a rate fits its column whatever its size. */
+static const char *human(double v, char *buf, size_t size)
+{
+	static const char *const unit[] = { "", "k", "M", "G", "T" };
+	size_t u = 0;
+
+	while (v >= 999.95 && u < sizeof(unit) / sizeof(unit[0]) - 1) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, size, "%.1f%s", v, unit[u]);
+	return buf;
+}
+
+/* now - then per second, or "-" without an earlier value to compare. */
+static const char *rate(const __u64 *then, __u64 now, double secs, char *buf,
+			size_t size)
+{
+	if (!then || *then > now || secs <= 0)
+		return "-";
+	return human((now - *then) / secs, buf, size);
+}
+
+static const struct iface_view *prev_iface(const struct snapshot *prev,
+					   __u32 ifindex)
+{
+	struct iface_view key = { .ifindex = ifindex };
+
+	if (!prev || !prev->n_ifs)
+		return NULL;
+	return bsearch(&key, prev->ifs, prev->n_ifs, sizeof(key), cmp_ifindex);
+}
+
+static const struct counter *prev_rule(const struct snapshot *prev, __u32 id)
+{
+	struct rule key = { .v.id = id };
+	const struct rule *r;
+
+	if (!prev || !prev->n_rules)
+		return NULL;
+	r = bsearch(&key, prev->rules, prev->n_rules, sizeof(key), cmp_rule_id);
+	return r ? &prev->rule_c[r - prev->rules] : NULL;
+}
+
+struct rule_row {
+	size_t i; /* into the snapshot's rules */
+	double pps; /* -1: no rate yet */
+};
+
+static int cmp_rule_row(const void *a, const void *b)
+{
+	const struct rule_row *x = a, *y = b;
+
+	if (x->pps != y->pps)
+		return x->pps > y->pps ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Terminal rows, for a rule table that fits; 0: not a terminal. */
+static int screen_rows(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) || !ws.ws_row)
+		return 0;
+	return ws.ws_row;
+}
+
+/*
+ * One frame of `stats --watch`: packet and byte rates since the last
+ * frame, per interface and reason and per rule, with the totals. Only
+ * what has counted anything is shown; the busiest rules first.
+ */
+static void print_rates(const struct snapshot *prev, const struct snapshot *s,
+			double every, bool tty)
+{
+	double secs = prev ? (s->mono_ns - prev->mono_ns) / 1e9 : 0;
+	char r1[16], r2[16], when[32], match[RULE_MATCH_LEN];
+	char action[RULE_ACTION_LEN];
+	int rows = tty ? screen_rows() : 0, used = 0, mw = 5, aw = 6;
+	struct rule_row *rr;
+	size_t i, n = 0, shown;
+	unsigned int r;
+
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&s->wall));
+	if (tty)
+		fputs("\033[H\033[2J", stdout); /* home, clear: like top */
+	printf("splicer stats, every %g s, %s\n\n", every, when);
+	printf("%-15s %-8s %-11s %9s %9s %14s %16s\n", "INTERFACE", "VERDICT",
+	       "REASON", "PKTS/S", "BYTES/S", "PACKETS", "BYTES");
+	used = 3;
+	for (i = 0; i < s->n_ifs; i++) {
+		const struct iface_view *v = &s->ifs[i];
+		const struct iface_view *p = prev_iface(prev, v->ifindex);
+
+		for (r = 0; r < REASON_MAX; r++) {
+			const struct counter *c = &v->st.reason[r];
+
+			if (!c->packets)
+				continue;
+			printf("%-15s %-8s %-11s %9s %9s %14llu %16llu\n",
+			       v->name, reason_verdict(r), reason_name(r),
+			       rate(p ? &p->st.reason[r].packets : NULL,
+				    c->packets, secs, r1, sizeof(r1)),
+			       rate(p ? &p->st.reason[r].bytes : NULL, c->bytes,
+				    secs, r2, sizeof(r2)),
+			       (unsigned long long)c->packets,
+			       (unsigned long long)c->bytes);
+			used++;
+		}
+	}
+
+	rr = calloc(s->n_rules + 1, sizeof(*rr));
+	if (!rr)
+		return;
+	for (i = 0; i < s->n_rules; i++) {
+		const struct counter *p = prev_rule(prev, s->rules[i].v.id);
+
+		if (!s->rule_c[i].packets)
+			continue;
+		rr[n].i = i;
+		rr[n].pps = p && secs > 0 &&
+					    p->packets <= s->rule_c[i].packets ?
+				    (s->rule_c[i].packets - p->packets) / secs :
+				    -1;
+		rule_words(&s->rules[i], match, sizeof(match), action,
+			   sizeof(action));
+		if ((int)strlen(match) > mw)
+			mw = strlen(match);
+		if ((int)strlen(action) > aw)
+			aw = strlen(action);
+		n++;
+	}
+	qsort(rr, n, sizeof(*rr), cmp_rule_row);
+	printf("\n%-6s %-*s %-*s %9s %9s %14s %16s\n", "RULE", mw, "MATCH", aw,
+	       "ACTION", "PKTS/S", "BYTES/S", "PACKETS", "BYTES");
+	used += 3;
+	/* On a terminal, as many as fit, with a line to say what is left. */
+	shown = n;
+	if (rows && (int)n > rows - used - 1)
+		shown = rows - used - 1 > 0 ? rows - used - 1 : 0;
+	for (i = 0; i < shown; i++) {
+		const struct rule *ru = &s->rules[rr[i].i];
+		const struct counter *c = &s->rule_c[rr[i].i];
+		const struct counter *p = prev_rule(prev, ru->v.id);
+
+		rule_words(ru, match, sizeof(match), action, sizeof(action));
+		printf("%-6u %-*s %-*s %9s %9s %14llu %16llu\n", ru->v.id, mw,
+		       match, aw, action,
+		       rate(p ? &p->packets : NULL, c->packets, secs, r1,
+			    sizeof(r1)),
+		       rate(p ? &p->bytes : NULL, c->bytes, secs, r2,
+			    sizeof(r2)),
+		       (unsigned long long)c->packets,
+		       (unsigned long long)c->bytes);
+	}
+	if (shown < n)
+		printf("... %zu more rules\n", n - shown);
+	else
+		printf("%zu rules, %zu without packets\n", s->n_rules,
+		       s->n_rules - n);
+	if (!tty)
+		putchar('\n');
+	free(rr);
+}
+
+/* ----------------------------------------------------------- options */
+
+enum format { FMT_TEXT, FMT_JSON, FMT_PROM };
+
+struct stats_opts {
+	enum format format;
+	double watch; /* seconds; 0: once */
+	const char *textfile; /* directory */
+};
+
+#define STATS_USAGE                                         \
+	"usage: splicer stats [--watch SECONDS] [--format " \
+	"text|json|prometheus] [--textfile DIR]"
+
+static int parse_watch(const char *s, double *secs)
+{
+	char *end;
+
+	errno = 0;
+	*secs = strtod(s, &end);
+	if (*s < '0' || *s > '9' || *end || errno || !isfinite(*secs) ||
+	    *secs < 0.1 || *secs > 86400)
+		return err_usage("%s: --watch takes seconds, 0.1 to 86400", s);
+	return 0;
+}
+
+static int parse_format(const char *s, enum format *f)
+{
+	if (!strcmp(s, "text"))
+		*f = FMT_TEXT;
+	else if (!strcmp(s, "json"))
+		*f = FMT_JSON;
+	else if (!strcmp(s, "prometheus"))
+		*f = FMT_PROM;
+	else
+		return err_usage("%s: unknown format (text, json or "
+				 "prometheus)",
+				 s);
+	return 0;
+}
+
+/* --opt VALUE or --opt=VALUE, as getopt_long takes them. */
+static int parse_stats_opts(int argc, char **argv, struct stats_opts *o)
+{
+	static const char *const names[] = { "--watch", "--format",
+					     "--textfile" };
+	bool have_format = false;
+	const char *arg, *v, *eq;
+	size_t len, k;
+	int i, err;
+
+	memset(o, 0, sizeof(*o));
+	o->format = opts.json ? FMT_JSON : FMT_TEXT;
+	for (i = 0; i < argc; i++) {
+		arg = argv[i];
+		eq = strchr(arg, '=');
+		len = eq ? (size_t)(eq - arg) : strlen(arg);
+		for (k = 0; k < 3; k++)
+			if (strlen(names[k]) == len &&
+			    !strncmp(arg, names[k], len))
+				break;
+		if (k == 3)
+			return err_usage("%s: unknown argument; " STATS_USAGE,
+					 arg);
+		v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : "";
+		if (!*v)
+			return err_usage("%s: missing value; " STATS_USAGE,
+					 names[k]);
+		if (k == 0) {
+			err = parse_watch(v, &o->watch);
+		} else if (k == 1) {
+			have_format = true;
+			err = parse_format(v, &o->format);
+		} else {
+			o->textfile = v;
+			err = 0;
+		}
+		if (err)
+			return err;
+	}
+	if (have_format && opts.json && o->format != FMT_JSON)
+		return err_usage("-j and --format %s disagree",
+				 o->format == FMT_PROM ? "prometheus" : "text");
+	if (o->textfile && o->format != FMT_PROM)
+		return err_usage("--textfile writes the prometheus format; "
+				 "add --format prometheus");
+	if (o->watch && o->format == FMT_PROM && !o->textfile)
+		return err_usage("--watch with --format prometheus needs "
+				 "--textfile DIR");
+	return 0;
+}
+
+/* ----------------------------------------------------------- the loop */
+
+static int show(const struct stats_opts *o, const struct snapshot *prev,
+		const struct snapshot *s, bool tty)
+{
+	switch (o->format) {
+	case FMT_JSON:
+		print_json(s);
+		break;
+	case FMT_PROM:
+		return o->textfile ? prom_textfile(o->textfile, s) :
+				     prom_write(stdout, s);
+	default:
+		if (o->watch)
+			print_rates(prev, s, o->watch, tty);
+		else
+			print_plain(s);
+	}
+	return 0;
+}
+
+/*
+ * --watch: a snapshot every interval until SIGINT or SIGTERM. The signals
+ * are blocked and waited for, so the wait ends the moment one comes.
+ */
+static int watch(const struct stats_opts *o)
+{
+	struct snapshot snaps[2] = {}, *prev = NULL, *cur;
+	bool tty = isatty(STDOUT_FILENO);
+	struct timespec wait = {
+		.tv_sec = (time_t)o->watch,
+		.tv_nsec = (long)((o->watch - (time_t)o->watch) * 1e9),
+	};
+	sigset_t stop;
+	int err = 0, n, sig;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	/* A closed pipe ends the watch through the write error. */
+	signal(SIGPIPE, SIG_IGN);
+	for (n = 0;; n++) {
+		cur = &snaps[n % 2];
+		snapshot_free(cur);
+		err = snapshot_take(cur, o->format != FMT_JSON);
+		if (!err)
+			err = show(o, prev, cur, tty);
+		if (err)
+			break;
+		if (fflush(stdout) == EOF) {
+			if (errno != EPIPE)
+				err = err_kernel(-errno, "standard output");
+			break;
+		}
+		prev = cur;
+		do {
+			sig = sigtimedwait(&stop, NULL, &wait);
+		} while (sig < 0 && errno == EINTR);
+		if (sig > 0)
+			break;
+	}
+	snapshot_free(&snaps[0]);
+	snapshot_free(&snaps[1]);
+	return err;
+}
+
+int do_stats(int argc, char **argv)
+{
+	struct stats_opts o;
+	struct snapshot s;
 	int err;
 
 	if (wants_help("stats", argc, argv))
 		return 0;
-	if (argc)
-		return err_usage("%s: unknown argument; usage: splicer stats",
-				 argv[0]);
-	err = state_open(&st, false);
+	err = parse_stats_opts(argc, argv, &o);
 	if (err)
-		goto out;
-	v = malloc(sizeof(*v));
-	if (!v) {
-		err = err_kernel(-ENOMEM, "stats");
-		goto out;
-	}
-	if (opts.json) {
-		w = jw_new(stdout, opts.pretty);
-		jw_obj_begin(w, NULL);
-		jw_u64(w, "schema", 1);
-		jw_arr_begin(w, "interfaces");
-	}
-	while (!bpf_map_get_next_key(st.ifaces, prev, &next)) {
-		load_view(&st, next, v);
-		if (w)
-			json_view(w, v);
-		else
-			plain_view(v);
-		key = next;
-		prev = &key;
-	}
-	if (w) {
-		jw_arr_end(w);
-		jw_obj_end(w);
-		jw_free(w);
-		putchar('\n');
-	}
-out:
-	free(v);
-	state_close(&st);
+		return err;
+	if (o.watch)
+		return watch(&o);
+	err = snapshot_take(&s, o.format == FMT_PROM);
+	if (!err)
+		err = show(&o, NULL, &s, false);
+	snapshot_free(&s);
 	return err;
 }

@@ -144,9 +144,10 @@ man_text() {
 		"CONFIGURATION FILE" "COMPATIBILITY MODE" "EXIT STATUS" "JSON OUTPUT" ENVIRONMENT FILES EXAMPLES; do
 		grep -q "^$word\$" <<<"$text" || fail "no section $word"
 	done
-	for word in attach detach add del list stats batch apply save flush help version watch \
+	for word in attach detach add del list stats batch apply save flush monitor help version watch \
 		--config SPLICER_CONFIG /etc/splicer/splicer.conf splicer.service SIGHUP SIGTERM \
 		--json --pretty --quiet --verbose --pin-root --help --version --check --purge icmp-echo \
+		--watch --format --textfile prometheus splicer_packets_total \
 		SPLICER_PIN_ROOT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
 		--insert --delete --list --flush --dcidr-block --dprefix-len --ocidr-block \
 		--oprefix-len --low-port --high-port --tproxy-port --protocol --route \
@@ -173,7 +174,7 @@ complete_words() {
 
 @test "bash completion offers commands, keywords, interface names and files" {
 	run -0 complete_words splicer ''
-	assert_output "add apply attach batch del detach flush help list save stats version watch "
+	assert_output "add apply attach batch del detach flush help list monitor save stats version watch "
 	run -0 complete_words splicer a
 	assert_output "add apply attach "
 	run -0 complete_words splicer --p
@@ -211,4 +212,16 @@ complete_words() {
 	assert_output "$BATS_TEST_TMPDIR/rules.conf "
 	run -0 complete_words splicer w --config /x vr x
 	assert_output "xp xr "
+	run -0 complete_words splicer mon ''
+	assert_output "-j dev help proto reason verdict "
+	run -0 complete_words splicer monitor dev vr verdict ''
+	assert_output "drop pass redirect "
+	run -0 complete_words splicer -j monitor verdict drop ''
+	assert_output "dev proto reason "
+	run -0 complete_words splicer monitor reason no_
+	assert_output "no_listener no_rule "
+	run -0 complete_words splicer stats --
+	assert_output "--format --textfile --watch "
+	run -0 complete_words splicer st --format p
+	assert_output "prometheus "
 }

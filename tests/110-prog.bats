@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: GPL-2.0-only
 # The program packet by packet through BPF_PROG_TEST_RUN: the verifier's
-# budget, a table of stated verdicts, and a fuzzer held against the
-# reference classifier. Each run has its own network namespace with the
-# world's two addresses on lo (tests/unit/world.h) and nothing else.
+# budget, a table of stated verdicts, a fuzzer held against the reference
+# classifier, and the events a monitor gets. Each run has its own network
+# namespace with the world's two addresses on lo (tests/unit/world.h) and
+# nothing else.
 
 bats_require_minimum_version 1.5.0
 
@@ -24,14 +25,30 @@ in_world() {
 	[[ "$output" == "verifier: splicer_ingress: "*" processed instructions (budget "* ]]
 }
 
-@test "every line of the packet table gets its stated verdict, counter and rule" {
+@test "every line of the packet table gets its stated verdict, counter, rule and event" {
 	run -0 in_world 120 "$PROG_TEST" cases
 	echo "# ${lines[-1]}" >&3
 	[[ "${lines[-1]}" == "prog_test: "*" cases, 0 failed" ]]
 }
 
-@test "100,000 random and mutated frames get the reference classifier's verdict" {
+@test "100,000 random and mutated frames get the reference classifier's verdict, and events that tell it" {
 	run -0 in_world 600 "$PROG_TEST" fuzz 1 100000
 	echo "# ${lines[-1]}" >&3
 	[[ "${lines[-1]}" == "fuzz: seed 1: 100000 frames"*", 0 mismatches;"* ]]
+}
+
+@test "events are emitted only while a heartbeat is fresh, and a full ring counts them lost" {
+	run -0 in_world 120 "$PROG_TEST" monitor
+	echo "# ${lines[-1]}" >&3
+	[[ "${lines[-1]}" == "prog_test: monitor, 0 failed" ]]
+}
+
+@test "the datapath has no bpf_printk: neither in the source nor as a helper call" {
+	run -1 grep -rn 'bpf_printk\|bpf_trace_printk\|bpf_trace_vprintk' \
+		"$BATS_TEST_DIRNAME/../bpf"
+	# helper 6 is trace_printk, 177 trace_vprintk
+	run -0 llvm-objdump -d --no-show-raw-insn "$BATS_TEST_DIRNAME/../build/splicer.bpf.o"
+	local code=$output
+	grep -Eq 'call 5$' <<<"$code" # helper 5, bpf_ktime_get_ns: the code is there
+	run -1 grep -Eq 'call (6|177)$' <<<"$code"
 }

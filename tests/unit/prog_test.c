@@ -5,8 +5,12 @@
  * real maps with the world of world.h, and feeds frames through
  * BPF_PROG_TEST_RUN. "cases" runs the table below, each line a stated
  * expectation; "fuzz SEED N" feeds N random and mutated frames and holds
- * every verdict against the reference classifier. Run it as root in its
- * own network namespace with HOST and PEER on lo (tests/110-prog.bats).
+ * every verdict against the reference classifier; "monitor" checks when
+ * events are emitted and lost. The table and the fuzzer also read the
+ * event ring: whenever a monitor's heartbeat is fresh, each decision
+ * about a new flow or a drop must come with one event that tells it.
+ * Run it as root in its own network namespace with HOST and PEER on lo
+ * (tests/110-prog.bats).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -26,6 +31,12 @@
 static struct splicer_bpf *skel;
 static struct state st;
 static int prog_fd;
+
+/* The events ring as a monitor reads it, and what the last run put there. */
+static struct ring_buffer *ring;
+static bool monitor_on;
+static int n_events;
+static struct splicer_event last_event;
 
 /* ------------------------------------------------------------ the world */
 
@@ -141,6 +152,72 @@ static __u64 load(void)
 	return processed_insns(log);
 }
 
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	if (size == sizeof(last_event))
+		memcpy(&last_event, data, size);
+	n_events++;
+	return 0;
+}
+
+/* A heartbeat as splicer monitor writes it; 0 turns emission off. */
+static void set_heartbeat(__u64 ns)
+{
+	struct monitor_ctl m = { .heartbeat_ns = ns };
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.monitor), &zero, &m,
+				BPF_ANY)) {
+		perror("prog_test: heartbeat");
+		exit(2);
+	}
+}
+
+static __u64 heartbeat(void)
+{
+	struct monitor_ctl m = {};
+	__u32 zero = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.monitor), &zero, &m);
+	return m.heartbeat_ns;
+}
+
+/* Turns a monitor on or off, as far as the datapath can tell. */
+static void set_monitor(bool on)
+{
+	monitor_on = on;
+	set_heartbeat(on ? monotonic_ns() : 0);
+}
+
+static struct monitor_stats monitor_counters(void)
+{
+	struct monitor_stats ms;
+	__u32 zero = 0;
+
+	percpu_sum(bpf_map__fd(skel->maps.monitor_stats), &zero, &ms,
+		   sizeof(ms), 2);
+	return ms;
+}
+
+static void open_ring(void)
+{
+	ring = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL,
+				NULL);
+	if (!ring) {
+		perror("prog_test: ring buffer");
+		exit(2);
+	}
+}
+
 /* HOST pinged PEER: the egress program notes it, as it would on a wire. */
 static void send_echo_request(void)
 {
@@ -179,6 +256,8 @@ struct outcome {
 	int retval;
 	int reason; /* the one reason counter that moved, or -1 / -2 */
 	long rule; /* the one rule counter that moved, 0 none, -1 many */
+	int events; /* events the run put in the ring */
+	struct splicer_event ev; /* the last of them */
 };
 
 static __u64 seen_reason[4][REASON_MAX], seen_rule[64];
@@ -200,12 +279,18 @@ static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
 	t.data_size_in = len;
 	t.ctx_in = &ctx;
 	t.ctx_size_in = sizeof(ctx);
+	n_events = 0;
 	if (bpf_prog_test_run_opts(prog_fd, &t)) {
 		/* the kernel refuses frames shorter than an Ethernet header */
 		o.retval = -errno;
+		ring_buffer__consume(ring);
+		o.events = n_events;
 		return o;
 	}
 	o.retval = t.retval;
+	ring_buffer__consume(ring);
+	o.events = n_events;
+	o.ev = last_event;
 	percpu_sum(st.iface_stats, &slot, &now, sizeof(now),
 		   sizeof(now) / sizeof(__u64));
 	for (r = 0; r < REASON_MAX; r++) {
@@ -243,6 +328,63 @@ static bool agrees(struct outcome o, int reason, __u32 rule)
 
 	return o.reason == reason && o.rule == (long)rule &&
 	       o.retval == want_ret;
+}
+
+static __u16 get16(const unsigned char *p)
+{
+	return p[0] << 8 | p[1];
+}
+
+/*
+ * What a monitor must be told about a run of frame f on ifindex: nothing
+ * when no monitor is on, nor about packets of the host's own flows, lo's
+ * own traffic, the rest of a datagram whose first fragment passed, or SSH
+ * segments but the opening SYN;
+ * otherwise one event with the decision's reason and rule, and the
+ * frame's addresses and ports where the decision rests on them. Returns
+ * what is wrong, or NULL.
+ */
+static const char *event_problem(const struct outcome *o, const struct frame *f,
+				 __u32 ifindex)
+{
+	const unsigned char *ip = f->data + 14, *l4;
+	const struct splicer_event *e = &o->ev;
+	bool ipv4 = f->len >= 14 + 20 && get16(f->data + 12) == 0x0800;
+	bool rest = ipv4 && (get16(ip + 6) & 0x1fff);
+	bool want;
+
+	if (o->retval < 0 || o->reason < 0)
+		return o->events ? "an event for a frame never decided" : NULL;
+	l4 = ip + (ip[0] & 0xf) * 4;
+	want = monitor_on && o->reason != REASON_PASS_ESTABLISHED &&
+	       o->reason != REASON_PASS_LOOPBACK &&
+	       !(rest && o->reason <= REASON_REDIRECTED) &&
+	       !(o->reason == REASON_PASS_SSH && (l4[13] & 0x17) != TH_SYN);
+	if (!want)
+		return o->events ? "an event nobody should get" : NULL;
+	if (o->events != 1)
+		return o->events ? "more than one event" : "no event";
+	if (e->reason != o->reason)
+		return "the event's reason is not the decision's";
+	if (o->rule >= 0 && e->rule != o->rule)
+		return "the event's rule is not the one counted";
+	if (e->ifindex != ifindex || e->len != f->len)
+		return "the event's interface or length is wrong";
+	if (!(e->flags & SPLICER_EVENT_IP))
+		return e->saddr || e->daddr || e->proto || e->sport ?
+			       "fields without SPLICER_EVENT_IP" :
+			       NULL;
+	if (!ipv4 || memcmp(&e->saddr, ip + 12, 4) ||
+	    memcmp(&e->daddr, ip + 16, 4) || e->proto != ip[9])
+		return "the event's addresses or protocol are not the frame's";
+	if (!!(e->flags & SPLICER_EVENT_FRAG_REST) != rest)
+		return "the event's fragment flag is wrong";
+	/* Decisions made on the ports carry the frame's ports. */
+	if (!rest && (e->proto == IPPROTO_TCP || e->proto == IPPROTO_UDP) &&
+	    o->reason != REASON_DROP_MALFORMED &&
+	    (e->sport != htons(get16(l4)) || e->dport != htons(get16(l4 + 2))))
+		return "the event's ports are not the frame's";
+	return NULL;
 }
 
 /* -------------------------------------------------------- the case table */
@@ -439,6 +581,8 @@ static const struct test_case cases[] = {
 	  TCP_TO(HOST, 3000, .sport = 53), 0, REASON_DROP_NO_RULE },
 	{ "ssh to the interface's address passes", TCP_TO(HOST, 22), 0,
 	  REASON_PASS_SSH },
+	{ "an ssh segment after the SYN passes too (and is no news)",
+	  TCP_TO(HOST, 22, .tcp_flags = TH_ACK | TH_PSH), 0, REASON_PASS_SSH },
 	{ "ssh to another address is dropped", TCP_TO(PEER, 22), 0,
 	  REASON_DROP_NO_RULE },
 	/* redirects: test-run cannot assign, but the decision is made */
@@ -503,9 +647,11 @@ static int run_cases(void)
 	int failed = 0;
 	size_t i, j;
 
+	set_monitor(true);
 	for (i = 0; i < N_CASES; i++) {
 		const struct test_case *c = &cases[i];
 		__u32 ifindex = c->ifindex ? c->ifindex : IF_A;
+		const char *problem;
 		struct ref_result ref;
 		struct outcome o;
 		struct frame f;
@@ -524,16 +670,18 @@ static int run_cases(void)
 		build_frame(&c->s, &f);
 		o = run(f.data, f.len, ifindex);
 		ref = ref_classify(f.data, f.len, ifindex);
+		problem = event_problem(&o, &f, ifindex);
 		if (agrees(o, c->reason, c->rule) && ref.reason == c->reason &&
-		    ref.rule == c->rule) {
+		    ref.rule == c->rule && !problem) {
 			printf("ok %s\n", c->name);
 			continue;
 		}
 		failed++;
 		printf("FAIL %s: want %s rule %u; program %s rule %ld "
-		       "retval %d; reference %s rule %u\n",
+		       "retval %d; reference %s rule %u%s%s\n",
 		       c->name, rname(c->reason), c->rule, rname(o.reason),
-		       o.rule, o.retval, rname(ref.reason), ref.rule);
+		       o.rule, o.retval, rname(ref.reason), ref.rule,
+		       problem ? "; " : "", problem ? problem : "");
 	}
 	printf("prog_test: %zu cases, %d failed\n", N_CASES, failed);
 	return failed ? 1 : 0;
@@ -631,32 +779,40 @@ static int fuzz(unsigned long long seed, long n)
 	for (i = 0; i < n && mismatches < 20; i++) {
 		struct spec s, q;
 		__u32 ifindex = PICK(ifaces_);
+		const char *problem;
 		struct ref_result ref;
 		struct outcome o;
 		struct frame f;
 
-		/* Both sides forget fragments now and then: an LRU is finite. */
-		if (i % 1000 == 0)
+		/*
+		 * Both sides forget fragments now and then: an LRU is
+		 * finite. A monitor watches every other thousand frames.
+		 */
+		if (i % 1000 == 0) {
 			clear_frag_flows();
+			set_monitor(i / 1000 % 2);
+		}
 		random_spec(&s, &q);
 		build_frame(&s, &f);
 		mutate(&f);
 		o = run(f.data, f.len, ifindex);
-		if (o.retval < 0) {
+		problem = event_problem(&o, &f, ifindex);
+		if (o.retval < 0 && !problem) {
 			refused++; /* test-run's own checks, e.g. short IPv4 */
 			continue;
 		}
 		ref = ref_classify(f.data, f.len, ifindex);
 		if (ref.reason >= 0 && ref.reason < REASON_MAX)
 			counted[ref.reason]++;
-		if (agrees(o, ref.reason, ref.rule))
+		if (agrees(o, ref.reason, ref.rule) && !problem)
 			continue;
 		mismatches++;
 		fprintf(stderr,
 			"MISMATCH seed %llu #%ld if%u: reference %s rule %u; "
-			"program %s rule %ld retval %d; frame",
+			"program %s rule %ld retval %d%s%s; frame",
 			seed, i, ifindex, rname(ref.reason), ref.rule,
-			rname(o.reason), o.rule, o.retval);
+			rname(o.reason), o.rule, o.retval, problem ? "; " : "",
+			problem ? problem : "");
 		for (r = 0; r < (int)f.len; r++)
 			fprintf(stderr, "%s%02x", r % 4 ? "" : " ", f.data[r]);
 		fputc('\n', stderr);
@@ -671,6 +827,95 @@ static int fuzz(unsigned long long seed, long n)
 	return mismatches ? 1 : 0;
 }
 
+/* ------------------------------------------------------ monitor checks */
+
+static int monitor_failed;
+
+static void check(bool ok, const char *what)
+{
+	printf("%s %s\n", ok ? "ok" : "FAIL", what);
+	monitor_failed += !ok;
+}
+
+/* A SYN to a port without a rule: a drop, worth an event. */
+static const struct spec drop_spec = { .proto = IPPROTO_TCP,
+				       .saddr = PEER,
+				       .daddr = HOST,
+				       .sport = 33000,
+				       .dport = 3000 };
+
+static struct outcome send_drop(void)
+{
+	struct frame f;
+
+	build_frame(&drop_spec, &f);
+	return run(f.data, f.len, IF_A);
+}
+
+/*
+ * When events are emitted, when they are not, and what a full ring does:
+ * the counters a monitor reports must add up to what the datapath saw.
+ */
+static int run_monitor(void)
+{
+	int n = 2 * SPLICER_EVENTS_BYTES / (int)sizeof(struct splicer_event);
+	struct __sk_buff ctx = { .ingress_ifindex = IF_A };
+	LIBBPF_OPTS(bpf_test_run_opts, t);
+	struct monitor_stats before, after;
+	struct outcome o;
+	struct frame f;
+
+	monitor_on = false;
+	set_heartbeat(0);
+	before = monitor_counters();
+	o = send_drop();
+	after = monitor_counters();
+	check(o.reason == REASON_DROP_NO_RULE && o.events == 0 &&
+		      after.emitted == before.emitted,
+	      "no heartbeat, no event");
+
+	set_heartbeat(monotonic_ns() - SPLICER_MONITOR_STALE_NS - 1000000);
+	o = send_drop();
+	check(o.reason == REASON_DROP_NO_RULE && o.events == 0,
+	      "a stale heartbeat, no event");
+	check(heartbeat() == 0, "the datapath clears a stale heartbeat");
+
+	set_monitor(true);
+	before = monitor_counters();
+	o = send_drop();
+	after = monitor_counters();
+	check(o.events == 1 && o.ev.reason == REASON_DROP_NO_RULE &&
+		      after.emitted == before.emitted + 1 &&
+		      after.lost == before.lost,
+	      "a fresh heartbeat, one event, counted as emitted");
+	check(heartbeat() != 0, "the datapath keeps a fresh heartbeat");
+
+	/*
+	 * Twice what the ring holds, nobody reading: the rest is lost. One
+	 * test run repeats the frame n times.
+	 */
+	build_frame(&drop_spec, &f);
+	t.data_in = f.data;
+	t.data_size_in = f.len;
+	t.ctx_in = &ctx;
+	t.ctx_size_in = sizeof(ctx);
+	t.repeat = n;
+	before = monitor_counters();
+	check(!bpf_prog_test_run_opts(prog_fd, &t), "a repeated test run");
+	after = monitor_counters();
+	n_events = 0;
+	ring_buffer__consume(ring);
+	check(after.lost > before.lost, "a full ring loses events");
+	check(after.emitted - before.emitted + after.lost - before.lost ==
+		      (__u64)n,
+	      "every decision is either emitted or counted lost");
+	check((__u64)n_events == after.emitted - before.emitted,
+	      "the ring holds exactly the events counted as emitted");
+	set_monitor(false);
+	printf("prog_test: monitor, %d failed\n", monitor_failed);
+	return monitor_failed ? 1 : 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -680,10 +925,11 @@ int main(int argc, char **argv)
 	__u64 insns;
 	FILE *bf;
 
-	if (argc < 2 || (strcmp(argv[1], "cases") && strcmp(argv[1], "fuzz") &&
-			 strcmp(argv[1], "verifier"))) {
+	if (argc < 2 ||
+	    (strcmp(argv[1], "cases") && strcmp(argv[1], "fuzz") &&
+	     strcmp(argv[1], "verifier") && strcmp(argv[1], "monitor"))) {
 		fprintf(stderr, "usage: prog_test cases | fuzz SEED N | "
-				"verifier\n");
+				"monitor | verifier\n");
 		return 2;
 	}
 	insns = load();
@@ -702,8 +948,11 @@ int main(int argc, char **argv)
 	}
 	open_sockets();
 	send_echo_request();
+	open_ring();
 	if (!strcmp(argv[1], "cases"))
 		return run_cases();
+	if (!strcmp(argv[1], "monitor"))
+		return run_monitor();
 	if (argc < 4) {
 		fprintf(stderr, "usage: prog_test fuzz SEED N\n");
 		return 2;

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The rule index compiler alone: reads a batch file of add lines, gives
+ * the rules ids 1..N, and builds the index N times over (median wall time
+ * printed). Needs no attached interface; `dev` names must exist.
+ *
+ *   compile FILE [TIMES]
+ *
+ * Prints one JSON object: rules, index records, bytes, build time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "cmd.h"
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	struct rule_change *ch = NULL;
+	unsigned int flags = 0, times = argc > 2 ? atoi(argv[2]) : 5, t;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct rule *r;
+	double ms[64];
+	size_t n, i;
+	FILE *f;
+	int fd = -1;
+
+	if (argc < 2 || !times || times > 64) {
+		fprintf(stderr, "usage: compile FILE [TIMES <= 64]\n");
+		return 1;
+	}
+	f = fopen(argv[1], "r");
+	if (!f || batch_read(f, true, &ch, &n, &flags))
+		return 1;
+	r = calloc(n + 1, sizeof(*r));
+	if (!r)
+		return 2;
+	for (i = 0; i < n; i++) {
+		r[i] = ch[i].r;
+		r[i].v.id = i + 1;
+	}
+	for (t = 0; t < times; t++) {
+		double start = now_ms();
+
+		if (fd >= 0)
+			close(fd);
+		if (index_build(r, n, &fd))
+			return 2;
+		ms[t] = now_ms() - start;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 2;
+	qsort(ms, times, sizeof(ms[0]), cmp_double);
+	printf("{\"rules\":%zu,\"chunks\":%u,\"bytes\":%llu,"
+	       "\"bytes_per_rule\":%.0f,\"build_ms\":%.1f}\n",
+	       n, info.max_entries,
+	       (unsigned long long)info.max_entries * info.value_size,
+	       n ? (double)info.max_entries * info.value_size / n : 0.0,
+	       ms[times / 2]);
+	return 0;
+}

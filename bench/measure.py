@@ -1,0 +1,441 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""The benchmark's measuring and reporting steps, called by bench/run.
+
+    measure.py no-match RULES SRC            an ADDR:PORT no rule matches
+    measure.py kernel-memory PIN_ROOT        bytes of splicer's maps (JSON)
+    measure.py timed N CMD... [{i}]          wall time and peak RSS (JSON)
+    measure.py ktime-bytes                   CLOCK_MONOTONIC now, as bpftool
+                                             hex bytes (u64, little endian)
+    measure.py report WORKDIR RESULTS        bench/run's raw figures to
+                                             RESULTS, with ratios and medians
+    measure.py table RESULTS                 the readable table
+"""
+import glob
+import ipaddress
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+# ------------------------------------------------------------ no-match
+
+def parse_rules(path):
+    """(dst network, proto, port lo, port hi, src network or None)."""
+    rules = []
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if not w or w[0] != "add":
+                continue
+            dst = ipaddress.ip_network(w[1])
+            proto = w[w.index("proto") + 1]
+            port = w[w.index("port") + 1]
+            lo, _, hi = port.partition("-")
+            src = (ipaddress.ip_network(w[w.index("from") + 1])
+                   if "from" in w else None)
+            rules.append((dst, proto, int(lo), int(hi or lo), src))
+    return rules
+
+
+def no_match(path, src):
+    """A TCP destination no rule of the file matches for a SYN from src,
+    whatever interface scope the rule has: documentation addresses first,
+    then one address in each /8. Short prefixes in the file may cover
+    any of them, which is why this looks instead of assuming."""
+    src = ipaddress.ip_address(src)
+    by_prefix = {}
+    for dst, proto, lo, hi, from_ in parse_rules(path):
+        if proto == "tcp" and (from_ is None or src in from_):
+            key = (dst.prefixlen, int(dst.network_address))
+            by_prefix.setdefault(key, []).append((lo, hi))
+    cands = ["192.0.2.1", "198.51.100.1", "203.0.113.1"]
+    cands += ["%d.0.2.1" % a for a in range(1, 224) if a != 127]
+    for addr in cands:
+        a = int(ipaddress.ip_address(addr))
+        ranges = []
+        for length in range(33):
+            mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF
+            ranges += by_prefix.get((length, a & mask), [])
+        for port in (80, 443, 8080, 5001, 9, 31337, 65535, 1):
+            if not any(lo <= port <= hi for lo, hi in ranges):
+                return "%s:%d" % (addr, port)
+    sys.exit("no-match: every candidate is matched by a rule")
+
+
+# ------------------------------------------------------- kernel memory
+
+def bpftool(*args):
+    p = subprocess.run(["bpftool", "-j", *args], capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode:
+        raise RuntimeError(p.stderr.strip() or p.stdout.strip())
+    return json.loads(p.stdout)
+
+
+def kernel_memory(pin):
+    """Sums bytes_memlock (the kernel's own account of a map's memory)
+    over every map pinned under the pin root, every map its pinned
+    programs use, and the inner maps held by any map-in-map among them
+    (the live rule index). Each map counts once."""
+    ids = set()
+    for root, _, files in os.walk(pin):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                ids.add(bpftool("map", "show", "pinned", path)["id"])
+                continue
+            except RuntimeError:
+                pass
+            try:
+                prog = bpftool("prog", "show", "pinned", path)
+                ids.update(prog.get("map_ids", []))
+            except RuntimeError:
+                pass  # a link or anything else holds no map of its own
+    maps, todo = {}, sorted(ids)
+    while todo:
+        mid = todo.pop()
+        if mid in maps:
+            continue
+        info = bpftool("map", "show", "id", str(mid))
+        maps[mid] = info
+        if info["type"] in ("array_of_maps", "hash_of_maps"):
+            for e in bpftool("map", "dump", "id", str(mid)):
+                v = e.get("value")
+                if isinstance(v, list):
+                    todo.append(int.from_bytes(bytes(int(b, 16) for b in v),
+                                               "little"))
+                elif isinstance(v, int):
+                    todo.append(v)
+    out = [{"id": m["id"], "name": m.get("name", ""), "type": m["type"],
+            "max_entries": m.get("max_entries", 0),
+            "bytes": m.get("bytes_memlock", 0)}
+           for m in sorted(maps.values(), key=lambda m: m["id"])]
+    return {"bytes": sum(m["bytes"] for m in out), "maps": out}
+
+
+# --------------------------------------------------------------- timed
+
+def timed(n, argv):
+    """Runs argv n times ({i} replaced by the run's number), each as a
+    child of this process: wall time from spawn to reaping, and the peak
+    RSS the kernel reports for it (wait4's ru_maxrss)."""
+    walls, rss, failed, error = [], 0, 0, ""
+    for i in range(n):
+        cmd = [a.replace("{i}", str(i)) for a in argv]
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err = p.stderr.read().decode(errors="replace").strip()
+        p.stderr.close()
+        rss = max(rss, ru.ru_maxrss)
+        if p.returncode:
+            failed += 1
+            error = error or err or "exit %d" % p.returncode
+            continue
+        walls.append(wall)
+    res = {"runs": n, "ok": len(walls), "failed": failed,
+           "max_rss_kb": rss}
+    if walls:
+        res["median_s"] = statistics.median(walls)
+        res["min_s"] = min(walls)
+        res["max_s"] = max(walls)
+    if error:
+        res["error"] = error
+    return res
+
+
+# -------------------------------------------------------------- report
+
+SCENARIOS = ("redirect", "no_match", "established", "arp")
+PATHS = ("plain", "splicer", "nft")
+
+
+def load(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def median_of(samples, mode, key):
+    v = [x[key] for x in samples if x.get("mode") == mode and x.get(key)]
+    return statistics.median(v) if v else None
+
+
+def report_datapath(work, sizes):
+    setup = load(os.path.join(work, "dp-setup.json"), {})
+    dp = []
+    for n in sizes:
+        d = {"rules": n}
+        d.update(load(os.path.join(work, "dp-%d.json" % n),
+                      {"error": setup.get("error", "not run")}))
+        ns = d.get("ns")
+        if ns:
+            d["ratio_return"] = {k: ratio(ns[k], ns["floor_return"])
+                                 for k in SCENARIOS}
+            d["ratio_lookup_assign"] = {
+                k: ratio(ns[k], ns["floor_lookup_assign"])
+                for k in SCENARIOS}
+        if d.get("kernel_memory"):
+            d["bytes_per_rule"] = d["kernel_memory"]["bytes"] / n
+        dp.append(d)
+    # What a rule adds: the difference to the smallest set measured, which
+    # takes out the maps whose size does not depend on the rules.
+    base = next((d for d in dp if d.get("kernel_memory")), None)
+    for d in dp:
+        if base and d is not base and d.get("kernel_memory"):
+            d["bytes_per_rule_added"] = (
+                (d["kernel_memory"]["bytes"] - base["kernel_memory"]["bytes"])
+                / (d["rules"] - base["rules"]))
+    return dp
+
+
+def report_e2e(work):
+    e2e = {}
+    for p in PATHS:
+        samples = []
+        name = os.path.join(work, "e2e-%s.jsonl" % p)
+        if os.path.exists(name):
+            with open(name) as f:
+                samples = [json.loads(line) for line in f if line.strip()]
+        notes = []
+        if os.path.exists(os.path.join(work, "e2e-%s.notes" % p)):
+            with open(os.path.join(work, "e2e-%s.notes" % p)) as f:
+                notes = [line.strip() for line in f if line.strip()]
+        for x in samples:
+            if x.get("failed"):
+                notes.append("round %d %s: %d of %d failed (%s)" % (
+                    x["round"], x["mode"], x["failed"], x["count"],
+                    x["first_error"]))
+            if x.get("slow"):
+                notes.append("round %d %s: %d connections over 200 ms" % (
+                    x["round"], x["mode"], x["slow"]))
+            done = x.get("ok", 0) + x.get("failed", 0)
+            if x["mode"] != "bulk" and done < x["count"]:
+                notes.append("round %d %s: stopped at the time limit "
+                             "after %d of %d" % (x["round"], x["mode"],
+                                                 done, x["count"]))
+        e2e[p] = {
+            "conn_per_second": median_of(samples, "conn", "per_second"),
+            "bulk_mbytes_per_second": median_of(samples, "bulk",
+                                                "mbytes_per_second"),
+            "reuse_per_second": median_of(samples, "reuse", "per_second"),
+            "samples": samples,
+            "notes": notes,
+        }
+    keys = ("conn_per_second", "bulk_mbytes_per_second", "reuse_per_second")
+    e2e["ratios"] = {
+        "splicer/nft": {k: ratio(e2e["splicer"][k], e2e["nft"][k])
+                        for k in keys},
+        "splicer/plain": {k: ratio(e2e["splicer"][k], e2e["plain"][k])
+                          for k in keys},
+    }
+    return e2e
+
+
+def report(work, out):
+    settings = load(os.path.join(work, "settings.json"))
+    res = {"machine": load(os.path.join(work, "machine.json")),
+           "settings": settings}
+    if "datapath" in settings["sections"]:
+        dp = report_datapath(work, settings["sizes"])
+        res["datapath"] = dp
+        first, last = dp[0], dp[-1]
+        if len(dp) > 1:
+            res["datapath_last_vs_first"] = {
+                "from": first["rules"], "to": last["rules"],
+                "ratio": {k: (ratio(last["ns"][k], first["ns"][k])
+                              if first.get("ns") and last.get("ns")
+                              else None) for k in SCENARIOS}}
+        extra = {}
+        for name in sorted(glob.glob(os.path.join(work, "dp-extra-*.json"))):
+            label = os.path.basename(name)[len("dp-extra-"):-len(".json")]
+            extra[label] = load(name)
+        if extra:
+            res["datapath_extra"] = extra
+    if "control" in settings["sections"]:
+        cp = {}
+        for key in ("apply_empty", "apply_replace", "add"):
+            c = load(os.path.join(work, "cp-%s.json" % key),
+                     {"error": "not run"})
+            if key != "add" and c.get("median_s"):
+                c["rules_per_second"] = settings["cp_rules"] / c["median_s"]
+            cp[key] = c
+        res["control_plane"] = cp
+    if "e2e" in settings["sections"]:
+        res["end_to_end"] = report_e2e(work)
+    with open(out + ".tmp", "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+
+
+# --------------------------------------------------------------- table
+
+def fmt(v, spec="%.1f"):
+    return "-" if v is None else spec % v
+
+
+def table(path):
+    with open(path) as f:
+        r = json.load(f)
+    m = r["machine"]
+    print("splicer benchmark, %s, %s, %s (%d cores), kernel %s" %
+          (m["date"], m["virt"], m["cpu"], m["cores"], m["kernel"]))
+    s = r["settings"]
+    dp = r.get("datapath", [])
+    if dp:
+        print()
+        print("Datapath: ns per packet, BPF_PROG_TEST_RUN, median of %d "
+              "calls x %d runs on CPU %s;" % (s["calls"], s["repeat"],
+                                              s["cpu"]))
+        print("(xR = times the return-at-once floor, xL = times the "
+              "lookup+assign floor)")
+        head = "%-20s" % "rules"
+        for d in dp:
+            head += "%20s" % format(d["rules"], ",")
+        scale = r.get("datapath_last_vs_first", {})
+        head += "%10s" % ("%s/%s" % (scale["to"], scale["from"])
+                          if scale else "")
+        print(head)
+        last = scale.get("ratio", {})
+        for sc in ("floor_return", "floor_lookup_assign", "redirect",
+                   "no_match", "established", "arp"):
+            line = "%-20s" % sc
+            for d in dp:
+                ns = d.get("ns")
+                if not ns:
+                    line += "%20s" % "-"
+                elif sc.startswith("floor"):
+                    line += "%20s" % fmt(ns[sc])
+                else:
+                    line += "%20s" % ("%.1f x%.1fR x%.1fL" % (
+                        ns[sc], d["ratio_return"][sc],
+                        d["ratio_lookup_assign"][sc]))
+            line += "%10s" % fmt(last.get(sc), "%.2f")
+            print(line)
+        line = "%-20s" % "apply (s)"
+        for d in dp:
+            line += "%20s" % fmt(d.get("apply", {}).get("median_s"), "%.3f")
+        print(line)
+        line = "%-20s" % "kernel memory (MB)"
+        for d in dp:
+            km = d.get("kernel_memory")
+            line += "%20s" % (fmt(km["bytes"] / 1e6, "%.2f") if km else "-")
+        print(line)
+        line = "%-20s" % "bytes/rule (added)"
+        for d in dp:
+            line += "%20s" % fmt(d.get("bytes_per_rule_added"), "%.0f")
+        print(line)
+        for d in dp:
+            if "error" in d:
+                print("  %s rules: %s" % (format(d["rules"], ","),
+                                         d["error"]))
+        base = next((d for d in reversed(dp) if d.get("ns")), None)
+        for label, d in r.get("datapath_extra", {}).items():
+            if not d.get("ns") or not base:
+                print("  %s: %s" % (label, d.get("error", "no figures")))
+                continue
+            parts = ["%s %.1f (%+.1f)" % (sc, d["ns"][sc],
+                                          d["ns"][sc] - base["ns"][sc])
+                     for sc in ("redirect", "no_match", "established",
+                                "arp")]
+            mon = d.get("monitor") or {}
+            print("  %s, %s rules: %s; events %s, lost %s" % (
+                label.replace("_", " "), format(base["rules"], ","),
+                ", ".join(parts), mon.get("events"), mon.get("lost")))
+
+    cp = r.get("control_plane")
+    if cp:
+        print()
+        print("Control plane (%s rules in a file; wall time, peak RSS):" %
+              format(s["cp_rules"], ","))
+        for key, what in (("apply_empty", "apply, empty set"),
+                          ("apply_replace", "apply, replacing another set"),
+                          ("add", "one add, %s rules present")):
+            c = cp.get(key)
+            if not c:
+                continue
+            if key == "add":
+                what = what % format(c.get("rules_before", 0), ",")
+            if "median_s" not in c:
+                print("  %-34s failed: %s" % (what, c.get("error", "")))
+                if c.get("rules_before") != c.get("rules_after"):
+                    print("  %-34s rules before: %s, after: %s" % (
+                        "", c.get("rules_before"), c.get("rules_after")))
+                continue
+            extra = ""
+            if key == "add":
+                extra = "median of %d, %.1f ms max" % (c["ok"],
+                                                       c["max_s"] * 1e3)
+                print("  %-34s %8.2f ms %22s  RSS %.1f MB" % (
+                    what, c["median_s"] * 1e3, extra,
+                    c["max_rss_kb"] / 1024))
+            else:
+                print("  %-34s %8.3f s %15s rules/s  RSS %.1f MB" % (
+                    what, c["median_s"], format(round(c["rules_per_second"]),
+                                                ","),
+                    c["max_rss_kb"] / 1024))
+            if c.get("failed"):
+                print("    %d of %d failed: %s" % (c["failed"], c["runs"],
+                                                   c.get("error", "")))
+
+    e = r.get("end_to_end")
+    if e:
+        print()
+        print("End to end, client ns -> router ns over veth, median of %d "
+              "rounds:" % s["rounds"])
+        print("%-28s%12s%12s%12s%13s%15s" % ("", "plain", "splicer",
+                                            "nft tproxy", "splicer/nft",
+                                            "splicer/plain"))
+        rows = (("conn_per_second", "conn/s (%d parallel)" % s["parallel"]),
+                ("bulk_mbytes_per_second", "bulk MB/s (1 stream)"),
+                ("reuse_per_second", "TIME_WAIT reuse conn/s"))
+        for key, what in rows:
+            vals = [e.get(p, {}).get(key) for p in ("plain", "splicer",
+                                                      "nft")]
+            ra = e.get("ratios", {})
+            print("%-28s%12s%12s%12s%13s%15s" % (
+                what, *(fmt(v, "%.0f") for v in vals),
+                fmt(ra.get("splicer/nft", {}).get(key), "%.2f"),
+                fmt(ra.get("splicer/plain", {}).get(key), "%.2f")))
+        for p in ("plain", "splicer", "nft"):
+            for note in e.get(p, {}).get("notes", []):
+                print("  %s: %s" % (p, note))
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "no-match" and len(args) == 2:
+        print(no_match(*args))
+    elif cmd == "kernel-memory" and len(args) == 1:
+        print(json.dumps(kernel_memory(args[0])))
+    elif cmd == "timed" and len(args) >= 2:
+        print(json.dumps(timed(int(args[0]), args[1:])))
+    elif cmd == "ktime-bytes" and not args:
+        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        print(" ".join("0x%02x" % b for b in now.to_bytes(8, "little")))
+    elif cmd == "report" and len(args) == 2:
+        report(*args)
+    elif cmd == "table" and len(args) == 1:
+        table(args[0])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,980 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Compiles the rule set into the datapath's lookup index and publishes it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "cmd.h"
+
+/*
+ * How the index answers "which rule wins?" (the records are described in
+ * bpf/splicer.h):
+ *
+ * 1. The destination trie maps an address to the longest rule prefix
+ *    holding it (per protocol). That prefix's leaf names two classes:
+ *    its own rules, and every rule of a shorter prefix holding it (the
+ *    fallback). Precedence puts the longest destination first, so an own
+ *    rule that matches always wins, and the fallback is asked only when
+ *    none does.
+ * 2. A class is a port trie: the candidates' port ranges cut 0-65535 into
+ *    stretches, each with the winner of the candidates covering it.
+ * 3. Where a candidate has a source prefix or an interface scope, the
+ *    stretch's leaf points to source tries instead, whose leaves hold the
+ *    winner among the candidates holding that source.
+ *
+ * A rule costs records in its own class, in the destination trie and, for
+ * a prefix that holds others, in the one fallback class shared by all of
+ * them: index size grows with the rules, not with their overlaps.
+ */
+
+static __u32 mask_of(__u8 len)
+{
+	return len ? ~0U << (32 - len) : 0;
+}
+
+static bool contains(__be32 net, __u8 len, __be32 addr, __u8 addr_len)
+{
+	return addr_len >= len && !((ntohl(net) ^ ntohl(addr)) & mask_of(len));
+}
+
+/* Negative when a beats b: the documented precedence, then the older id. */
+static int precedence(const struct rule *a, const struct rule *b)
+{
+	__u32 wa = a->k.port_hi - a->k.port_lo;
+	__u32 wb = b->k.port_hi - b->k.port_lo;
+
+	if (a->k.dst_len != b->k.dst_len)
+		return b->k.dst_len - a->k.dst_len;
+	if (a->k.src_len != b->k.src_len)
+		return b->k.src_len - a->k.src_len;
+	if (wa != wb)
+		return wa < wb ? -1 : 1;
+	if (a->k.port_lo != b->k.port_lo)
+		return a->k.port_lo < b->k.port_lo ? -1 : 1;
+	if (!a->k.ifindex != !b->k.ifindex)
+		return a->k.ifindex ? -1 : 1;
+	return a->v.id < b->v.id ? -1 : a->v.id > b->v.id;
+}
+
+static int cmp_precedence(const void *a, const void *b)
+{
+	return precedence(*(const struct rule *const *)a,
+			  *(const struct rule *const *)b);
+}
+
+/* ------------------------------------------------------------ records */
+
+/*
+ * Leaf values live outside the record array (which moves as it grows)
+ * until a trie copies them in; `values` owns them.
+ */
+struct compiler {
+	union ix_rec *rec;
+	size_t n_rec, cap_rec;
+	union ix_rec **values;
+	size_t n_values, cap_values;
+	/* candidate sets that need source tries, shared when equal */
+	struct srcset *sets;
+	size_t n_sets, cap_sets;
+	size_t *set_slot; /* hash: index + 1, 0 empty */
+	size_t set_mask;
+	/* /32 destinations, for the exact table */
+	struct exact *exact;
+	size_t n_exact, cap_exact;
+};
+
+struct exact {
+	__be32 addr;
+	__u8 proto;
+	const union ix_rec *leaf;
+};
+
+struct srcset {
+	const struct rule **rules; /* in precedence order */
+	size_t n;
+	__u64 hash;
+	union ix_rec *leaf;
+};
+
+static const union ix_rec no_match;
+_Static_assert(sizeof(union ix_rec) == 24, "index records are 24 bytes");
+
+/*
+ * The records grow in an anonymous mapping that asks for huge pages:
+ * first touches of fresh memory, page by page, cost more than building
+ * the index (tens of microseconds a page on some virtual machines).
+ */
+static int rec_alloc(struct compiler *c, size_t k, __u32 *first)
+{
+	size_t cap = c->cap_rec ? c->cap_rec : 1U << 16;
+	union ix_rec *tmp;
+
+	if (c->n_rec + k > SPLICER_IX_MAX_RECORDS)
+		return err_kernel(-ENOSPC,
+				  "rule index is full (%zu records of %u): "
+				  "rules with source prefixes on overlapping "
+				  "port ranges multiply",
+				  c->n_rec, SPLICER_IX_MAX_RECORDS);
+	while (cap < c->n_rec + k)
+		cap *= 2;
+	if (cap != c->cap_rec) {
+		if (c->rec)
+			tmp = mremap(c->rec, c->cap_rec * sizeof(*tmp),
+				     cap * sizeof(*tmp), MREMAP_MAYMOVE);
+		else
+			tmp = mmap(NULL, cap * sizeof(*tmp),
+				   PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (tmp == MAP_FAILED)
+			return err_kernel(-ENOMEM, "build rule index");
+		madvise(tmp, cap * sizeof(*tmp), MADV_HUGEPAGE);
+		c->rec = tmp;
+		c->cap_rec = cap;
+	}
+	/* every record handed out is written in full by its taker */
+	*first = c->n_rec;
+	c->n_rec += k;
+	return 0;
+}
+
+static union ix_rec *value_new(struct compiler *c)
+{
+	union ix_rec **tmp, *v;
+
+	if (c->n_values == c->cap_values) {
+		size_t cap = c->cap_values ? 2 * c->cap_values : 1024;
+
+		tmp = realloc(c->values, cap * sizeof(*tmp));
+		if (!tmp)
+			return NULL;
+		c->values = tmp;
+		c->cap_values = cap;
+	}
+	v = calloc(1, sizeof(*v));
+	if (v)
+		c->values[c->n_values++] = v;
+	return v;
+}
+
+static union ix_rec *verdict_of(struct compiler *c, const struct rule *r)
+{
+	union ix_rec *v = value_new(c);
+
+	if (v) {
+		v->v.id = r->v.id;
+		v->v.action = r->v.action;
+		v->v.to_addr = r->v.to_addr;
+		v->v.to_port = r->v.to_port;
+	}
+	return v;
+}
+
+/* -------------------------------------------------------------- tries */
+
+/* From lo up to the next run's lo, the key leads to val (NULL: none). */
+struct run {
+	__u64 lo;
+	const union ix_rec *val;
+};
+
+static bool same_leaf(const union ix_rec *a, const union ix_rec *b)
+{
+	return a == b ||
+	       !memcmp(a ? a : &no_match, b ? b : &no_match, sizeof(*a));
+}
+
+/* Appends a run, merging it with an equal neighbour or one at lo. */
+static void emit(struct run *runs, size_t *n, __u64 lo, const union ix_rec *val)
+{
+	if (*n && runs[*n - 1].lo == lo)
+		(*n)--;
+	if (*n && same_leaf(runs[*n - 1].val, val))
+		return;
+	runs[(*n)++] = (struct run){ .lo = lo, .val = val };
+}
+
+/*
+ * Fills node `at` covering keys base .. base + 2^bits - 1 from runs (the
+ * first of which starts at or before base), slots of `stride` bits.
+ */
+static int build_node(struct compiler *c, const struct run *runs, size_t n,
+		      __u64 base, unsigned int bits, unsigned int stride,
+		      __u32 at)
+{
+	unsigned int rest = bits - stride, s, n_child = 0, n_leaf = 0;
+	const union ix_rec *leaf[64];
+	size_t child_run[64], child_n[64], r = 0, e;
+	__u64 vec = 0, leafvec = 0, lo, hi;
+	__u32 base0 = 0, base1 = 0, i;
+	int err;
+
+	for (s = 0; s < 1U << stride; s++) {
+		lo = base + ((__u64)s << rest);
+		hi = lo + ((1ULL << rest) - 1);
+		while (r + 1 < n && runs[r + 1].lo <= lo)
+			r++;
+		if (r + 1 < n && runs[r + 1].lo <= hi) {
+			for (e = r + 1; e < n && runs[e].lo <= hi; e++)
+				;
+			child_run[n_child] = r;
+			child_n[n_child++] = e - r;
+			vec |= 1ULL << s;
+			r = e - 1;
+			continue;
+		}
+		if (n_leaf && same_leaf(leaf[n_leaf - 1], runs[r].val))
+			continue;
+		leaf[n_leaf++] = runs[r].val;
+		leafvec |= 1ULL << s;
+	}
+	if (n_child && (err = rec_alloc(c, n_child, &base1)))
+		return err;
+	if (n_leaf && (err = rec_alloc(c, n_leaf, &base0)))
+		return err;
+	for (i = 0; i < n_leaf; i++)
+		c->rec[base0 + i] = leaf[i] ? *leaf[i] : no_match;
+	c->rec[at].node = (struct ix_node){
+		.vec = vec, .leafvec = leafvec, .base1 = base1, .base0 = base0
+	};
+	for (i = 0, s = 0; i < n_child; i++, s++) {
+		while (!(vec & (1ULL << s)))
+			s++;
+		err = build_node(c, runs + child_run[i], child_n[i],
+				 base + ((__u64)s << rest), rest,
+				 SPLICER_IX_STRIDE, base1 + i);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* A trie over width-bit keys; its root node takes the odd bits. */
+static int trie_build(struct compiler *c, const struct run *runs, size_t n,
+		      unsigned int width, __u32 *root)
+{
+	unsigned int levels =
+		(width + SPLICER_IX_STRIDE - 1) / SPLICER_IX_STRIDE;
+	struct run none = { 0, NULL };
+	int err;
+
+	err = rec_alloc(c, 1, root);
+	if (!err)
+		err = build_node(c, n ? runs : &none, n ? n : 1, 0, width,
+				 width - SPLICER_IX_STRIDE * (levels - 1),
+				 *root);
+	return err;
+}
+
+/* A prefix of a width-bit key space and where it leads. */
+struct pfx {
+	__u64 start;
+	unsigned int len;
+	const union ix_rec *val;
+};
+
+static __u64 pfx_last(const struct pfx *p, unsigned int width)
+{
+	unsigned int host = width - p->len;
+
+	return p->start + (host == 64 ? ~0ULL : (1ULL << host) - 1);
+}
+
+static int cmp_pfx(const void *a, const void *b)
+{
+	const struct pfx *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return (int)x->len - (int)y->len;
+}
+
+/*
+ * Longest-prefix match as runs: distinct prefixes are nested or apart,
+ * so one pass with a stack of the prefixes holding the current key does.
+ */
+static int trie_of_prefixes(struct compiler *c, struct pfx *p, size_t n,
+			    unsigned int width, __u32 *root)
+{
+	struct run *runs = malloc((2 * n + 1) * sizeof(*runs));
+	const struct pfx *stack[65];
+	size_t i, nr = 0, depth = 0;
+	__u64 last;
+	int err;
+
+	if (!runs)
+		return err_kernel(-ENOMEM, "build rule index");
+	qsort(p, n, sizeof(*p), cmp_pfx);
+	emit(runs, &nr, 0, NULL);
+	for (i = 0; i <= n; i++) {
+		while (depth && (i == n || pfx_last(stack[depth - 1], width) <
+						   p[i].start)) {
+			last = pfx_last(stack[--depth], width);
+			if (last != (width == 64 ? ~0ULL : (1ULL << width) - 1))
+				emit(runs, &nr, last + 1,
+				     depth ? stack[depth - 1]->val : NULL);
+		}
+		if (i == n)
+			break;
+		emit(runs, &nr, p[i].start, p[i].val);
+		stack[depth++] = &p[i];
+	}
+	err = trie_build(c, runs, nr, width, root);
+	free(runs);
+	return err;
+}
+
+/* ------------------------------------------------------------ classes */
+
+/* A source prefix in use, and the best candidate holding it. */
+struct src_pfx {
+	__u64 start;
+	unsigned int len;
+	size_t best; /* position in the best-first candidate set */
+};
+
+static int cmp_src_pfx(const void *a, const void *b)
+{
+	const struct src_pfx *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->len != y->len)
+		return (int)x->len - (int)y->len;
+	return x->best < y->best ? -1 : x->best > y->best;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One source trie of a best-first candidate set. Unscoped: the unscoped
+ * candidates, keyed by source (32 bits). Scoped: for every interface a
+ * candidate is scoped to, its own and the unscoped candidates, keyed by
+ * ifindex << 32 | source (64 bits). Each source prefix in use leads to
+ * the best candidate whose source holds it. Sorted by address, a prefix
+ * comes after every prefix holding it, so one pass with a stack of the
+ * holders carries their best down.
+ */
+static int source_trie(struct compiler *c, const struct rule **set, size_t n,
+		       bool scoped, __u32 *root)
+{
+	unsigned int width = scoped ? 64 : 32;
+	__u32 *scope = malloc(n * sizeof(*scope) + sizeof(*scope));
+	size_t i, k, n_scope = 0, ns = 0, np = 0, depth = 0, stack[66];
+	struct src_pfx *sp = NULL;
+	struct pfx *p = NULL;
+	int err = 0;
+
+	if (!scope)
+		return err_kernel(-ENOMEM, "build rule index");
+	for (i = 0; i < n; i++)
+		if (scoped && set[i]->k.ifindex)
+			scope[n_scope++] = set[i]->k.ifindex;
+	qsort(scope, n_scope, sizeof(*scope), cmp_u32);
+	for (i = 0, k = 0; i < n_scope; i++)
+		if (!k || scope[k - 1] != scope[i])
+			scope[k++] = scope[i];
+	n_scope = scoped ? k : 1;
+	if (!scoped)
+		scope[0] = 0;
+	sp = malloc(n * n_scope * sizeof(*sp) + sizeof(*sp));
+	p = malloc(n * n_scope * sizeof(*p) + sizeof(*p));
+	if (!sp || !p) {
+		err = err_kernel(-ENOMEM, "build rule index");
+		goto out;
+	}
+	for (k = 0; k < n_scope; k++)
+		for (i = 0; i < n; i++) {
+			if (set[i]->k.ifindex && set[i]->k.ifindex != scope[k])
+				continue;
+			sp[ns].start = (__u64)scope[k] << 32 |
+				       ntohl(set[i]->k.src);
+			sp[ns].len = (scoped ? 32 : 0) + set[i]->k.src_len;
+			sp[ns++].best = i;
+		}
+	qsort(sp, ns, sizeof(*sp), cmp_src_pfx);
+	for (i = 0; i < ns; i++) {
+		/* of equal prefixes the first is the best */
+		if (np && sp[np - 1].start == sp[i].start &&
+		    sp[np - 1].len == sp[i].len)
+			continue;
+		sp[np] = sp[i];
+		p[np] = (struct pfx){ .start = sp[i].start, .len = sp[i].len };
+		while (depth &&
+		       pfx_last(&p[stack[depth - 1]], width) < p[np].start)
+			depth--;
+		if (depth && sp[stack[depth - 1]].best < sp[np].best)
+			sp[np].best = sp[stack[depth - 1]].best;
+		stack[depth++] = np++;
+	}
+	for (i = 0; i < np && !err; i++) {
+		p[i].val = verdict_of(c, set[sp[i].best]);
+		if (!p[i].val)
+			err = err_kernel(-ENOMEM, "build rule index");
+	}
+	if (!err)
+		err = trie_of_prefixes(c, p, np, width, root);
+out:
+	free(scope);
+	free(sp);
+	free(p);
+	return err;
+}
+
+/*
+ * The leaf of a stretch whose best-first candidates involve sources: a
+ * source trie unless every unscoped candidate takes any source (then the
+ * best of them is the leaf's own verdict), and a scoped trie, asked
+ * first, when some candidate is scoped to an interface.
+ */
+static int source_tries(struct compiler *c, const struct rule **set, size_t n,
+			union ix_rec *leaf)
+{
+	bool any_src = false, any_scoped = false;
+	const struct rule *plain = NULL;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < n; i++) {
+		any_scoped |= set[i]->k.ifindex != 0;
+		any_src |= !set[i]->k.ifindex && set[i]->k.src_len;
+		if (!plain && !set[i]->k.ifindex)
+			plain = set[i];
+	}
+	if (any_src) {
+		err = source_trie(c, set, n, false, &leaf->v.sources);
+		leaf->v.flags |= SPLICER_IX_SOURCES;
+	} else if (plain) {
+		leaf->v.id = plain->v.id;
+		leaf->v.action = plain->v.action;
+		leaf->v.to_addr = plain->v.to_addr;
+		leaf->v.to_port = plain->v.to_port;
+	}
+	if (any_scoped && !err) {
+		err = source_trie(c, set, n, true, &leaf->v.scoped);
+		leaf->v.flags |= SPLICER_IX_SCOPED;
+	}
+	return err;
+}
+
+static __u64 set_hash(const struct rule **set, size_t n)
+{
+	__u64 h = 1469598103934665603ULL; /* FNV-1a over the pointers */
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (__u64)(unsigned long)set[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int grow_sets(struct compiler *c)
+{
+	size_t size = c->set_slot ? 2 * (c->set_mask + 1) : 1024, i, j;
+	size_t *slot = calloc(size, sizeof(*slot));
+
+	if (!slot)
+		return err_kernel(-ENOMEM, "build rule index");
+	for (i = 0; i < c->n_sets; i++) {
+		for (j = c->sets[i].hash & (size - 1); slot[j];
+		     j = (j + 1) & (size - 1))
+			;
+		slot[j] = i + 1;
+	}
+	free(c->set_slot);
+	c->set_slot = slot;
+	c->set_mask = size - 1;
+	return 0;
+}
+
+/* The leaf of a stretch whose candidates (best first) involve sources. */
+static int source_leaf(struct compiler *c, const struct rule **set, size_t n,
+		       const union ix_rec **leaf)
+{
+	__u64 h = set_hash(set, n);
+	struct srcset *s;
+	size_t i;
+	int err;
+
+	if (2 * (c->n_sets + 1) > (c->set_slot ? c->set_mask + 1 : 0)) {
+		err = grow_sets(c);
+		if (err)
+			return err;
+	}
+	for (i = h & c->set_mask; c->set_slot[i]; i = (i + 1) & c->set_mask) {
+		s = &c->sets[c->set_slot[i] - 1];
+		if (s->hash == h && s->n == n &&
+		    !memcmp(s->rules, set, n * sizeof(*set))) {
+			*leaf = s->leaf;
+			return 0;
+		}
+	}
+	if (c->n_sets == c->cap_sets) {
+		size_t cap = c->cap_sets ? 2 * c->cap_sets : 64;
+
+		s = realloc(c->sets, cap * sizeof(*s));
+		if (!s)
+			return err_kernel(-ENOMEM, "build rule index");
+		c->sets = s;
+		c->cap_sets = cap;
+	}
+	s = &c->sets[c->n_sets];
+	s->rules = malloc(n * sizeof(*set));
+	s->leaf = value_new(c);
+	if (!s->rules || !s->leaf) {
+		free(s->rules);
+		return err_kernel(-ENOMEM, "build rule index");
+	}
+	memcpy(s->rules, set, n * sizeof(*set));
+	s->n = n;
+	s->hash = h;
+	c->set_slot[i] = ++c->n_sets;
+	*leaf = s->leaf;
+	return source_tries(c, s->rules, n, s->leaf);
+}
+
+struct edge {
+	__u32 port; /* where a candidate starts, or one past its end */
+	__u32 rank; /* the candidate, by precedence */
+	bool start;
+};
+
+static int cmp_edge(const void *a, const void *b)
+{
+	const struct edge *x = a, *y = b;
+
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+/* A min-heap of candidate ranks: the best active one is on top. */
+struct heap {
+	size_t *a;
+	size_t n;
+};
+
+static void heap_push(struct heap *h, size_t v)
+{
+	size_t i = h->n++, up;
+
+	for (; i && h->a[up = (i - 1) / 2] > v; i = up)
+		h->a[i] = h->a[up];
+	h->a[i] = v;
+}
+
+static void heap_pop(struct heap *h)
+{
+	size_t v = h->a[--h->n], i = 0, kid;
+
+	while ((kid = 2 * i + 1) < h->n) {
+		if (kid + 1 < h->n && h->a[kid + 1] < h->a[kid])
+			kid++;
+		if (v <= h->a[kid])
+			break;
+		h->a[i] = h->a[kid];
+		i = kid;
+	}
+	if (h->n)
+		h->a[i] = v;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A class: the port trie of candidates cand[0..n), sorted here best
+ * first so that a rank says who wins. One sweep over the ports keeps the
+ * active ranks in a heap (the best on top, ended ones dropped lazily) and
+ * in a list, which is read only where a source or scope is involved.
+ */
+static int build_class(struct compiler *c, const struct rule **cand, size_t n,
+		       __u32 *root)
+{
+	struct edge *edges = malloc(2 * n * sizeof(*edges) + 1);
+	struct run *runs = malloc((2 * n + 1) * sizeof(*runs));
+	const struct rule **set = malloc(n * sizeof(*set) + 1);
+	union ix_rec **verdict = calloc(n + 1, sizeof(*verdict));
+	size_t *link = malloc(3 * (n + 1) * sizeof(*link)), *ranks;
+	struct heap heap = { .a = malloc((n + 1) * sizeof(size_t)) };
+	size_t i, j, k, nr = 0, n_special = 0, n_set, head = n;
+	bool *active = calloc(n + 1, sizeof(*active));
+	int err = 0;
+
+	if (!edges || !runs || !set || !verdict || !link || !heap.a ||
+	    !active) {
+		err = err_kernel(-ENOMEM, "build rule index");
+		goto out;
+	}
+	/* the active list: next[], prev[], n is the end */
+	ranks = link + 2 * (n + 1);
+	qsort(cand, n, sizeof(*cand), cmp_precedence);
+	for (i = 0; i < n; i++) {
+		edges[2 * i] = (struct edge){ cand[i]->k.port_lo, i, true };
+		edges[2 * i + 1] =
+			(struct edge){ cand[i]->k.port_hi + 1U, i, false };
+	}
+	qsort(edges, 2 * n, sizeof(*edges), cmp_edge);
+	emit(runs, &nr, 0, NULL);
+	for (i = 0; i < 2 * n && !err; i = j) {
+		const union ix_rec *val = NULL;
+
+		for (j = i; j < 2 * n && edges[j].port == edges[i].port; j++) {
+			size_t r = edges[j].rank;
+			bool special = cand[r]->k.src_len || cand[r]->k.ifindex;
+
+			active[r] = edges[j].start;
+			if (special)
+				n_special += edges[j].start ? 1 : -1;
+			if (edges[j].start) {
+				heap_push(&heap, r);
+				link[r] = head; /* next */
+				link[n + 1 + r] = n; /* prev */
+				if (head != n)
+					link[n + 1 + head] = r;
+				head = r;
+			} else {
+				size_t nx = link[r], pv = link[n + 1 + r];
+
+				if (pv != n)
+					link[pv] = nx;
+				else
+					head = nx;
+				if (nx != n)
+					link[n + 1 + nx] = pv;
+			}
+		}
+		if (edges[i].port > 65535)
+			break;
+		while (heap.n && !active[heap.a[0]])
+			heap_pop(&heap);
+		if (heap.n && !n_special) {
+			k = heap.a[0];
+			if (!verdict[k])
+				verdict[k] = verdict_of(c, cand[k]);
+			val = verdict[k];
+			if (!val)
+				err = err_kernel(-ENOMEM, "build rule index");
+		} else if (heap.n) {
+			for (k = head, n_set = 0; k != n; k = link[k])
+				ranks[n_set++] = k;
+			qsort(ranks, n_set, sizeof(*ranks), cmp_size);
+			for (k = 0; k < n_set; k++)
+				set[k] = cand[ranks[k]];
+			err = source_leaf(c, set, n_set, &val);
+		}
+		emit(runs, &nr, edges[i].port, val);
+	}
+	if (!err)
+		err = trie_build(c, runs, nr, 16, root);
+out:
+	free(edges);
+	free(runs);
+	free(set);
+	free(verdict);
+	free(link);
+	free(heap.a);
+	free(active);
+	return err;
+}
+
+/* -------------------------------------------------------- destinations */
+
+static int exact_add(struct compiler *c, const struct rule *r,
+		     const union ix_rec *leaf)
+{
+	struct exact *tmp;
+
+	if (c->n_exact == c->cap_exact) {
+		size_t cap = c->cap_exact ? 2 * c->cap_exact : 1024;
+
+		tmp = realloc(c->exact, cap * sizeof(*tmp));
+		if (!tmp)
+			return err_kernel(-ENOMEM, "build rule index");
+		c->exact = tmp;
+		c->cap_exact = cap;
+	}
+	c->exact[c->n_exact++] = (struct exact){ r->k.dst, r->k.proto, leaf };
+	return 0;
+}
+
+/*
+ * The /32 table: an address goes to its first bucket, or to its second
+ * if the first is full, so a lookup that misses in a first bucket with a
+ * free slot is done. When both are full the table doubles and starts
+ * over; with half as many buckets as addresses that is rare.
+ */
+static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
+{
+	unsigned char *fill = NULL;
+	size_t i, j, buckets;
+	__u32 b, h[2], at;
+	int err;
+
+	*base = *bits = 0;
+	if (!c->n_exact)
+		return 0;
+	for (b = 1; (2ULL << b) < c->n_exact; b++)
+		;
+	for (;; b++) {
+		if (b > 24)
+			return err_kernel(-ENOSPC, "rule index is full (/32 "
+						   "table)");
+		buckets = 1UL << b;
+		free(fill);
+		fill = calloc(buckets, 1);
+		if (!fill)
+			return err_kernel(-ENOMEM, "build rule index");
+		for (i = 0; i < c->n_exact; i++) {
+			for (j = 0; j < 2; j++)
+				h[j] = splicer_ix_hash(ntohl(c->exact[i].addr),
+						       c->exact[i].proto, j, b);
+			j = fill[h[0]] == SPLICER_IX_BUCKET;
+			if (fill[h[j]] == SPLICER_IX_BUCKET)
+				break;
+			fill[h[j]]++;
+		}
+		if (i == c->n_exact)
+			break;
+	}
+	err = rec_alloc(c, 5 * buckets, base);
+	if (err)
+		goto out;
+	memset(&c->rec[*base], 0, 5 * buckets * sizeof(*c->rec));
+	memset(fill, 0, buckets);
+	for (i = 0; i < c->n_exact; i++) {
+		for (j = 0; j < 2; j++)
+			h[j] = splicer_ix_hash(ntohl(c->exact[i].addr),
+					       c->exact[i].proto, j, b);
+		j = fill[h[0]] == SPLICER_IX_BUCKET;
+		at = *base + 5 * h[j];
+		c->rec[at].keys.addr[fill[h[j]]] = c->exact[i].addr;
+		c->rec[at].keys.proto[fill[h[j]]] = c->exact[i].proto;
+		c->rec[at + 1 + fill[h[j]]] = *c->exact[i].leaf;
+		fill[h[j]]++;
+	}
+	*bits = b;
+out:
+	free(fill);
+	return err;
+}
+
+/* One distinct (proto, destination prefix) and its rules. */
+struct dst {
+	const struct rule **own;
+	size_t n_own;
+	struct dst *parent; /* the longest shorter prefix holding it */
+	bool is_parent;
+	bool inline_rule; /* one plain rule: kept in the destination leaf */
+	__u32 own_root, all_root; /* all: own and every ancestor's */
+};
+
+static int cmp_dst(const void *a, const void *b)
+{
+	const struct rule *x = *(const struct rule *const *)a;
+	const struct rule *y = *(const struct rule *const *)b;
+
+	if (x->k.proto != y->k.proto)
+		return x->k.proto - y->k.proto;
+	if (x->k.dst != y->k.dst)
+		return ntohl(x->k.dst) < ntohl(y->k.dst) ? -1 : 1;
+	return x->k.dst_len - y->k.dst_len;
+}
+
+/* Classes and destination trie of one protocol's rules, sorted by cmp_dst. */
+static int build_proto(struct compiler *c, const struct rule **r, size_t n,
+		       __u32 *root)
+{
+	struct dst *d = calloc(n + 1, sizeof(*d)), **stack = NULL, *a;
+	const struct rule **cand = malloc(n * sizeof(*cand) + 1);
+	struct pfx *p = malloc(n * sizeof(*p) + 1);
+	size_t i, nd = 0, np = 0, depth = 0, n_cand;
+	int err = 0;
+
+	stack = malloc(34 * sizeof(*stack));
+	if (!d || !cand || !p || !stack) {
+		err = err_kernel(-ENOMEM, "build rule index");
+		goto out;
+	}
+	/* sorted by address, then length: a holder comes before its holdees */
+	for (i = 0; i < n; i++) {
+		if (!nd || cmp_dst(&r[i], &d[nd - 1].own[0])) {
+			d[nd].own = &r[i];
+			while (depth &&
+			       !contains(stack[depth - 1]->own[0]->k.dst,
+					 stack[depth - 1]->own[0]->k.dst_len,
+					 r[i]->k.dst, r[i]->k.dst_len))
+				depth--;
+			d[nd].parent = depth ? stack[depth - 1] : NULL;
+			if (d[nd].parent)
+				d[nd].parent->is_parent = true;
+			stack[depth++] = &d[nd++];
+		}
+		d[nd - 1].n_own++;
+	}
+	for (i = 0; i < nd && !err; i++) {
+		const struct rule *one = d[i].own[0];
+
+		d[i].inline_rule = d[i].n_own == 1 && !one->k.src_len &&
+				   !one->k.ifindex;
+		memcpy(cand, d[i].own, d[i].n_own * sizeof(*cand));
+		if (!d[i].inline_rule || (d[i].is_parent && !d[i].parent))
+			err = build_class(c, cand, d[i].n_own, &d[i].own_root);
+		d[i].all_root = d[i].own_root;
+		if (err || !d[i].is_parent || !d[i].parent)
+			continue;
+		for (a = &d[i], n_cand = 0; a; a = a->parent) {
+			memcpy(cand + n_cand, a->own, a->n_own * sizeof(*cand));
+			n_cand += a->n_own;
+		}
+		err = build_class(c, cand, n_cand, &d[i].all_root);
+	}
+	for (i = 0; i < nd && !err; i++) {
+		union ix_rec *leaf = value_new(c);
+
+		if (!leaf) {
+			err = err_kernel(-ENOMEM, "build rule index");
+			break;
+		}
+		leaf->cls.fallback = d[i].parent ? d[i].parent->all_root : 0;
+		if (d[i].inline_rule) {
+			const struct rule *one = d[i].own[0];
+
+			leaf->cls.port_lo = one->k.port_lo;
+			leaf->cls.port_hi = one->k.port_hi;
+			leaf->cls.id = one->v.id;
+			leaf->cls.action = one->v.action;
+			leaf->cls.to_addr = one->v.to_addr;
+			leaf->cls.to_port = one->v.to_port;
+		} else {
+			leaf->cls.own = d[i].own_root;
+		}
+		if (d[i].own[0]->k.dst_len == 32) {
+			err = exact_add(c, d[i].own[0], leaf);
+			continue;
+		}
+		p[np].start = ntohl(d[i].own[0]->k.dst);
+		p[np].len = d[i].own[0]->k.dst_len;
+		p[np++].val = leaf;
+	}
+	if (!err && np)
+		err = trie_of_prefixes(c, p, np, 32, root);
+out:
+	free(d);
+	free(stack);
+	free(cand);
+	free(p);
+	return err;
+}
+
+static void compiler_free(struct compiler *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_values; i++)
+		free(c->values[i]);
+	for (i = 0; i < c->n_sets; i++)
+		free(c->sets[i].rules);
+	free(c->values);
+	free(c->sets);
+	free(c->set_slot);
+	free(c->exact);
+	if (c->rec)
+		munmap(c->rec, c->cap_rec * sizeof(*c->rec));
+}
+
+/* Copies the records into a new index map of just enough chunks. */
+static int index_map(const struct compiler *c, int *fd)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mopts,
+		    .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	size_t chunks = (c->n_rec + SPLICER_IX_CHUNK - 1) / SPLICER_IX_CHUNK;
+	size_t size = chunks * sizeof(struct ix_chunk);
+	void *mem;
+
+	*fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_index", sizeof(__u32),
+			     sizeof(struct ix_chunk), chunks, &mopts);
+	if (*fd < 0)
+		return err_kernel(-errno, "create rule index (%zu records)",
+				  c->n_rec);
+	/* populated at once: one fault per page costs more than the copy */
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_POPULATE, *fd, 0);
+	if (mem == MAP_FAILED) {
+		close(*fd);
+		return err_kernel(-errno, "map rule index");
+	}
+	memcpy(mem, c->rec, c->n_rec * sizeof(*c->rec));
+	munmap(mem, size);
+	return 0;
+}
+
+int index_build(const struct rule *r, size_t n, int *index_fd)
+{
+	struct compiler c = {};
+	const struct rule **sorted = malloc((n + 1) * sizeof(*sorted));
+	__u32 hdr, root[2] = {}, exact, exact_bits;
+	size_t i, udp;
+	int err;
+
+	if (!sorted)
+		return err_kernel(-ENOMEM, "build rule index");
+	for (i = 0; i < n; i++)
+		sorted[i] = &r[i];
+	qsort(sorted, n, sizeof(*sorted), cmp_dst);
+	for (udp = 0; udp < n && sorted[udp]->k.proto != IPPROTO_UDP; udp++)
+		;
+	err = rec_alloc(&c, 1, &hdr);
+	if (!err)
+		memset(&c.rec[hdr], 0, sizeof(c.rec[hdr]));
+	if (!err && udp)
+		err = build_proto(&c, sorted, udp, &root[0]);
+	if (!err && n - udp)
+		err = build_proto(&c, sorted + udp, n - udp, &root[1]);
+	if (!err)
+		err = exact_table(&c, &exact, &exact_bits);
+	if (!err) {
+		c.rec[hdr].hdr.root[0] = root[0];
+		c.rec[hdr].hdr.root[1] = root[1];
+		c.rec[hdr].hdr.exact = exact;
+		c.rec[hdr].hdr.exact_bits = exact_bits;
+		c.rec[hdr].hdr.records = c.n_rec;
+		c.rec[hdr].hdr.rules = n;
+		err = index_map(&c, index_fd);
+	}
+	compiler_free(&c);
+	free(sorted);
+	return err;
+}
+
+/* One pointer swap: packets see the old index or the new, never a mix. */
+int index_swap(const struct state *st, int index_fd)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(st->rule_index, &zero, &index_fd, BPF_ANY))
+		return err_kernel(-errno, "publish rule index");
+	return 0;
+}
+
+int index_publish(const struct state *st, const struct rule *r, size_t n)
+{
+	int fd, err;
+
+	err = index_build(r, n, &fd);
+	if (err)
+		return err;
+	err = index_swap(st, fd);
+	close(fd);
+	return err;
+}
