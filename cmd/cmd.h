@@ -46,6 +46,8 @@ int err_absent(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "fmt: strerror(-err)" (and the kernel's extack text if any). */
 int err_kernel(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A failure of the kernel class whose message says it all (no errno). */
+int err_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int exit_code(int err);
 /*
  * A prefix for the error line while a part of the input is parsed, e.g.
@@ -81,7 +83,6 @@ bool is_keyword(const char *arg, const char *kw);
 /* state.c: the pinned maps, the lock, privileges. */
 struct state {
 	int root_fd; /* the pin root, flock()ed by writers */
-	int rules;
 	int rule_stats;
 	int ifaces;
 	int iface_addrs;
@@ -105,7 +106,18 @@ struct rule {
 	struct rule_key k;
 	struct rule_val v;
 };
+/* The rule set the live index was compiled from: the only way to read it. */
 int rules_load(const struct state *st, struct rule **out, size_t *n);
+/*
+ * Makes r[] the rule set: records it beside the live one, then publishes
+ * trie_fd, the index compiled from it. That swap is the commit point.
+ */
+int rules_commit(const struct state *st, const struct rule *r, size_t n,
+		 int trie_fd);
+/* index_build() and rules_commit() in one. */
+int rules_publish(const struct state *st, const struct rule *r, size_t n);
+/* Fails, with what to do, on the pin root of an older splicer. */
+int rules_check_layout(const struct state *st);
 int index_publish(const struct state *st, const struct rule *r, size_t n);
 int index_build(const struct rule *r, size_t n, int *trie_fd);
 int index_swap(const struct state *st, int trie_fd);

@@ -1,47 +1,347 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The authoritative rule set, and the local routes its rules ask for. */
+/*
+ * The authoritative rule set and the local routes its rules ask for.
+ *
+ * The rule set is kept as immutable snapshots: a frozen BPF array pinned
+ * under the pin root as "rules-ID", where ID is the map id of the rule
+ * index compiled from it. The rule set is the snapshot of the index the
+ * datapath uses, so publishing a new index is the one step that changes
+ * both what packets see and what every command reads: a writer killed
+ * before it leaves the old set, killed after it the new one (README,
+ * "Crash safety").
+ */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "netlink.h"
 #include "cmd.h"
 
-int rules_load(const struct state *st, struct rule **out, size_t *n)
-{
-	struct rule_key key, next;
-	struct rule *r = NULL, *tmp;
-	size_t cap = 0, cnt = 0;
-	void *prev = NULL;
+#define SNAPSHOT_PIN "rules-" /* + the index's map id; bpffs refuses dots */
+#define LEGACY_PIN "rules" /* the hash map of splicer before snapshots */
+#define SNAPSHOT_MAGIC 0x52504c53U /* "SLPR" */
+#define SNAPSHOT_VERSION 1
+/* Attempts to catch a snapshot that a writer replaces as we open it. */
+#define LOAD_TRIES 16
 
-	while (!bpf_map_get_next_key(st->rules, prev, &next)) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(r, cap * sizeof(*r));
-			if (!tmp) {
-				free(r);
-				return err_kernel(-ENOMEM, "load rules");
-			}
-			r = tmp;
-		}
-		key = next;
-		prev = &key;
-		/* A rule deleted under us is simply gone. */
-		if (bpf_map_lookup_elem(st->rules, &key, &r[cnt].v))
-			continue;
-		r[cnt].k = key;
-		cnt++;
+struct snapshot_head {
+	__u32 magic;
+	__u32 version;
+	__u32 n_rules;
+	__u32 pad;
+};
+
+/*
+ * One element of a snapshot: the head in slot 0, the rules after it. A
+ * multiple of 8 bytes, the kernel's array stride, so the mmap()ed array
+ * is a plain C array of these.
+ */
+union snapshot_slot {
+	struct snapshot_head head;
+	struct rule rule;
+} __attribute__((aligned(8)));
+
+static size_t snapshot_bytes(size_t slots)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+
+	return (slots * sizeof(union snapshot_slot) + page - 1) & ~(page - 1);
+}
+
+/* The map id of what the datapath uses now; 0 before the first publish. */
+static int live_index_id(const struct state *st, __u32 *id)
+{
+	__u32 zero = 0;
+
+	if (!bpf_map_lookup_elem(st->rule_index, &zero, id))
+		return 0;
+	if (errno != ENOENT)
+		return err_kernel(-errno, "read rule index");
+	*id = 0;
+	return 0;
+}
+
+static int map_id_of(int fd, __u32 *id)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return err_kernel(-errno, "rule index info");
+	*id = info.id;
+	return 0;
+}
+
+static void snapshot_path(const struct state *st, __u32 id, char *buf,
+			  size_t size)
+{
+	snprintf(buf, size, "%s/" SNAPSHOT_PIN "%u", st->root, id);
+}
+
+static int snapshot_read(int fd, const char *path, struct rule **out, size_t *n)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), i;
+	union snapshot_slot *s;
+	struct rule *r;
+	size_t bytes;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return err_kernel(-errno, "%s", path);
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(*s) ||
+	    !info.max_entries)
+		return err_failed("%s: not a splicer rule set", path);
+	bytes = snapshot_bytes(info.max_entries);
+	s = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (s == MAP_FAILED)
+		return err_kernel(-errno, "%s", path);
+	if (s->head.magic != SNAPSHOT_MAGIC ||
+	    s->head.version != SNAPSHOT_VERSION ||
+	    s->head.n_rules >= info.max_entries) {
+		munmap(s, bytes);
+		return err_failed("%s: not a splicer rule set of this version",
+				  path);
 	}
-	if (errno != ENOENT) {
-		free(r);
-		return err_kernel(-errno, "read rules");
+	r = malloc((s->head.n_rules + 1) * sizeof(*r));
+	if (!r) {
+		munmap(s, bytes);
+		return err_kernel(-ENOMEM, "load rules");
+	}
+	for (i = 0; i < s->head.n_rules; i++)
+		r[i] = s[i + 1].rule;
+	*n = s->head.n_rules;
+	*out = r;
+	munmap(s, bytes);
+	return 0;
+}
+
+/*
+ * The pin root of an older splicer holds the rule set in a hash map
+ * named "rules". It can still be read, so that `save` keeps the rules
+ * across the upgrade; writers refuse it (rules_check_layout()).
+ */
+static int legacy_read(int fd, const char *path, struct rule **out, size_t *n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), got, batch, i;
+	struct rule_key *keys = NULL;
+	struct rule_val *vals = NULL;
+	struct rule *r = NULL;
+	void *in = NULL;
+	__u64 pos;
+	int err = 0;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return err_kernel(-errno, "%s", path);
+	if (info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(*keys) ||
+	    info.value_size != sizeof(*vals))
+		return err_failed("%s: not a splicer rule set", path);
+	keys = calloc(info.max_entries + 1, sizeof(*keys));
+	vals = calloc(info.max_entries + 1, sizeof(*vals));
+	if (!keys || !vals) {
+		err = err_kernel(-ENOMEM, "load rules");
+		goto out;
+	}
+	for (got = 0;; in = &pos) {
+		batch = info.max_entries - got;
+		if (!batch)
+			break;
+		err = bpf_map_lookup_batch(fd, in, &pos, keys + got, vals + got,
+					   &batch, &bo);
+		got += batch;
+		if (err && errno == ENOENT) {
+			err = 0;
+			break;
+		}
+		if (err) {
+			err = err_kernel(-errno, "%s", path);
+			goto out;
+		}
+	}
+	r = malloc((got + 1) * sizeof(*r));
+	if (!r) {
+		err = err_kernel(-ENOMEM, "load rules");
+		goto out;
+	}
+	for (i = 0; i < got; i++) {
+		r[i].k = keys[i];
+		r[i].v = vals[i];
 	}
 	*out = r;
-	*n = cnt;
+	*n = got;
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int legacy_open(const struct state *st, char *path, size_t size)
+{
+	snprintf(path, size, "%s/" LEGACY_PIN, st->root);
+	return bpf_obj_get(path);
+}
+
+int rules_check_layout(const struct state *st)
+{
+	char path[4200];
+	int fd = legacy_open(st, path, sizeof(path));
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return err_failed("%s: made by an older splicer; keep the rules with "
+			  "'splicer save > FILE', detach every interface "
+			  "(the last with --purge), attach again and "
+			  "'splicer apply FILE'",
+			  st->root);
+}
+
+int rules_load(const struct state *st, struct rule **out, size_t *n)
+{
+	char path[4200];
+	__u32 id, again;
+	int i, fd, err;
+
+	/*
+	 * A writer may publish a new rule set between our reading the live
+	 * index and opening its snapshot, and remove the old snapshot: then
+	 * the live index has moved on, and we look again.
+	 */
+	for (i = 0; i < LOAD_TRIES; i++) {
+		err = live_index_id(st, &id);
+		if (err)
+			return err;
+		if (!id) {
+			/* Nothing published yet: no rules. */
+			*out = malloc(sizeof(**out));
+			*n = 0;
+			return *out ? 0 : err_kernel(-ENOMEM, "load rules");
+		}
+		snapshot_path(st, id, path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			err = snapshot_read(fd, path, out, n);
+			close(fd);
+			return err;
+		}
+		if (errno != ENOENT)
+			return err_kernel(-errno, "%s", path);
+		err = live_index_id(st, &again);
+		if (err)
+			return err;
+		if (again == id)
+			break;
+	}
+	fd = legacy_open(st, path, sizeof(path));
+	if (fd >= 0) {
+		err = legacy_read(fd, path, out, n);
+		close(fd);
+		return err;
+	}
+	return err_failed("%s: no rule set recorded for the live rule index "
+			  "(the index was published by another program)",
+			  st->root);
+}
+
+/* A frozen array holding r[]: no one can change it, only replace it. */
+static int snapshot_create(const struct rule *r, size_t n, int *out)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mopts, .map_flags = BPF_F_MMAPABLE);
+	size_t bytes = snapshot_bytes(n + 1), i;
+	union snapshot_slot *s;
+	int fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_rules", sizeof(__u32),
+			    sizeof(*s), n + 1, &mopts);
+	if (fd < 0)
+		return err_kernel(-errno, "create rule set");
+	s = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (s == MAP_FAILED) {
+		close(fd);
+		return err_kernel(-errno, "write rule set");
+	}
+	s->head = (struct snapshot_head){
+		.magic = SNAPSHOT_MAGIC,
+		.version = SNAPSHOT_VERSION,
+		.n_rules = n,
+	};
+	for (i = 0; i < n; i++)
+		s[i + 1].rule = r[i];
+	munmap(s, bytes);
+	if (bpf_map_freeze(fd)) {
+		close(fd);
+		return err_kernel(-errno, "freeze rule set");
+	}
+	*out = fd;
 	return 0;
+}
+
+/*
+ * Removes every snapshot but keep: older sets, and those of writers
+ * killed before they published. Only writers call this, under the lock.
+ */
+static void snapshots_sweep(const struct state *st, const char *keep)
+{
+	struct dirent *e;
+	DIR *d;
+
+	d = opendir(st->root);
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, SNAPSHOT_PIN, strlen(SNAPSHOT_PIN)) &&
+		    strcmp(e->d_name, keep))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+int rules_commit(const struct state *st, const struct rule *r, size_t n,
+		 int trie_fd)
+{
+	char path[4200];
+	int fd = -1, err;
+	__u32 id = 0;
+
+	err = map_id_of(trie_fd, &id);
+	if (!err)
+		err = snapshot_create(r, n, &fd);
+	if (err)
+		return err;
+	snapshot_path(st, id, path, sizeof(path));
+	/* Map ids are not reused while the map lives: a leftover is stale. */
+	if (unlink(path) && errno != ENOENT)
+		err = err_kernel(-errno, "%s", path);
+	if (!err && bpf_obj_pin(fd, path))
+		err = err_kernel(-errno, "%s", path);
+	close(fd);
+	if (err)
+		return err;
+	/* The commit point: from here on the new set is the rule set. */
+	err = index_swap(st, trie_fd);
+	if (err) {
+		unlink(path);
+		return err;
+	}
+	snapshots_sweep(st, strrchr(path, '/') + 1);
+	return 0;
+}
+
+int rules_publish(const struct state *st, const struct rule *r, size_t n)
+{
+	int trie, err;
+
+	err = index_build(r, n, &trie);
+	if (err)
+		return err;
+	err = rules_commit(st, r, n, trie);
+	close(trie);
+	return err;
 }
 
 struct route_ctx {

@@ -32,7 +32,6 @@ struct pinned_map {
 };
 
 static const struct pinned_map pinned_maps[] = {
-	{ SPLICER_MAP_RULES, offsetof(struct state, rules) },
 	{ SPLICER_MAP_RULE_STATS, offsetof(struct state, rule_stats) },
 	{ SPLICER_MAP_IFACES, offsetof(struct state, ifaces) },
 	{ SPLICER_MAP_IFACE_ADDRS, offsetof(struct state, iface_addrs) },
@@ -211,6 +210,8 @@ int state_create(struct state *st, int prog_fd[2])
 	if (st->root_fd < 0)
 		return err_kernel(-errno, "%s", st->root);
 	err = lock_root(st);
+	if (!err)
+		err = rules_check_layout(st);
 	if (err)
 		return err;
 

@@ -51,68 +51,70 @@ static size_t table_find(const struct key_table *t, const struct rule *r,
 	return SIZE_MAX;
 }
 
-static int zero_counters(const struct state *st, __u32 id)
+/* Counters move in batches of this many rules: few syscalls, small buffers. */
+#define COUNTER_BATCH 4096
+
+/*
+ * Zeroes the counters of ids[] (overwriting any a killed writer left).
+ * Runs before the commit: new rules count from their first packet.
+ */
+static int counters_zero(const struct state *st, __u32 *ids, size_t n)
 {
+	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
 	int ncpu = libbpf_num_possible_cpus();
-	struct counter *zero = calloc(ncpu > 0 ? ncpu : 1, sizeof(*zero));
+	struct counter *zero;
+	size_t i;
+	__u32 cnt;
 	int err = 0;
 
+	if (ncpu < 0)
+		return err_kernel(ncpu, "rule counters");
+	zero = calloc((size_t)COUNTER_BATCH * ncpu, sizeof(*zero));
 	if (!zero)
 		return err_kernel(-ENOMEM, "rule counters");
-	if (bpf_map_update_elem(st->rule_stats, &id, zero, BPF_NOEXIST) &&
-	    errno != EEXIST)
-		err = err_kernel(-errno, "rule counters");
+	for (i = 0; i < n && !err; i += cnt) {
+		cnt = n - i < COUNTER_BATCH ? n - i : COUNTER_BATCH;
+		if (bpf_map_update_batch(st->rule_stats, ids + i, zero, &cnt,
+					 &bo))
+			err = err_kernel(-errno,
+					 errno == E2BIG ?
+						 "rule counters are full" :
+						 "rule counters");
+	}
 	free(zero);
 	return err;
 }
 
-/*
- * Writes the difference between the old and the new rule set into the
- * rules map. This is the commit point: the index is published after it,
- * and every later command recompiles the index from the rules map.
- */
-static int commit(const struct state *st, const struct rule *old, size_t n_old,
-		  const struct key_table *old_t, const struct rule *new,
-		  size_t n_new, const struct key_table *new_t)
+/* Deletes the counters of ids[]; one that is not there is skipped. */
+static void counters_forget(const struct state *st, __u32 *ids, size_t n)
 {
-	size_t i, j;
-	int err;
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	size_t i;
+	__u32 cnt;
 
-	for (i = 0; i < n_new; i++) {
-		j = table_find(old_t, old, &new[i].k, NULL);
-		if (j != SIZE_MAX &&
-		    !memcmp(&old[j].v, &new[i].v, sizeof(new[i].v)))
-			continue;
-		if (j == SIZE_MAX) {
-			err = zero_counters(st, new[i].v.id);
-			if (err)
-				return err;
-		}
-		if (bpf_map_update_elem(st->rules, &new[i].k, &new[i].v,
-					BPF_ANY))
-			return err_kernel(-errno, errno == E2BIG ?
-							  "rule table is full" :
-							  "write rule");
+	for (i = 0; i < n; i += cnt) {
+		cnt = n - i < COUNTER_BATCH ? n - i : COUNTER_BATCH;
+		/* A batch stops at the first failure: skip that id. */
+		if (bpf_map_delete_batch(st->rule_stats, ids + i, &cnt, &bo))
+			cnt++;
 	}
-	for (i = 0; i < n_old; i++)
-		if (table_find(new_t, new, &old[i].k, NULL) == SIZE_MAX &&
-		    bpf_map_delete_elem(st->rules, &old[i].k) &&
-		    errno != ENOENT)
-			return err_kernel(-errno, "delete rule");
-	return 0;
 }
 
-static void forget_counters(const struct state *st, const struct rule *old,
-			    size_t n_old, const struct rule *new,
-			    const struct key_table *new_t)
+/*
+ * The ids of the rules of a[] whose match b[] lacks, or holds under
+ * another id.
+ */
+static size_t ids_not_in(const struct rule *a, size_t n_a, const struct rule *b,
+			 const struct key_table *b_t, __u32 *ids)
 {
-	size_t i, j;
+	size_t i, j, n = 0;
 
-	for (i = 0; i < n_old; i++) {
-		j = table_find(new_t, new, &old[i].k, NULL);
-		if (j == SIZE_MAX || new[j].v.id != old[i].v.id)
-			bpf_map_delete_elem(st->rule_stats, &old[i].v.id);
+	for (i = 0; i < n_a; i++) {
+		j = table_find(b_t, b, &a[i].k, NULL);
+		if (j == SIZE_MAX || b[j].v.id != a[i].v.id)
+			ids[n++] = a[i].v.id;
 	}
+	return n;
 }
 
 /* The wildcard deletes of the old tools; how many rules they took. */
@@ -156,6 +158,7 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 	struct key_table old_t = {}, new_t = {};
 	struct rule *old = NULL, *new = NULL;
 	bool *gone = NULL;
+	__u32 *ids = NULL;
 	size_t n_old = 0, n_new = 0, i, j, k, where;
 	__u32 max_id = 0;
 	struct state st;
@@ -163,6 +166,8 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 	int err, trie = -1;
 
 	err = state_open(&st, !(flags & UPDATE_CHECK));
+	if (!err && !(flags & UPDATE_CHECK))
+		err = rules_check_layout(&st);
 	if (!err)
 		err = rules_load(&st, &old, &n_old);
 	if (!err)
@@ -241,31 +246,43 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 	}
 	n_new = k;
 
+	if (n_new > SPLICER_MAX_RULES) {
+		err = err_failed("rule table is full: %zu rules, at most %u",
+				 n_new, SPLICER_MAX_RULES);
+		goto out;
+	}
+	ids = calloc(n_old + n_new + 1, sizeof(*ids));
+	if (!ids) {
+		err = err_kernel(-ENOMEM, "rule table");
+		goto out;
+	}
+
 	/*
 	 * Build (and so check that it fits) before anything changes; add
-	 * routes before the rules that need them go live, remove them after.
+	 * routes and zero the counters of new rules before the new set goes
+	 * live, remove what only the old set used after.
 	 */
 	err = index_build(new, n_new, &trie);
 	if (!err)
 		err = routes_sync(new, n_new, true, false);
 	if (err)
 		goto out;
-	err = commit(&st, old, n_old, &old_t, new, n_new, &new_t);
+	err = counters_zero(&st, ids, ids_not_in(new, n_new, old, &old_t, ids));
+	if (!err)
+		err = rules_commit(&st, new, n_new, trie);
 	if (err) {
 		/* Take back routes only the new set asked for. */
 		routes_sync(old, n_old, false, true);
 		goto out;
 	}
-	err = index_swap(&st, trie);
-	if (!err) {
-		forget_counters(&st, old, n_old, new, &new_t);
-		err = routes_sync(new, n_new, false, true);
-	}
+	counters_forget(&st, ids, ids_not_in(old, n_old, new, &new_t, ids));
+	err = routes_sync(new, n_new, false, true);
 out:
 	if (trie >= 0)
 		close(trie);
 	free(old_t.slot);
 	free(new_t.slot);
+	free(ids);
 	free(gone);
 	free(new);
 	free(old);
