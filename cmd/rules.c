@@ -344,80 +344,135 @@ int rules_publish(const struct state *st, const struct rule *r, size_t n)
 	return err;
 }
 
-struct route_ctx {
-	const struct rule *r;
-	size_t n;
-	struct nl *nl;
-	int err;
+/* A route prefix: what `ip route add local DST/LEN dev lo` names. */
+struct route {
+	__be32 dst;
+	__u8 len;
+	int oif;
 };
 
-static bool route_wanted(const struct rule *r, size_t n, __be32 dst, __u8 len)
-{
-	size_t i;
+struct route_list {
+	struct route *r;
+	size_t n, cap;
+};
 
-	for (i = 0; i < n; i++)
-		if ((r[i].v.flags & SPLICER_RULE_ROUTE) && r[i].k.dst == dst &&
-		    r[i].k.dst_len == len)
-			return true;
-	return false;
+static int route_push(struct route_list *l, __be32 dst, __u8 len, int oif)
+{
+	struct route *bigger;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		bigger = reallocarray(l->r, l->cap, sizeof(*l->r));
+		if (!bigger)
+			return -ENOMEM;
+		l->r = bigger;
+	}
+	l->r[l->n++] = (struct route){ .dst = dst, .len = len, .oif = oif };
+	return 0;
 }
 
-static int remove_unwanted(__be32 dst, __u8 len, int oif, void *arg)
+static int cmp_route(const void *a, const void *b)
 {
-	struct route_ctx *c = arg;
+	const struct route *x = a, *y = b;
 
-	if (!route_wanted(c->r, c->n, dst, len))
-		c->err = c->err ?:
-				  nl_local_route_del(c->nl, dst, len, oif,
-						     RTPROT_SPLICER);
-	return 0;
+	if (x->dst != y->dst)
+		return ntohl(x->dst) < ntohl(y->dst) ? -1 : 1;
+	return x->len - y->len;
+}
+
+static void route_sort(struct route_list *l)
+{
+	size_t i, k;
+
+	qsort(l->r, l->n, sizeof(*l->r), cmp_route);
+	for (i = 0, k = 0; i < l->n; i++)
+		if (!k || cmp_route(&l->r[k - 1], &l->r[i]))
+			l->r[k++] = l->r[i];
+	l->n = k;
+}
+
+static bool route_in(const struct route_list *l, const struct route *r)
+{
+	return l->n && bsearch(r, l->r, l->n, sizeof(*r), cmp_route);
+}
+
+static int collect_route(__be32 dst, __u8 len, int oif, void *arg)
+{
+	return route_push(arg, dst, len, oif);
 }
 
 /*
  * Routes splicer made carry RTPROT_SPLICER, so the set of them can be
- * compared with what the rules ask for: an interrupted command leaves at
- * most a stale route, and the next command removes it.
+ * compared with what the rules ask for: only the difference goes to the
+ * kernel, and an interrupted command leaves at most a stale route that
+ * the next command removes.
  */
 int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
 {
-	struct route_ctx c = { .r = r, .n = n };
+	struct route_list want = {}, have = {};
 	struct nl_link lo;
+	struct nl *nl;
 	char buf[32];
 	size_t i;
 	int err;
 
-	err = nl_open(&c.nl);
+	for (i = 0, err = 0; i < n && !err; i++)
+		if (r[i].v.flags & SPLICER_RULE_ROUTE)
+			err = route_push(&want, r[i].k.dst, r[i].k.dst_len, 0);
 	if (err)
-		return err_kernel(err, "netlink");
-	err = nl_link_by_name(c.nl, "lo", &lo);
+		return err_kernel(err, "routes");
+	route_sort(&want);
+	if (!remove && !want.n)
+		return 0;
+	err = nl_open(&nl);
 	if (err) {
-		err = err_kernel(err, "lo");
+		free(want.r);
+		return err_kernel(err, "netlink");
+	}
+	err = nl_local_route_foreach(nl, RTPROT_SPLICER, collect_route, &have);
+	if (err) {
+		err = err_kernel(err, "local routes");
 		goto out;
 	}
-	for (i = 0; add && i < n; i++) {
-		if (!(r[i].v.flags & SPLICER_RULE_ROUTE))
+	qsort(have.r, have.n, sizeof(*have.r), cmp_route);
+	if (add) {
+		err = nl_link_by_name(nl, "lo", &lo);
+		if (err) {
+			err = err_kernel(err, "lo");
+			goto out;
+		}
+	}
+	for (i = 0; add && i < want.n; i++) {
+		if (route_in(&have, &want.r[i]))
 			continue;
-		err = nl_local_route_add(c.nl, r[i].k.dst, r[i].k.dst_len,
+		err = nl_local_route_add(nl, want.r[i].dst, want.r[i].len,
 					 lo.ifindex, RTPROT_SPLICER);
-		/* An equal local route, ours or the kernel's, serves. */
+		/* An equal local route of the kernel's serves as well. */
 		if (err == -EEXIST)
 			err = 0;
 		if (err) {
 			err = err_kernel(err, "route local %s dev lo",
-					 fmt_prefix(r[i].k.dst, r[i].k.dst_len,
-						    buf, sizeof(buf)));
+					 fmt_prefix(want.r[i].dst,
+						    want.r[i].len, buf,
+						    sizeof(buf)));
 			goto out;
 		}
 	}
-	if (remove) {
-		err = nl_local_route_foreach(c.nl, RTPROT_SPLICER,
-					     remove_unwanted, &c);
-		if (!err && c.err && c.err != -ESRCH)
-			err = c.err;
-		if (err)
+	for (i = 0; remove && i < have.n; i++) {
+		if (route_in(&want, &have.r[i]))
+			continue;
+		err = nl_local_route_del(nl, have.r[i].dst, have.r[i].len,
+					 have.r[i].oif, RTPROT_SPLICER);
+		if (err == -ESRCH)
+			err = 0;
+		if (err) {
 			err = err_kernel(err, "remove local routes");
+			goto out;
+		}
 	}
 out:
-	nl_close(c.nl);
+	nl_close(nl);
+	free(want.r);
+	free(have.r);
 	return err;
 }
