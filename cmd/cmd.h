@@ -105,16 +105,40 @@ int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
 struct rule {
 	struct rule_key k;
 	struct rule_val v;
+	__u32 pad; /* to a multiple of 8 bytes: the rule set's array stride */
 };
+/*
+ * A rule set as an array of rules: the live one, read-only (rules_view),
+ * or a new one being written (rules_stage).
+ */
+struct rule_set {
+	struct rule *r;
+	size_t n;
+	void *map; /* the mmap()ed snapshot, if r points into one */
+	size_t bytes;
+	int fd; /* a staged snapshot, or -1 */
+};
+#define RULE_SET_INIT    \
+	{                \
+		.fd = -1 \
+	}
 /* The rule set the live index was compiled from: the only way to read it. */
+int rules_view(const struct state *st, struct rule_set *set);
+/* The same as a malloc()ed copy. */
 int rules_load(const struct state *st, struct rule **out, size_t *n);
 /*
- * Makes r[] the rule set: records it beside the live one, then publishes
- * trie_fd, the index compiled from it. That swap is the commit point.
+ * Room for cap rules of a new rule set, to be published by rules_commit()
+ * (publish) or only looked at (!publish: plain memory).
  */
-int rules_commit(const struct state *st, const struct rule *r, size_t n,
-		 int trie_fd);
-/* index_build() and rules_commit() in one. */
+int rules_stage(struct rule_set *set, size_t cap, bool publish);
+/*
+ * Makes set->r[0..set->n) the rule set: records it beside the live one,
+ * then publishes trie_fd, the index compiled from it. That swap is the
+ * commit point. set->r stays readable (not writable) until released.
+ */
+int rules_commit(const struct state *st, struct rule_set *set, int trie_fd);
+void rules_release(struct rule_set *set);
+/* Stages, compiles and commits r[]. */
 int rules_publish(const struct state *st, const struct rule *r, size_t n);
 /* Fails, with what to do, on the pin root of an older splicer. */
 int rules_check_layout(const struct state *st);

@@ -27,8 +27,13 @@
 #define SNAPSHOT_MAGIC 0x52504c53U /* "SLPR" */
 #define SNAPSHOT_VERSION 1
 /* Attempts to catch a snapshot that a writer replaces as we open it. */
-#define LOAD_TRIES 16
+#define VIEW_TRIES 16
 
+/*
+ * Slot 0 of a snapshot; the rules follow in slots 1..n_rules. struct
+ * rule is a multiple of 8 bytes, the kernel's array stride, so the
+ * mmap()ed array is a plain C array of rules.
+ */
 struct snapshot_head {
 	__u32 magic;
 	__u32 version;
@@ -36,21 +41,15 @@ struct snapshot_head {
 	__u32 pad;
 };
 
-/*
- * One element of a snapshot: the head in slot 0, the rules after it. A
- * multiple of 8 bytes, the kernel's array stride, so the mmap()ed array
- * is a plain C array of these.
- */
-union snapshot_slot {
-	struct snapshot_head head;
-	struct rule rule;
-} __attribute__((aligned(8)));
+_Static_assert(sizeof(struct rule) % 8 == 0, "snapshot stride");
+_Static_assert(sizeof(struct snapshot_head) <= sizeof(struct rule),
+	       "snapshot head");
 
 static size_t snapshot_bytes(size_t slots)
 {
 	size_t page = sysconf(_SC_PAGESIZE);
 
-	return (slots * sizeof(union snapshot_slot) + page - 1) & ~(page - 1);
+	return (slots * sizeof(struct rule) + page - 1) & ~(page - 1);
 }
 
 /* The map id of what the datapath uses now; 0 before the first publish. */
@@ -83,40 +82,30 @@ static void snapshot_path(const struct state *st, __u32 id, char *buf,
 	snprintf(buf, size, "%s/" SNAPSHOT_PIN "%u", st->root, id);
 }
 
-static int snapshot_read(int fd, const char *path, struct rule **out, size_t *n)
+/* Maps a published snapshot read-only into set. */
+static int snapshot_map(int fd, const char *path, struct rule_set *set)
 {
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), i;
-	union snapshot_slot *s;
-	struct rule *r;
-	size_t bytes;
+	__u32 len = sizeof(info);
+	struct snapshot_head *head;
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return err_kernel(-errno, "%s", path);
-	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(*s) ||
-	    !info.max_entries)
+	if (info.type != BPF_MAP_TYPE_ARRAY ||
+	    info.value_size != sizeof(struct rule) || !info.max_entries)
 		return err_failed("%s: not a splicer rule set", path);
-	bytes = snapshot_bytes(info.max_entries);
-	s = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
-	if (s == MAP_FAILED)
+	set->bytes = snapshot_bytes(info.max_entries);
+	head = mmap(NULL, set->bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (head == MAP_FAILED)
 		return err_kernel(-errno, "%s", path);
-	if (s->head.magic != SNAPSHOT_MAGIC ||
-	    s->head.version != SNAPSHOT_VERSION ||
-	    s->head.n_rules >= info.max_entries) {
-		munmap(s, bytes);
+	set->map = head;
+	if (head->magic != SNAPSHOT_MAGIC ||
+	    head->version != SNAPSHOT_VERSION ||
+	    head->n_rules >= info.max_entries)
 		return err_failed("%s: not a splicer rule set of this version",
 				  path);
-	}
-	r = malloc((s->head.n_rules + 1) * sizeof(*r));
-	if (!r) {
-		munmap(s, bytes);
-		return err_kernel(-ENOMEM, "load rules");
-	}
-	for (i = 0; i < s->head.n_rules; i++)
-		r[i] = s[i + 1].rule;
-	*n = s->head.n_rules;
-	*out = r;
-	munmap(s, bytes);
+	set->r = (struct rule *)set->map + 1;
+	set->n = head->n_rules;
 	return 0;
 }
 
@@ -125,14 +114,13 @@ static int snapshot_read(int fd, const char *path, struct rule **out, size_t *n)
  * named "rules". It can still be read, so that `save` keeps the rules
  * across the upgrade; writers refuse it (rules_check_layout()).
  */
-static int legacy_read(int fd, const char *path, struct rule **out, size_t *n)
+static int legacy_read(int fd, const char *path, struct rule_set *set)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info), got, batch, i;
 	struct rule_key *keys = NULL;
 	struct rule_val *vals = NULL;
-	struct rule *r = NULL;
 	void *in = NULL;
 	__u64 pos;
 	int err = 0;
@@ -148,10 +136,8 @@ static int legacy_read(int fd, const char *path, struct rule **out, size_t *n)
 		err = err_kernel(-ENOMEM, "load rules");
 		goto out;
 	}
-	for (got = 0;; in = &pos) {
+	for (got = 0; got < info.max_entries; in = &pos) {
 		batch = info.max_entries - got;
-		if (!batch)
-			break;
 		err = bpf_map_lookup_batch(fd, in, &pos, keys + got, vals + got,
 					   &batch, &bo);
 		got += batch;
@@ -164,17 +150,16 @@ static int legacy_read(int fd, const char *path, struct rule **out, size_t *n)
 			goto out;
 		}
 	}
-	r = malloc((got + 1) * sizeof(*r));
-	if (!r) {
+	set->r = calloc(got + 1, sizeof(*set->r));
+	if (!set->r) {
 		err = err_kernel(-ENOMEM, "load rules");
 		goto out;
 	}
 	for (i = 0; i < got; i++) {
-		r[i].k = keys[i];
-		r[i].v = vals[i];
+		set->r[i].k = keys[i];
+		set->r[i].v = vals[i];
 	}
-	*out = r;
-	*n = got;
+	set->n = got;
 out:
 	free(keys);
 	free(vals);
@@ -202,32 +187,42 @@ int rules_check_layout(const struct state *st)
 			  st->root);
 }
 
-int rules_load(const struct state *st, struct rule **out, size_t *n)
+void rules_release(struct rule_set *set)
+{
+	if (set->map)
+		munmap(set->map, set->bytes);
+	else
+		free(set->r);
+	if (set->fd >= 0)
+		close(set->fd);
+	memset(set, 0, sizeof(*set));
+	set->fd = -1;
+}
+
+int rules_view(const struct state *st, struct rule_set *set)
 {
 	char path[4200];
 	__u32 id, again;
 	int i, fd, err;
 
+	memset(set, 0, sizeof(*set));
+	set->fd = -1;
 	/*
 	 * A writer may publish a new rule set between our reading the live
 	 * index and opening its snapshot, and remove the old snapshot: then
 	 * the live index has moved on, and we look again.
 	 */
-	for (i = 0; i < LOAD_TRIES; i++) {
+	for (i = 0; i < VIEW_TRIES; i++) {
 		err = live_index_id(st, &id);
-		if (err)
-			return err;
-		if (!id) {
-			/* Nothing published yet: no rules. */
-			*out = malloc(sizeof(**out));
-			*n = 0;
-			return *out ? 0 : err_kernel(-ENOMEM, "load rules");
-		}
+		if (err || !id)
+			return err; /* before the first publish: no rules */
 		snapshot_path(st, id, path, sizeof(path));
 		fd = bpf_obj_get(path);
 		if (fd >= 0) {
-			err = snapshot_read(fd, path, out, n);
+			err = snapshot_map(fd, path, set);
 			close(fd);
+			if (err)
+				rules_release(set);
 			return err;
 		}
 		if (errno != ENOENT)
@@ -240,7 +235,7 @@ int rules_load(const struct state *st, struct rule **out, size_t *n)
 	}
 	fd = legacy_open(st, path, sizeof(path));
 	if (fd >= 0) {
-		err = legacy_read(fd, path, out, n);
+		err = legacy_read(fd, path, set);
 		close(fd);
 		return err;
 	}
@@ -249,36 +244,50 @@ int rules_load(const struct state *st, struct rule **out, size_t *n)
 			  st->root);
 }
 
-/* A frozen array holding r[]: no one can change it, only replace it. */
-static int snapshot_create(const struct rule *r, size_t n, int *out)
+int rules_load(const struct state *st, struct rule **out, size_t *n)
+{
+	struct rule_set set;
+	int err;
+
+	err = rules_view(st, &set);
+	if (err)
+		return err;
+	*out = malloc((set.n + 1) * sizeof(**out));
+	if (*out) {
+		memcpy(*out, set.r, set.n * sizeof(**out));
+		*n = set.n;
+	} else {
+		err = err_kernel(-ENOMEM, "load rules");
+	}
+	rules_release(&set);
+	return err;
+}
+
+int rules_stage(struct rule_set *set, size_t cap, bool publish)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mopts, .map_flags = BPF_F_MMAPABLE);
-	size_t bytes = snapshot_bytes(n + 1), i;
-	union snapshot_slot *s;
-	int fd;
+	void *map;
 
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_rules", sizeof(__u32),
-			    sizeof(*s), n + 1, &mopts);
-	if (fd < 0)
+	memset(set, 0, sizeof(*set));
+	set->fd = -1;
+	if (!publish) {
+		set->r = calloc(cap + 1, sizeof(*set->r));
+		return set->r ? 0 : err_kernel(-ENOMEM, "rule table");
+	}
+	set->fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_rules",
+				 sizeof(__u32), sizeof(struct rule), cap + 1,
+				 &mopts);
+	if (set->fd < 0)
 		return err_kernel(-errno, "create rule set");
-	s = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (s == MAP_FAILED) {
-		close(fd);
-		return err_kernel(-errno, "write rule set");
+	set->bytes = snapshot_bytes(cap + 1);
+	map = mmap(NULL, set->bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   set->fd, 0);
+	if (map == MAP_FAILED) {
+		rules_release(set);
+		return err_kernel(-errno, "create rule set");
 	}
-	s->head = (struct snapshot_head){
-		.magic = SNAPSHOT_MAGIC,
-		.version = SNAPSHOT_VERSION,
-		.n_rules = n,
-	};
-	for (i = 0; i < n; i++)
-		s[i + 1].rule = r[i];
-	munmap(s, bytes);
-	if (bpf_map_freeze(fd)) {
-		close(fd);
-		return err_kernel(-errno, "freeze rule set");
-	}
-	*out = fd;
+	set->map = map;
+	set->r = (struct rule *)map + 1;
 	return 0;
 }
 
@@ -301,27 +310,43 @@ static void snapshots_sweep(const struct state *st, const char *keep)
 	closedir(d);
 }
 
-int rules_commit(const struct state *st, const struct rule *r, size_t n,
-		 int trie_fd)
+int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
 {
+	struct snapshot_head *head = set->map;
 	char path[4200];
-	int fd = -1, err;
 	__u32 id = 0;
+	void *map;
+	int err;
 
+	*head = (struct snapshot_head){
+		.magic = SNAPSHOT_MAGIC,
+		.version = SNAPSHOT_VERSION,
+		.n_rules = set->n,
+	};
+	/*
+	 * Frozen: no one can change a published rule set, only replace it.
+	 * The kernel freezes a map only once no writable mapping is left; the
+	 * caller keeps a read-only one.
+	 */
+	munmap(set->map, set->bytes);
+	set->map = NULL;
+	set->r = NULL;
+	if (bpf_map_freeze(set->fd))
+		return err_kernel(-errno, "freeze rule set");
+	map = mmap(NULL, set->bytes, PROT_READ, MAP_SHARED, set->fd, 0);
+	if (map == MAP_FAILED)
+		return err_kernel(-errno, "map rule set");
+	set->map = map;
+	set->r = (struct rule *)map + 1;
 	err = map_id_of(trie_fd, &id);
-	if (!err)
-		err = snapshot_create(r, n, &fd);
 	if (err)
 		return err;
 	snapshot_path(st, id, path, sizeof(path));
 	/* Map ids are not reused while the map lives: a leftover is stale. */
 	if (unlink(path) && errno != ENOENT)
-		err = err_kernel(-errno, "%s", path);
-	if (!err && bpf_obj_pin(fd, path))
-		err = err_kernel(-errno, "%s", path);
-	close(fd);
-	if (err)
-		return err;
+		return err_kernel(-errno, "%s", path);
+	if (bpf_obj_pin(set->fd, path))
+		return err_kernel(-errno, "%s", path);
 	/* The commit point: from here on the new set is the rule set. */
 	err = index_swap(st, trie_fd);
 	if (err) {
@@ -334,13 +359,20 @@ int rules_commit(const struct state *st, const struct rule *r, size_t n,
 
 int rules_publish(const struct state *st, const struct rule *r, size_t n)
 {
-	int trie, err;
+	struct rule_set set;
+	int trie = -1, err;
 
-	err = index_build(r, n, &trie);
+	err = rules_stage(&set, n, true);
 	if (err)
 		return err;
-	err = rules_commit(st, r, n, trie);
-	close(trie);
+	memcpy(set.r, r, n * sizeof(*r));
+	set.n = n;
+	err = index_build(set.r, set.n, &trie);
+	if (!err)
+		err = rules_commit(st, &set, trie);
+	if (trie >= 0)
+		close(trie);
+	rules_release(&set);
 	return err;
 }
 
