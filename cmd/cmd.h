@@ -145,7 +145,19 @@ int rules_check_layout(const struct state *st);
 int index_publish(const struct state *st, const struct rule *r, size_t n);
 int index_build(const struct rule *r, size_t n, int *trie_fd);
 int index_swap(const struct state *st, int trie_fd);
-/* Makes splicer's local routes match the route rules (add or remove). */
+/*
+ * splicer's local routes (protocol 158), made to follow the route rules
+ * that routes_want() was given: routes_add() adds the routes they ask for
+ * and the kernel lacks, routes_remove() removes splicer's routes they do
+ * not ask for.
+ */
+struct routes;
+int routes_open(struct routes **out);
+int routes_want(struct routes *rt, const struct rule *r, size_t n);
+int routes_add(struct routes *rt);
+int routes_remove(struct routes *rt);
+void routes_close(struct routes *rt);
+/* The same in one call. */
 int routes_sync(const struct rule *r, size_t n, bool add, bool remove);
 
 /* attach.c: shared with detach and stats. */

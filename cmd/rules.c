@@ -437,74 +437,146 @@ static int collect_route(__be32 dst, __u8 len, int oif, void *arg)
  * Routes splicer made carry RTPROT_SPLICER, so the set of them can be
  * compared with what the rules ask for: only the difference goes to the
  * kernel, and an interrupted command leaves at most a stale route that
- * the next command removes.
+ * the next command removes. One dump serves a whole change: splicer's
+ * routes change only under the pin root's lock.
  */
-int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
-{
-	struct route_list want = {}, have = {};
-	struct nl_link lo;
+struct routes {
 	struct nl *nl;
-	char buf[32];
-	size_t i;
+	struct route_list have; /* splicer's routes, sorted */
+	struct route_list want; /* what the rules ask for, sorted */
+	int lo; /* ifindex of lo, 0 until needed */
+};
+
+int routes_open(struct routes **out)
+{
+	struct routes *rt = calloc(1, sizeof(*rt));
 	int err;
 
-	for (i = 0, err = 0; i < n && !err; i++)
-		if (r[i].v.flags & SPLICER_RULE_ROUTE)
-			err = route_push(&want, r[i].k.dst, r[i].k.dst_len, 0);
-	if (err)
-		return err_kernel(err, "routes");
-	route_sort(&want);
-	if (!remove && !want.n)
-		return 0;
-	err = nl_open(&nl);
+	if (!rt)
+		return err_kernel(-ENOMEM, "routes");
+	err = nl_open(&rt->nl);
 	if (err) {
-		free(want.r);
+		free(rt);
 		return err_kernel(err, "netlink");
 	}
-	err = nl_local_route_foreach(nl, RTPROT_SPLICER, collect_route, &have);
+	err = nl_local_route_foreach(rt->nl, RTPROT_SPLICER, collect_route,
+				     &rt->have);
 	if (err) {
-		err = err_kernel(err, "local routes");
-		goto out;
+		routes_close(rt);
+		return err_kernel(err, "local routes");
 	}
-	qsort(have.r, have.n, sizeof(*have.r), cmp_route);
-	if (add) {
-		err = nl_link_by_name(nl, "lo", &lo);
-		if (err) {
-			err = err_kernel(err, "lo");
-			goto out;
-		}
-	}
-	for (i = 0; add && i < want.n; i++) {
-		if (route_in(&have, &want.r[i]))
+	qsort(rt->have.r, rt->have.n, sizeof(*rt->have.r), cmp_route);
+	*out = rt;
+	return 0;
+}
+
+void routes_close(struct routes *rt)
+{
+	if (!rt)
+		return;
+	nl_close(rt->nl);
+	free(rt->have.r);
+	free(rt->want.r);
+	free(rt);
+}
+
+int routes_want(struct routes *rt, const struct rule *r, size_t n)
+{
+	size_t i;
+	int err = 0;
+
+	rt->want.n = 0;
+	for (i = 0; i < n && !err; i++)
+		if (r[i].v.flags & SPLICER_RULE_ROUTE)
+			err = route_push(&rt->want, r[i].k.dst, r[i].k.dst_len,
+					 0);
+	if (err)
+		return err_kernel(err, "routes");
+	route_sort(&rt->want);
+	return 0;
+}
+
+int routes_add(struct routes *rt)
+{
+	struct route_list added = {};
+	const struct route *w;
+	struct nl_link lo;
+	char buf[32];
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < rt->want.n; i++) {
+		w = &rt->want.r[i];
+		if (route_in(&rt->have, w))
 			continue;
-		err = nl_local_route_add(nl, want.r[i].dst, want.r[i].len,
-					 lo.ifindex, RTPROT_SPLICER);
+		if (!rt->lo) {
+			err = nl_link_by_name(rt->nl, "lo", &lo);
+			if (err) {
+				err = err_kernel(err, "lo");
+				break;
+			}
+			rt->lo = lo.ifindex;
+		}
+		err = nl_local_route_add(rt->nl, w->dst, w->len, rt->lo,
+					 RTPROT_SPLICER);
 		/* An equal local route of the kernel's serves as well. */
 		if (err == -EEXIST)
-			err = 0;
-		if (err) {
-			err = err_kernel(err, "route local %s dev lo",
-					 fmt_prefix(want.r[i].dst,
-						    want.r[i].len, buf,
-						    sizeof(buf)));
-			goto out;
-		}
-	}
-	for (i = 0; remove && i < have.n; i++) {
-		if (route_in(&want, &have.r[i]))
 			continue;
-		err = nl_local_route_del(nl, have.r[i].dst, have.r[i].len,
-					 have.r[i].oif, RTPROT_SPLICER);
+		if (!err)
+			err = route_push(&added, w->dst, w->len, rt->lo);
+		if (err)
+			err = err_kernel(err, "route local %s dev lo",
+					 fmt_prefix(w->dst, w->len, buf,
+						    sizeof(buf)));
+	}
+	/* Routes added are splicer's too, should they have to go again. */
+	for (i = 0; i < added.n; i++)
+		if (route_push(&rt->have, added.r[i].dst, added.r[i].len,
+			       added.r[i].oif))
+			break;
+	qsort(rt->have.r, rt->have.n, sizeof(*rt->have.r), cmp_route);
+	free(added.r);
+	return err;
+}
+
+int routes_remove(struct routes *rt)
+{
+	const struct route *h;
+	size_t i, k;
+	int err = 0;
+
+	for (i = 0, k = 0; !err && i < rt->have.n; i++) {
+		h = &rt->have.r[i];
+		if (route_in(&rt->want, h)) {
+			rt->have.r[k++] = *h;
+			continue;
+		}
+		err = nl_local_route_del(rt->nl, h->dst, h->len, h->oif,
+					 RTPROT_SPLICER);
 		if (err == -ESRCH)
 			err = 0;
-		if (err) {
+		if (err)
 			err = err_kernel(err, "remove local routes");
-			goto out;
-		}
 	}
-out:
-	nl_close(nl);
-	free(want.r);
-	free(have.r);
+	/* What was not looked at (after an error) is still there. */
+	for (; i < rt->have.n; i++)
+		rt->have.r[k++] = rt->have.r[i];
+	rt->have.n = k;
+	return err;
+}
+
+int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
+{
+	struct routes *rt;
+	int err;
+
+	err = routes_open(&rt);
+	if (!err)
+		err = routes_want(rt, r, n);
+	if (!err && add)
+		err = routes_add(rt);
+	if (!err && remove)
+		err = routes_remove(rt);
+	routes_close(rt);
 	return err;
 }

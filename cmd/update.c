@@ -200,6 +200,7 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 {
 	struct rule_set live = RULE_SET_INIT, next = RULE_SET_INIT;
 	bool replace = flags & UPDATE_REPLACE;
+	struct routes *rt = NULL;
 	struct key_table old_t = {}, new_t = {};
 	const struct rule *old;
 	struct rule *new;
@@ -321,20 +322,25 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 	 */
 	err = index_build(new, n_new, &trie);
 	if (!err)
-		err = routes_sync(new, n_new, true, false);
-	if (err)
-		goto out;
-	err = counters_zero(&st, ids, n_fresh);
+		err = routes_open(&rt);
+	if (!err)
+		err = routes_want(rt, new, n_new);
+	if (!err)
+		err = routes_add(rt);
+	if (!err)
+		err = counters_zero(&st, ids, n_fresh);
 	if (!err)
 		err = rules_commit(&st, &next, trie);
 	if (err) {
 		/* Take back routes only the new set asked for. */
-		routes_sync(old, n_old, false, true);
+		if (rt && !routes_want(rt, old, n_old))
+			routes_remove(rt);
 		goto out;
 	}
 	counters_forget(&st, ids + n_fresh, n_gone);
-	err = routes_sync(next.r, next.n, false, true);
+	err = routes_remove(rt);
 out:
+	routes_close(rt);
 	if (trie >= 0)
 		close(trie);
 	free(old_t.slot);
