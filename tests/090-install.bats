@@ -92,7 +92,7 @@ man_text() {
 	done
 	for word in attach detach add del list stats batch apply save flush help version \
 		--json --pretty --quiet --verbose --pin-root --help --version --check --purge icmp-echo \
-		SPLICER_PIN_ROOT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
+		SPLICER_PIN_ROOT SPLICER_LOCK_TIMEOUT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
 		--insert --delete --list --flush --dcidr-block --dprefix-len --ocidr-block \
 		--oprefix-len --low-port --high-port --tproxy-port --protocol --route \
 		--interface --service-id --intercepts --passthrough redirect pass drop \
