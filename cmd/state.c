@@ -142,7 +142,7 @@ static int lock_root(struct state *st)
 			break;
 		nanosleep(&step, NULL);
 	}
-	return err_failed("%s: another splicer holds the lock (waited %.3g "
+	return err_failed("%s: another splicer holds the lock (waited %.10g "
 			  "s); nothing was changed",
 			  st->root, timeout / 1000.0);
 }
