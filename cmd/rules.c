@@ -314,7 +314,7 @@ int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
 {
 	struct snapshot_head *head = set->map;
 	char path[4200];
-	__u32 id = 0;
+	__u32 id = 0, live = 0;
 	void *map;
 	int err;
 
@@ -338,7 +338,15 @@ int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
 		return err_kernel(-errno, "map rule set");
 	set->map = map;
 	set->r = (struct rule *)map + 1;
+	/*
+	 * The snapshot is tied to its index by the index's map id, so every
+	 * index published must be a new map, as index_build() makes them.
+	 */
 	err = map_id_of(trie_fd, &id);
+	if (!err)
+		err = live_index_id(st, &live);
+	if (!err && id == live)
+		err = err_failed("rule index %u is live already", id);
 	if (err)
 		return err;
 	snapshot_path(st, id, path, sizeof(path));
