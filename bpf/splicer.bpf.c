@@ -71,15 +71,6 @@ struct {
 	__array(values, struct index_array);
 } rule_index SEC(".maps");
 
-/* The authoritative rule set; read by user space only. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SPLICER_MAX_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct rule_key);
-	__type(value, struct rule_val);
-} rules SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, SPLICER_MAX_RULES);

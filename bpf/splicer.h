@@ -9,7 +9,6 @@
  * Maps are declared in splicer.bpf.c only; user space opens them by these
  * names under the pin root.
  */
-#define SPLICER_MAP_RULES "rules"
 #define SPLICER_MAP_RULE_STATS "rule_stats"
 #define SPLICER_MAP_IFACES "ifaces"
 #define SPLICER_MAP_IFACE_ADDRS "iface_addrs"
@@ -53,8 +52,9 @@ enum splicer_action {
 #define SPLICER_RULE_ROUTE (1U << 0) /* a local route was asked for */
 
 /*
- * A rule's match. The rules map is the authoritative rule set: user space
- * compiles it into the lookup index, the datapath never reads it.
+ * A rule's match. User space keeps the rule set (match and action) in
+ * snapshots under the pin root and compiles it into the lookup index; the
+ * datapath never reads it.
  */
 struct rule_key {
 	__be32 dst;

@@ -146,7 +146,10 @@ int refresh_addrs(const struct state *st, int ifindex)
 	return 0;
 }
 
-/* Recompiles the index and routes from the rules map: converges state. */
+/*
+ * Publishes the rule set again, compiled by this splicer, and reconciles
+ * the routes: converges whatever an interrupted writer left.
+ */
 int sync_rules(const struct state *st)
 {
 	struct rule *r;
@@ -158,7 +161,7 @@ int sync_rules(const struct state *st)
 		return err;
 	err = routes_sync(r, n, true, false);
 	if (!err)
-		err = index_publish(st, r, n);
+		err = rules_publish(st, r, n);
 	if (!err)
 		err = routes_sync(r, n, false, true);
 	free(r);

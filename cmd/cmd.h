@@ -48,6 +48,8 @@ int err_absent(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "fmt: strerror(-err)" (and the kernel's extack text if any). */
 int err_kernel(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A failure of the kernel class whose message says it all (no errno). */
+int err_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int exit_code(int err);
 /*
  * A prefix for the error line while a part of the input is parsed, e.g.
@@ -95,7 +97,6 @@ bool is_keyword(const char *arg, const char *kw);
 /* state.c: the pinned maps, the lock, privileges. */
 struct state {
 	int root_fd; /* the pin root, flock()ed by writers */
-	int rules;
 	int rule_stats;
 	int ifaces;
 	int iface_addrs;
@@ -121,12 +122,59 @@ int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
 struct rule {
 	struct rule_key k;
 	struct rule_val v;
+	__u32 pad; /* to a multiple of 8 bytes: the rule set's array stride */
 };
+/*
+ * A rule set as an array of rules: the live one, read-only (rules_view),
+ * or a new one being written (rules_stage).
+ */
+struct rule_set {
+	struct rule *r;
+	size_t n;
+	void *map; /* the mmap()ed snapshot, if r points into one */
+	size_t bytes;
+	int fd; /* a staged snapshot, or -1 */
+};
+#define RULE_SET_INIT    \
+	{                \
+		.fd = -1 \
+	}
+/* The rule set the live index was compiled from: the only way to read it. */
+int rules_view(const struct state *st, struct rule_set *set);
+/* The same as a malloc()ed copy. */
 int rules_load(const struct state *st, struct rule **out, size_t *n);
+/*
+ * Room for cap rules of a new rule set, to be published by rules_commit()
+ * (publish) or only looked at (!publish: plain memory).
+ */
+int rules_stage(struct rule_set *set, size_t cap, bool publish);
+/*
+ * Makes set->r[0..set->n) the rule set: records it beside the live one,
+ * then publishes trie_fd, the index compiled from it. That swap is the
+ * commit point. set->r stays readable (not writable) until released.
+ */
+int rules_commit(const struct state *st, struct rule_set *set, int trie_fd);
+void rules_release(struct rule_set *set);
+/* Stages, compiles and commits r[]. */
+int rules_publish(const struct state *st, const struct rule *r, size_t n);
+/* Fails, with what to do, on the pin root of an older splicer. */
+int rules_check_layout(const struct state *st);
 int index_publish(const struct state *st, const struct rule *r, size_t n);
 int index_build(const struct rule *r, size_t n, int *trie_fd);
 int index_swap(const struct state *st, int trie_fd);
-/* Makes splicer's local routes match the route rules (add or remove). */
+/*
+ * splicer's local routes (protocol 158), made to follow the route rules
+ * that routes_want() was given: routes_add() adds the routes they ask for
+ * and the kernel lacks, routes_remove() removes splicer's routes they do
+ * not ask for.
+ */
+struct routes;
+int routes_open(struct routes **out);
+int routes_want(struct routes *rt, const struct rule *r, size_t n);
+int routes_add(struct routes *rt);
+int routes_remove(struct routes *rt);
+void routes_close(struct routes *rt);
+/* The same in one call. */
 int routes_sync(const struct rule *r, size_t n, bool add, bool remove);
 
 /* attach.c: shared with detach and stats. */

@@ -158,7 +158,7 @@ static bool state_present(void)
 {
 	char path[4200];
 
-	snprintf(path, sizeof(path), "%s/%s", opts.pin_root, SPLICER_MAP_RULES);
+	snprintf(path, sizeof(path), "%s/%s", opts.pin_root, SPLICER_MAP_INDEX);
 	return !access(path, F_OK);
 }
 

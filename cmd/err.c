@@ -100,6 +100,16 @@ int err_kernel(int err, const char *fmt, ...)
 	return E_KERNEL;
 }
 
+int err_failed(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr(fmt, ap);
+	va_end(ap);
+	return E_KERNEL;
+}
+
 int exit_code(int err)
 {
 	switch (err) {

@@ -130,10 +130,13 @@ void usage_of(const char *cmd, FILE *f)
 		"\nA command may be abbreviated to a unique prefix (li = list).\n"
 		"Called as map_update, map_delete or map_delete_elem, splicer\n"
 		"takes those tools' command lines (map_update --help).\n"
+		"Writers wait up to 10 s for each other's lock, or\n"
+		"$SPLICER_LOCK_TIMEOUT seconds.\n"
 		"\nExit codes:\n"
 		"  0  success\n"
 		"  1  bad usage or invalid input\n"
-		"  2  kernel, BPF or netlink failure; missing privileges\n"
+		"  2  kernel, BPF or netlink failure; missing privileges;\n"
+		"     another writer kept the lock (nothing changed)\n"
 		"  3  not attached, or no such rule\n",
 		DEFAULT_PIN_ROOT);
 }

@@ -1,123 +1,590 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The authoritative rule set, and the local routes its rules ask for. */
+/*
+ * The authoritative rule set and the local routes its rules ask for.
+ *
+ * The rule set is kept as immutable snapshots: a frozen BPF array pinned
+ * under the pin root as "rules-ID", where ID is the map id of the rule
+ * index compiled from it. The rule set is the snapshot of the index the
+ * datapath uses, so publishing a new index is the one step that changes
+ * both what packets see and what every command reads: a writer killed
+ * before it leaves the old set, killed after it the new one (README,
+ * "Crash safety").
+ */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "netlink.h"
 #include "cmd.h"
 
-int rules_load(const struct state *st, struct rule **out, size_t *n)
-{
-	struct rule_key key, next;
-	struct rule *r = NULL, *tmp;
-	size_t cap = 0, cnt = 0;
-	void *prev = NULL;
+#define SNAPSHOT_PIN "rules-" /* + the index's map id; bpffs refuses dots */
+#define LEGACY_PIN "rules" /* the hash map of splicer before snapshots */
+#define SNAPSHOT_MAGIC 0x52504c53U /* "SLPR" */
+#define SNAPSHOT_VERSION 1
+/* Attempts to catch a snapshot that a writer replaces as we open it. */
+#define VIEW_TRIES 16
 
-	while (!bpf_map_get_next_key(st->rules, prev, &next)) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(r, cap * sizeof(*r));
-			if (!tmp) {
-				free(r);
-				return err_kernel(-ENOMEM, "load rules");
-			}
-			r = tmp;
-		}
-		key = next;
-		prev = &key;
-		/* A rule deleted under us is simply gone. */
-		if (bpf_map_lookup_elem(st->rules, &key, &r[cnt].v))
-			continue;
-		r[cnt].k = key;
-		cnt++;
-	}
-	if (errno != ENOENT) {
-		free(r);
-		return err_kernel(-errno, "read rules");
-	}
-	*out = r;
-	*n = cnt;
+/*
+ * Slot 0 of a snapshot; the rules follow in slots 1..n_rules. struct
+ * rule is a multiple of 8 bytes, the kernel's array stride, so the
+ * mmap()ed array is a plain C array of rules.
+ */
+struct snapshot_head {
+	__u32 magic;
+	__u32 version;
+	__u32 n_rules;
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct rule) % 8 == 0, "snapshot stride");
+_Static_assert(sizeof(struct snapshot_head) <= sizeof(struct rule),
+	       "snapshot head");
+
+static size_t snapshot_bytes(size_t slots)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+
+	return (slots * sizeof(struct rule) + page - 1) & ~(page - 1);
+}
+
+/* The map id of what the datapath uses now; 0 before the first publish. */
+static int live_index_id(const struct state *st, __u32 *id)
+{
+	__u32 zero = 0;
+
+	if (!bpf_map_lookup_elem(st->rule_index, &zero, id))
+		return 0;
+	if (errno != ENOENT)
+		return err_kernel(-errno, "read rule index");
+	*id = 0;
 	return 0;
 }
 
-struct route_ctx {
-	const struct rule *r;
-	size_t n;
-	struct nl *nl;
-	int err;
-};
-
-static bool route_wanted(const struct rule *r, size_t n, __be32 dst, __u8 len)
+static int map_id_of(int fd, __u32 *id)
 {
-	size_t i;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
 
-	for (i = 0; i < n; i++)
-		if ((r[i].v.flags & SPLICER_RULE_ROUTE) && r[i].k.dst == dst &&
-		    r[i].k.dst_len == len)
-			return true;
-	return false;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return err_kernel(-errno, "rule index info");
+	*id = info.id;
+	return 0;
 }
 
-static int remove_unwanted(__be32 dst, __u8 len, int oif, void *arg)
+static void snapshot_path(const struct state *st, __u32 id, char *buf,
+			  size_t size)
 {
-	struct route_ctx *c = arg;
+	snprintf(buf, size, "%s/" SNAPSHOT_PIN "%u", st->root, id);
+}
 
-	if (!route_wanted(c->r, c->n, dst, len))
-		c->err = c->err ?:
-				  nl_local_route_del(c->nl, dst, len, oif,
-						     RTPROT_SPLICER);
+/* Maps a published snapshot read-only into set. */
+static int snapshot_map(int fd, const char *path, struct rule_set *set)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct snapshot_head *head;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return err_kernel(-errno, "%s", path);
+	if (info.type != BPF_MAP_TYPE_ARRAY ||
+	    info.value_size != sizeof(struct rule) || !info.max_entries)
+		return err_failed("%s: not a splicer rule set", path);
+	set->bytes = snapshot_bytes(info.max_entries);
+	head = mmap(NULL, set->bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (head == MAP_FAILED)
+		return err_kernel(-errno, "%s", path);
+	set->map = head;
+	if (head->magic != SNAPSHOT_MAGIC ||
+	    head->version != SNAPSHOT_VERSION ||
+	    head->n_rules >= info.max_entries)
+		return err_failed("%s: not a splicer rule set of this version",
+				  path);
+	set->r = (struct rule *)set->map + 1;
+	set->n = head->n_rules;
 	return 0;
 }
 
 /*
- * Routes splicer made carry RTPROT_SPLICER, so the set of them can be
- * compared with what the rules ask for: an interrupted command leaves at
- * most a stale route, and the next command removes it.
+ * The pin root of an older splicer holds the rule set in a hash map
+ * named "rules". It can still be read, so that `save` keeps the rules
+ * across the upgrade; writers refuse it (rules_check_layout()).
  */
-int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
+static int legacy_read(int fd, const char *path, struct rule_set *set)
 {
-	struct route_ctx c = { .r = r, .n = n };
-	struct nl_link lo;
-	char buf[32];
-	size_t i;
-	int err;
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), got, batch, i;
+	struct rule_key *keys = NULL;
+	struct rule_val *vals = NULL;
+	void *in = NULL;
+	__u64 pos;
+	int err = 0;
 
-	err = nl_open(&c.nl);
-	if (err)
-		return err_kernel(err, "netlink");
-	err = nl_link_by_name(c.nl, "lo", &lo);
-	if (err) {
-		err = err_kernel(err, "lo");
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return err_kernel(-errno, "%s", path);
+	if (info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(*keys) ||
+	    info.value_size != sizeof(*vals))
+		return err_failed("%s: not a splicer rule set", path);
+	keys = calloc(info.max_entries + 1, sizeof(*keys));
+	vals = calloc(info.max_entries + 1, sizeof(*vals));
+	if (!keys || !vals) {
+		err = err_kernel(-ENOMEM, "load rules");
 		goto out;
 	}
-	for (i = 0; add && i < n; i++) {
-		if (!(r[i].v.flags & SPLICER_RULE_ROUTE))
-			continue;
-		err = nl_local_route_add(c.nl, r[i].k.dst, r[i].k.dst_len,
-					 lo.ifindex, RTPROT_SPLICER);
-		/* An equal local route, ours or the kernel's, serves. */
-		if (err == -EEXIST)
+	for (got = 0; got < info.max_entries; in = &pos) {
+		batch = info.max_entries - got;
+		err = bpf_map_lookup_batch(fd, in, &pos, keys + got, vals + got,
+					   &batch, &bo);
+		got += batch;
+		if (err && errno == ENOENT) {
 			err = 0;
+			break;
+		}
 		if (err) {
-			err = err_kernel(err, "route local %s dev lo",
-					 fmt_prefix(r[i].k.dst, r[i].k.dst_len,
-						    buf, sizeof(buf)));
+			err = err_kernel(-errno, "%s", path);
 			goto out;
 		}
 	}
-	if (remove) {
-		err = nl_local_route_foreach(c.nl, RTPROT_SPLICER,
-					     remove_unwanted, &c);
-		if (!err && c.err && c.err != -ESRCH)
-			err = c.err;
+	set->r = calloc(got + 1, sizeof(*set->r));
+	if (!set->r) {
+		err = err_kernel(-ENOMEM, "load rules");
+		goto out;
+	}
+	for (i = 0; i < got; i++) {
+		set->r[i].k = keys[i];
+		set->r[i].v = vals[i];
+	}
+	set->n = got;
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int legacy_open(const struct state *st, char *path, size_t size)
+{
+	snprintf(path, size, "%s/" LEGACY_PIN, st->root);
+	return bpf_obj_get(path);
+}
+
+int rules_check_layout(const struct state *st)
+{
+	char path[4200];
+	int fd = legacy_open(st, path, sizeof(path));
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return err_failed("%s: made by an older splicer; keep the rules with "
+			  "'splicer save > FILE', detach every interface "
+			  "(the last with --purge), attach again and "
+			  "'splicer apply FILE'",
+			  st->root);
+}
+
+void rules_release(struct rule_set *set)
+{
+	if (set->map)
+		munmap(set->map, set->bytes);
+	else
+		free(set->r);
+	if (set->fd >= 0)
+		close(set->fd);
+	memset(set, 0, sizeof(*set));
+	set->fd = -1;
+}
+
+int rules_view(const struct state *st, struct rule_set *set)
+{
+	char path[4200];
+	__u32 id, again;
+	int i, fd, err;
+
+	memset(set, 0, sizeof(*set));
+	set->fd = -1;
+	/*
+	 * A writer may publish a new rule set between our reading the live
+	 * index and opening its snapshot, and remove the old snapshot: then
+	 * the live index has moved on, and we look again.
+	 */
+	for (i = 0; i < VIEW_TRIES; i++) {
+		err = live_index_id(st, &id);
+		if (err || !id)
+			return err; /* before the first publish: no rules */
+		snapshot_path(st, id, path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			err = snapshot_map(fd, path, set);
+			close(fd);
+			if (err)
+				rules_release(set);
+			return err;
+		}
+		if (errno != ENOENT)
+			return err_kernel(-errno, "%s", path);
+		err = live_index_id(st, &again);
+		if (err)
+			return err;
+		if (again == id)
+			break;
+	}
+	fd = legacy_open(st, path, sizeof(path));
+	if (fd >= 0) {
+		err = legacy_read(fd, path, set);
+		close(fd);
+		return err;
+	}
+	return err_failed("%s: no rule set recorded for the live rule index "
+			  "(the index was published by another program)",
+			  st->root);
+}
+
+int rules_load(const struct state *st, struct rule **out, size_t *n)
+{
+	struct rule_set set;
+	int err;
+
+	err = rules_view(st, &set);
+	if (err)
+		return err;
+	*out = malloc((set.n + 1) * sizeof(**out));
+	if (*out) {
+		memcpy(*out, set.r, set.n * sizeof(**out));
+		*n = set.n;
+	} else {
+		err = err_kernel(-ENOMEM, "load rules");
+	}
+	rules_release(&set);
+	return err;
+}
+
+int rules_stage(struct rule_set *set, size_t cap, bool publish)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mopts, .map_flags = BPF_F_MMAPABLE);
+	void *map;
+
+	memset(set, 0, sizeof(*set));
+	set->fd = -1;
+	if (!publish) {
+		set->r = calloc(cap + 1, sizeof(*set->r));
+		return set->r ? 0 : err_kernel(-ENOMEM, "rule table");
+	}
+	set->fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_rules",
+				 sizeof(__u32), sizeof(struct rule), cap + 1,
+				 &mopts);
+	if (set->fd < 0)
+		return err_kernel(-errno, "create rule set");
+	set->bytes = snapshot_bytes(cap + 1);
+	map = mmap(NULL, set->bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   set->fd, 0);
+	if (map == MAP_FAILED) {
+		rules_release(set);
+		return err_kernel(-errno, "create rule set");
+	}
+	set->map = map;
+	set->r = (struct rule *)map + 1;
+	return 0;
+}
+
+/*
+ * Removes every snapshot but keep: older sets, and those of writers
+ * killed before they published. Only writers call this, under the lock.
+ */
+static void snapshots_sweep(const struct state *st, const char *keep)
+{
+	struct dirent *e;
+	DIR *d;
+
+	d = opendir(st->root);
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, SNAPSHOT_PIN, strlen(SNAPSHOT_PIN)) &&
+		    strcmp(e->d_name, keep))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
+{
+	struct snapshot_head *head = set->map;
+	char path[4200];
+	__u32 id = 0, live = 0;
+	void *map;
+	int err;
+
+	*head = (struct snapshot_head){
+		.magic = SNAPSHOT_MAGIC,
+		.version = SNAPSHOT_VERSION,
+		.n_rules = set->n,
+	};
+	/*
+	 * Frozen: no one can change a published rule set, only replace it.
+	 * The kernel freezes a map only once no writable mapping is left; the
+	 * caller keeps a read-only one.
+	 */
+	munmap(set->map, set->bytes);
+	set->map = NULL;
+	set->r = NULL;
+	if (bpf_map_freeze(set->fd))
+		return err_kernel(-errno, "freeze rule set");
+	map = mmap(NULL, set->bytes, PROT_READ, MAP_SHARED, set->fd, 0);
+	if (map == MAP_FAILED)
+		return err_kernel(-errno, "map rule set");
+	set->map = map;
+	set->r = (struct rule *)map + 1;
+	/*
+	 * The snapshot is tied to its index by the index's map id, so every
+	 * index published must be a new map, as index_build() makes them.
+	 */
+	err = map_id_of(trie_fd, &id);
+	if (!err)
+		err = live_index_id(st, &live);
+	if (!err && id == live)
+		err = err_failed("rule index %u is live already", id);
+	if (err)
+		return err;
+	snapshot_path(st, id, path, sizeof(path));
+	/* Map ids are not reused while the map lives: a leftover is stale. */
+	if (unlink(path) && errno != ENOENT)
+		return err_kernel(-errno, "%s", path);
+	if (bpf_obj_pin(set->fd, path))
+		return err_kernel(-errno, "%s", path);
+	/* The commit point: from here on the new set is the rule set. */
+	err = index_swap(st, trie_fd);
+	if (err) {
+		unlink(path);
+		return err;
+	}
+	snapshots_sweep(st, strrchr(path, '/') + 1);
+	return 0;
+}
+
+int rules_publish(const struct state *st, const struct rule *r, size_t n)
+{
+	struct rule_set set;
+	int trie = -1, err;
+
+	err = rules_stage(&set, n, true);
+	if (err)
+		return err;
+	memcpy(set.r, r, n * sizeof(*r));
+	set.n = n;
+	err = index_build(set.r, set.n, &trie);
+	if (!err)
+		err = rules_commit(st, &set, trie);
+	if (trie >= 0)
+		close(trie);
+	rules_release(&set);
+	return err;
+}
+
+/* A route prefix: what `ip route add local DST/LEN dev lo` names. */
+struct route {
+	__be32 dst;
+	__u8 len;
+	int oif;
+};
+
+struct route_list {
+	struct route *r;
+	size_t n, cap;
+};
+
+static int route_push(struct route_list *l, __be32 dst, __u8 len, int oif)
+{
+	struct route *bigger;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		bigger = reallocarray(l->r, l->cap, sizeof(*l->r));
+		if (!bigger)
+			return -ENOMEM;
+		l->r = bigger;
+	}
+	l->r[l->n++] = (struct route){ .dst = dst, .len = len, .oif = oif };
+	return 0;
+}
+
+static int cmp_route(const void *a, const void *b)
+{
+	const struct route *x = a, *y = b;
+
+	if (x->dst != y->dst)
+		return ntohl(x->dst) < ntohl(y->dst) ? -1 : 1;
+	return x->len - y->len;
+}
+
+static void route_sort(struct route_list *l)
+{
+	size_t i, k;
+
+	qsort(l->r, l->n, sizeof(*l->r), cmp_route);
+	for (i = 0, k = 0; i < l->n; i++)
+		if (!k || cmp_route(&l->r[k - 1], &l->r[i]))
+			l->r[k++] = l->r[i];
+	l->n = k;
+}
+
+static bool route_in(const struct route_list *l, const struct route *r)
+{
+	return l->n && bsearch(r, l->r, l->n, sizeof(*r), cmp_route);
+}
+
+static int collect_route(__be32 dst, __u8 len, int oif, void *arg)
+{
+	return route_push(arg, dst, len, oif);
+}
+
+/*
+ * Routes splicer made carry RTPROT_SPLICER, so the set of them can be
+ * compared with what the rules ask for: only the difference goes to the
+ * kernel, and an interrupted command leaves at most a stale route that
+ * the next command removes. One dump serves a whole change: splicer's
+ * routes change only under the pin root's lock.
+ */
+struct routes {
+	struct nl *nl;
+	struct route_list have; /* splicer's routes, sorted */
+	struct route_list want; /* what the rules ask for, sorted */
+	int lo; /* ifindex of lo, 0 until needed */
+};
+
+int routes_open(struct routes **out)
+{
+	struct routes *rt = calloc(1, sizeof(*rt));
+	int err;
+
+	if (!rt)
+		return err_kernel(-ENOMEM, "routes");
+	err = nl_open(&rt->nl);
+	if (err) {
+		free(rt);
+		return err_kernel(err, "netlink");
+	}
+	err = nl_local_route_foreach(rt->nl, RTPROT_SPLICER, collect_route,
+				     &rt->have);
+	if (err) {
+		routes_close(rt);
+		return err_kernel(err, "local routes");
+	}
+	qsort(rt->have.r, rt->have.n, sizeof(*rt->have.r), cmp_route);
+	*out = rt;
+	return 0;
+}
+
+void routes_close(struct routes *rt)
+{
+	if (!rt)
+		return;
+	nl_close(rt->nl);
+	free(rt->have.r);
+	free(rt->want.r);
+	free(rt);
+}
+
+int routes_want(struct routes *rt, const struct rule *r, size_t n)
+{
+	size_t i;
+	int err = 0;
+
+	rt->want.n = 0;
+	for (i = 0; i < n && !err; i++)
+		if (r[i].v.flags & SPLICER_RULE_ROUTE)
+			err = route_push(&rt->want, r[i].k.dst, r[i].k.dst_len,
+					 0);
+	if (err)
+		return err_kernel(err, "routes");
+	route_sort(&rt->want);
+	return 0;
+}
+
+int routes_add(struct routes *rt)
+{
+	struct route_list added = {};
+	const struct route *w;
+	struct nl_link lo;
+	char buf[32];
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < rt->want.n; i++) {
+		w = &rt->want.r[i];
+		if (route_in(&rt->have, w))
+			continue;
+		if (!rt->lo) {
+			err = nl_link_by_name(rt->nl, "lo", &lo);
+			if (err) {
+				err = err_kernel(err, "lo");
+				break;
+			}
+			rt->lo = lo.ifindex;
+		}
+		err = nl_local_route_add(rt->nl, w->dst, w->len, rt->lo,
+					 RTPROT_SPLICER);
+		/* An equal local route of the kernel's serves as well. */
+		if (err == -EEXIST)
+			continue;
+		if (!err)
+			err = route_push(&added, w->dst, w->len, rt->lo);
+		if (err)
+			err = err_kernel(err, "route local %s dev lo",
+					 fmt_prefix(w->dst, w->len, buf,
+						    sizeof(buf)));
+	}
+	/* Routes added are splicer's too, should they have to go again. */
+	for (i = 0; i < added.n; i++)
+		if (route_push(&rt->have, added.r[i].dst, added.r[i].len,
+			       added.r[i].oif))
+			break;
+	qsort(rt->have.r, rt->have.n, sizeof(*rt->have.r), cmp_route);
+	free(added.r);
+	return err;
+}
+
+int routes_remove(struct routes *rt)
+{
+	const struct route *h;
+	size_t i, k;
+	int err = 0;
+
+	for (i = 0, k = 0; !err && i < rt->have.n; i++) {
+		h = &rt->have.r[i];
+		if (route_in(&rt->want, h)) {
+			rt->have.r[k++] = *h;
+			continue;
+		}
+		err = nl_local_route_del(rt->nl, h->dst, h->len, h->oif,
+					 RTPROT_SPLICER);
+		if (err == -ESRCH)
+			err = 0;
 		if (err)
 			err = err_kernel(err, "remove local routes");
 	}
-out:
-	nl_close(c.nl);
+	/* What was not looked at (after an error) is still there. */
+	for (; i < rt->have.n; i++)
+		rt->have.r[k++] = rt->have.r[i];
+	rt->have.n = k;
+	return err;
+}
+
+int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
+{
+	struct routes *rt;
+	int err;
+
+	err = routes_open(&rt);
+	if (!err)
+		err = routes_want(rt, r, n);
+	if (!err && add)
+		err = routes_add(rt);
+	if (!err && remove)
+		err = routes_remove(rt);
+	routes_close(rt);
 	return err;
 }

@@ -35,7 +35,6 @@ struct pinned_map {
 };
 
 static const struct pinned_map pinned_maps[] = {
-	{ SPLICER_MAP_RULES, offsetof(struct state, rules) },
 	{ SPLICER_MAP_RULE_STATS, offsetof(struct state, rule_stats) },
 	{ SPLICER_MAP_IFACES, offsetof(struct state, ifaces) },
 	{ SPLICER_MAP_IFACE_ADDRS, offsetof(struct state, iface_addrs) },
@@ -94,24 +93,63 @@ static void pin_path(const struct state *st, const char *name, char *buf,
 }
 
 /*
+ * How long a writer waits for the lock: LOCK_TIMEOUT_MS, or
+ * $SPLICER_LOCK_TIMEOUT seconds (a decimal number, 0 tries once).
+ */
+static int lock_timeout_ms(long *ms)
+{
+	const char *env = getenv("SPLICER_LOCK_TIMEOUT");
+	char *end;
+	double secs;
+
+	*ms = LOCK_TIMEOUT_MS;
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	secs = strtod(env, &end);
+	if (errno || *end || end == env || !(secs >= 0 && secs <= 86400))
+		return err_usage("SPLICER_LOCK_TIMEOUT=%s: not a number of "
+				 "seconds (0 to 86400)",
+				 env);
+	*ms = (long)(secs * 1000 + 0.5);
+	return 0;
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
  * Writers serialise on a flock of the pin root directory: bpffs holds no
- * regular files, but flock works on any inode.
+ * regular files, but flock works on any inode. The lock goes with the
+ * process, so a writer killed with SIGKILL cannot leave it taken.
  */
 static int lock_root(struct state *st)
 {
 	struct timespec step = { .tv_nsec = 10 * 1000 * 1000 };
-	int waited;
+	long timeout, deadline;
+	int err;
 
-	for (waited = 0; waited < LOCK_TIMEOUT_MS; waited += 10) {
+	err = lock_timeout_ms(&timeout);
+	if (err)
+		return err;
+	deadline = now_ms() + timeout;
+	for (;;) {
 		if (!flock(st->root_fd, LOCK_EX | LOCK_NB))
 			return 0;
 		if (errno != EWOULDBLOCK)
 			return err_kernel(-errno, "%s: lock", st->root);
+		if (now_ms() >= deadline)
+			break;
 		nanosleep(&step, NULL);
 	}
-	return err_kernel(-ETIMEDOUT,
-			  "%s: another splicer holds the lock for over %d s",
-			  st->root, LOCK_TIMEOUT_MS / 1000);
+	return err_failed("%s: another splicer holds the lock (waited %.10g "
+			  "s); nothing was changed",
+			  st->root, timeout / 1000.0);
 }
 
 int state_open(struct state *st, bool write)
@@ -245,6 +283,8 @@ int state_create(struct state *st, int prog_fd[2])
 	if (st->root_fd < 0)
 		return err_kernel(-errno, "%s", st->root);
 	err = lock_root(st);
+	if (!err)
+		err = rules_check_layout(st);
 	if (err)
 		return err;
 

@@ -148,7 +148,7 @@ man_text() {
 		--config SPLICER_CONFIG /etc/splicer/splicer.conf splicer.service SIGHUP SIGTERM \
 		--json --pretty --quiet --verbose --pin-root --help --version --check --purge icmp-echo \
 		--watch --format --textfile prometheus splicer_packets_total \
-		SPLICER_PIN_ROOT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
+		SPLICER_PIN_ROOT SPLICER_LOCK_TIMEOUT /sys/fs/bpf/splicer map_update map_delete map_delete_elem \
 		--insert --delete --list --flush --dcidr-block --dprefix-len --ocidr-block \
 		--oprefix-len --low-port --high-port --tproxy-port --protocol --route \
 		--interface --service-id --intercepts --passthrough redirect pass drop \

@@ -37,6 +37,20 @@ Subcommands:
   udp-client         --connect IP:PORT [--src IP[:PORT]] [--timeout S]
                      [--count N] [--size B] [--no-wait] [--unconnected]
                      [--fragment]
+  tcp-loop           --connect IP:PORT [--count N] [--until FILE]
+                     [--src IP] [--ports LO-HI] [--timeout S] [--log FILE]
+                     [--max-seconds S]
+                     Connects again and again (N times, or until FILE
+                     exists, within S seconds at most), each time reading
+                     the server's line to its end. --ports cycles the
+                     source port through LO-HI (SO_REUSEADDR), so 4-tuples
+                     come back while the server side is in TIME_WAIT.
+                     Writes one line per connection to --log ("ok
+                     listener=IP:PORT retrans=N", "timeout", "refused",
+                     "error ...") and ends with a summary on stdout:
+                     "ok=N timeout=N refused=N error=N retrans=N" and one
+                     "listener=IP:PORT N" line per listener seen; exits 0
+                     if every connection got an answer.
   raw-frame          --dev IF --dst-mac MAC --ethertype 0xNNNN
                      [--count N] [--payload-len B]
   raw-ip             --dev IF --dst-mac MAC --src IP --dst IP [options]
@@ -323,6 +337,94 @@ def cmd_udp_client(args):
     return EXIT_OK
 
 
+def tcp_retrans(s):
+    """Segments this socket had to retransmit, its SYN included
+    (struct tcp_info: tcpi_total_retrans is the u32 at offset 100)."""
+    info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return struct.unpack_from("I", info, 100)[0] if len(info) >= 104 else 0
+
+
+def tcp_loop_once(args, dst, src_port):
+    """One connection: ("ok", listener, retrans) or (outcome, detail, 0)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if src_port:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((args.src or "0.0.0.0", src_port))
+        elif args.src:
+            s.bind((args.src, 0))
+        s.settimeout(args.timeout)
+        s.connect(dst)
+        retrans = tcp_retrans(s)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as e:
+        if e.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            return "busy", str(e), 0
+        code = classify_error(e)
+        if code == EXIT_TIMEOUT:
+            return "timeout", "", 0
+        if code == EXIT_REFUSED:
+            return "refused", str(e), 0
+        return "error", str(e), 0
+    finally:
+        s.close()
+    line = data.decode(errors="replace").strip()
+    for word in line.split():
+        if word.startswith("listener="):
+            return "ok", word[len("listener="):], retrans
+    return ("ok", "-", retrans) if line else ("refused", "empty", 0)
+
+
+def cmd_tcp_loop(args):
+    dst = parse_hostport(args.connect)
+    ports = []
+    if args.ports:
+        lo, hi = (int(p) for p in args.ports.split("-"))
+        ports = list(range(lo, hi + 1))
+    log_f = open(args.log, "a", buffering=1) if args.log else None
+    counts = {"ok": 0, "timeout": 0, "refused": 0, "error": 0}
+    listeners = {}
+    retrans_total = 0
+    deadline = time.monotonic() + args.max_seconds
+    i = 0
+    while time.monotonic() < deadline:
+        if args.count and i >= args.count:
+            break
+        if args.until and os.path.exists(args.until):
+            break
+        port = ports[i % len(ports)] if ports else 0
+        outcome, detail, retrans = tcp_loop_once(args, dst, port)
+        if outcome == "busy":
+            # our own previous socket on that port is not gone yet: a
+            # client-side condition, not an outcome; try the port again
+            time.sleep(0.01)
+            continue
+        i += 1
+        counts[outcome] += 1
+        retrans_total += retrans
+        if outcome == "ok":
+            listeners[detail] = listeners.get(detail, 0) + 1
+            line = "ok listener=%s retrans=%d" % (detail, retrans)
+        else:
+            line = (outcome + " " + detail).strip()
+        if log_f:
+            log_f.write(line + "\n")
+    if log_f:
+        log_f.close()
+    log("ok=%d timeout=%d refused=%d error=%d retrans=%d"
+        % (counts["ok"], counts["timeout"], counts["refused"],
+           counts["error"], retrans_total))
+    for name in sorted(listeners):
+        log("listener=%s %d" % (name, listeners[name]))
+    bad = counts["timeout"] + counts["refused"] + counts["error"]
+    return EXIT_OK if counts["ok"] and not bad else EXIT_ERR
+
+
 def cmd_raw_frame(args):
     mac = bytes(int(b, 16) for b in args.dst_mac.split(":"))
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -585,6 +687,16 @@ def main():
     sp.add_argument("--fragment", action="store_true",
                     help="let the kernel fragment (IP_PMTUDISC_DONT)")
 
+    sp = sub.add_parser("tcp-loop")
+    sp.add_argument("--connect", required=True)
+    sp.add_argument("--count", type=int, default=0)
+    sp.add_argument("--until", help="stop once this file exists")
+    sp.add_argument("--src")
+    sp.add_argument("--ports", help="cycle the source port, LO-HI")
+    sp.add_argument("--timeout", type=float, default=5.0)
+    sp.add_argument("--log")
+    sp.add_argument("--max-seconds", type=float, default=60.0)
+
     sp = sub.add_parser("raw-frame")
     sp.add_argument("--dev", required=True)
     sp.add_argument("--dst-mac", required=True)
@@ -647,6 +759,7 @@ def main():
         "udp-tproxy-server": cmd_udp_tproxy_server,
         "tcp-client": cmd_tcp_client,
         "udp-client": cmd_udp_client,
+        "tcp-loop": cmd_tcp_loop,
         "raw-frame": cmd_raw_frame,
         "raw-ip": cmd_raw_ip,
     }[args.cmd]

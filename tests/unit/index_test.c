@@ -277,7 +277,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
-	st.rules = bpf_map__fd(skel->maps.rules);
 	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
 	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
 	st.rule_index = bpf_map__fd(skel->maps.rule_index);

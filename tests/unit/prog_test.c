@@ -124,7 +124,6 @@ static __u64 load(void)
 	}
 	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
 	state_init(&st);
-	st.rules = bpf_map__fd(skel->maps.rules);
 	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
 	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
 	st.rule_index = bpf_map__fd(skel->maps.rule_index);
