@@ -147,20 +147,25 @@ int refresh_addrs(const struct state *st, int ifindex)
 }
 
 /*
- * Publishes the rule set again, compiled by this splicer, and reconciles
- * the routes: converges whatever an interrupted writer left.
+ * Converges whatever an interrupted writer left: rule sets it did not
+ * publish go, the routes are reconciled, and a pin root without an index
+ * gets one.
  */
 int sync_rules(const struct state *st)
 {
 	struct rule *r;
+	bool live;
 	size_t n;
 	int err;
 
-	err = rules_load(st, &r, &n);
+	err = rules_tidy(st, &live);
+	if (!err)
+		err = rules_load(st, &r, &n);
 	if (err)
 		return err;
+	/* A published index is its rule set's: only routes may lag. */
 	err = routes_sync(r, n, true, false);
-	if (!err)
+	if (!err && !live)
 		err = rules_publish(st, r, n);
 	if (!err)
 		err = routes_sync(r, n, false, true);

@@ -157,6 +157,11 @@ int rules_commit(const struct state *st, struct rule_set *set, int trie_fd);
 void rules_release(struct rule_set *set);
 /* Stages, compiles and commits r[]. */
 int rules_publish(const struct state *st, const struct rule *r, size_t n);
+/*
+ * Removes rule sets left by writers killed before they published; *live
+ * says whether an index (and so its rule set) is published.
+ */
+int rules_tidy(const struct state *st, bool *live);
 /* Fails, with what to do, on the pin root of an older splicer. */
 int rules_check_layout(const struct state *st);
 int index_publish(const struct state *st, const struct rule *r, size_t n);

@@ -365,6 +365,21 @@ int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
 	return 0;
 }
 
+int rules_tidy(const struct state *st, bool *live)
+{
+	char keep[64];
+	__u32 id;
+	int err;
+
+	err = live_index_id(st, &id);
+	*live = !err && id;
+	if (*live) {
+		snprintf(keep, sizeof(keep), SNAPSHOT_PIN "%u", id);
+		snapshots_sweep(st, keep);
+	}
+	return err;
+}
+
 int rules_publish(const struct state *st, const struct rule *r, size_t n)
 {
 	struct rule_set set;

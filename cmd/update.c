@@ -191,6 +191,27 @@ static void changed_ids(const struct rule *old, size_t n_old,
 	*n_gone = n - *n_fresh;
 }
 
+/* Does every rule of new that was in old keep its action and labels? */
+static bool same_actions(const struct rule *old, const struct rule *new,
+			 const size_t *origin, size_t n_new)
+{
+	const struct rule_val *a, *b;
+	size_t i;
+
+	for (i = 0; i < n_new; i++) {
+		if (origin[i] == SIZE_MAX)
+			return false;
+		a = &new[i].v;
+		b = &old[origin[i]].v;
+		if (a->id != b->id || a->flags != b->flags ||
+		    a->action != b->action || a->to_addr != b->to_addr ||
+		    a->to_port != b->to_port ||
+		    memcmp(a->service, b->service, sizeof(a->service)))
+			return false;
+	}
+	return true;
+}
+
 /*
  * Applies the changes in order to the current rule set (or to an empty
  * one with UPDATE_REPLACE), then publishes the result as one new index.
@@ -314,6 +335,13 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 	}
 	changed_ids(old, n_old, new, origin, n_new, kept, ids, &n_fresh,
 		    &n_gone);
+	/*
+	 * The live rule set again (a file applied twice): nothing to
+	 * publish, so no new index and no new snapshot.
+	 */
+	if (live.map && !n_fresh && !n_gone && same_actions(old, new, origin,
+							    n_new))
+		goto out;
 
 	/*
 	 * Build (and so check that it fits) before anything changes; add

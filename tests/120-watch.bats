@@ -160,7 +160,7 @@ ssh_dropped() {
 	echo "$holder" >>"$PIDFILE"
 	wait_for "! flock -n '$PIN' true" || fail "the lock was not taken"
 	timeout 10 ip -n "$NS_R" link add late0 type veth peer name late1
-	wait_for -t 40 watch_logged '^<3>late0: cannot attach \(ifindex [0-9]+\): .*another splicer holds the lock for over 10 s' ||
+	wait_for -t 40 watch_logged '^<3>late0: cannot attach \(ifindex [0-9]+\): .*another splicer holds the lock \(waited' ||
 		fail "no error line: $(watch_log)"
 	kill "$holder"
 	wait "$holder" || true

@@ -49,15 +49,16 @@ ingress_prog_id() {
 	run -0 --separate-stderr traced apply "$CONF"
 	[ -z "$output$stderr" ] || fail "apply said: $output$stderr"
 	CHANGES=$(changes)
-	# the rules, their index and their route were written ...
+	# the rule set, its index and its route were written ...
 	local rules index route filter
-	rules=$(last_line '^map rules update$')
+	rules=$(last_line '^pin rules-[0-9]+$')
 	index=$(last_line '^map rule_index update$')
 	route=$(last_line '^nl RTM_NEWROUTE$')
 	filter=$(first_line '^nl RTM_NEWTFILTER$')
 	[ -n "$rules" ] && [ -n "$index" ] && [ -n "$route" ] && [ -n "$filter" ] ||
 		fail "missing changes: $CHANGES"
-	[ "$(grep -c '^map rules update$' <<<"$CHANGES")" -eq 2 ]
+	# the rule set with the file's two rules was published last
+	[ "$rules" -lt "$index" ] || fail "the rule set after its index: $CHANGES"
 	# ... every one of them before the first filter went live
 	[ "$rules" -lt "$filter" ] && [ "$index" -lt "$filter" ] && [ "$route" -lt "$filter" ] ||
 		fail "a filter before the rules: $CHANGES"
@@ -104,7 +105,8 @@ refute_line_in_changes() {
 	# write to the rule set or its counters
 	refute_line_in_changes '^nl RTM_(NEW|DEL)TFILTER$'
 	refute_line_in_changes '^nl RTM_DELQDISC$'
-	refute_line_in_changes '^map (rules|rule_stats) '
+	refute_line_in_changes '^map (rule_index|rule_stats) '
+	refute_line_in_changes '^pin rules-'
 	assert_equal "$(splicer -j list | jq -S .)" "$list"
 	assert_equal "$(ingress_prog_id)" "$prog"
 	assert_equal "$(timeout 10 tc -n "$NS_R" qdisc show dev vr)" "$qdisc"

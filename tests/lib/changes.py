@@ -8,6 +8,8 @@
 prints one line per change, in the order the syscalls were made:
 
     map NAME update|delete       a write to a pinned map (by its pin name)
+    map NAME freeze              a map made read-only (a rule set, done)
+    pin NAME                     a new pin under the pin root
     nl RTM_NEWTFILTER ...         an rtnetlink request that changes things
 
 A map is named by the BPF_OBJ_GET of its pin or the BPF_MAP_CREATE that
@@ -37,6 +39,12 @@ def main(path):
         elif call == "bpf" and ret >= 0 and args.startswith("BPF_MAP_CREATE"):
             name = re.search(r'map_name="([^"]*)"', args)
             fds[str(ret)] = name.group(1) if name else "?"
+        elif call == "bpf" and ret == 0 and args.startswith("BPF_OBJ_PIN"):
+            name = re.search(r'pathname="[^"]*/([^/"]+)"', args)
+            print("pin %s" % (name.group(1) if name else "?"))
+        elif call == "bpf" and ret == 0 and args.startswith("BPF_MAP_FREEZE"):
+            fd = re.search(r"map_fd=(\d+)", args).group(1)
+            print("map %s freeze" % fds.get(fd, "fd" + fd))
         elif call == "bpf" and ret == 0 and (
                 args.startswith("BPF_MAP_UPDATE_ELEM") or
                 args.startswith("BPF_MAP_DELETE_ELEM")):
