@@ -339,8 +339,8 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 	 * The live rule set again (a file applied twice): nothing to
 	 * publish, so no new index and no new snapshot.
 	 */
-	if (live.map && !n_fresh && !n_gone && same_actions(old, new, origin,
-							    n_new))
+	if (live.map && !n_fresh && !n_gone &&
+	    same_actions(old, new, origin, n_new))
 		goto out;
 
 	/*
