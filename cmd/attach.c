@@ -24,7 +24,7 @@ int tc_filter_query(int ifindex, enum bpf_tc_attach_point point, __u32 *prog_id)
 	return err;
 }
 
-int resolve_iface(const char *name, struct nl_link *link)
+int find_iface(const char *name, struct nl_link *link)
 {
 	struct nl *nl;
 	int err;
@@ -34,11 +34,20 @@ int resolve_iface(const char *name, struct nl_link *link)
 		return err_kernel(err, "netlink");
 	err = nl_link_by_name(nl, name, link);
 	nl_close(nl);
-	if (err == -ENODEV || err == -EINVAL)
-		return err_usage("%s: no such interface", name);
-	if (err)
+	if (err == -EINVAL)
+		err = -ENODEV; /* a name the kernel cannot hold names nothing */
+	if (err && err != -ENODEV)
 		return err_kernel(err, "%s", name);
-	return 0;
+	return err;
+}
+
+int resolve_iface(const char *name, struct nl_link *link)
+{
+	int err = find_iface(name, link);
+
+	if (err == -ENODEV)
+		return err_usage("%s: no such interface", name);
+	return err;
 }
 
 /* The lowest stats slot no attached interface uses; slot 0 is reserved. */

@@ -185,6 +185,8 @@ int routes_sync(const struct rule *r, size_t n, bool add, bool remove);
 /* attach.c: shared with detach and stats. */
 struct nl_link;
 int resolve_iface(const char *name, struct nl_link *link);
+/* The same, but -ENODEV without an error line when there is no such link. */
+int find_iface(const char *name, struct nl_link *link);
 enum bpf_tc_attach_point;
 int tc_filter_query(int ifindex, enum bpf_tc_attach_point point,
 		    __u32 *prog_id);

@@ -177,22 +177,6 @@ static int state_ensure(void)
 	return err;
 }
 
-/* -ENODEV when there is no such link, without an error line. */
-static int find_link(const char *name, struct nl_link *link)
-{
-	struct nl *nl;
-	int err;
-
-	err = nl_open(&nl);
-	if (err)
-		return err_kernel(err, "netlink");
-	err = nl_link_by_name(nl, name, link);
-	nl_close(nl);
-	if (err && err != -ENODEV)
-		return err_kernel(err, "%s", name);
-	return err;
-}
-
 /*
  * A missing interface is not an error: at boot a device may come later,
  * and splicer watch attaches a configured interface when it appears. One
@@ -206,7 +190,7 @@ static int attach_ifaces(const struct iface_conf *ifs, size_t n, bool check)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		err = find_link(ifs[i].name, &link);
+		err = find_iface(ifs[i].name, &link);
 		if (err == -ENODEV) {
 			p_warn("line %u: %s: no such interface; not attached",
 			       ifs[i].line, ifs[i].name);
@@ -236,7 +220,7 @@ static void fail_closed(const struct config *c)
 	if (!n || state_ensure())
 		return;
 	for (i = 0; i < n; i++)
-		if (!find_link(names[i], &link) &&
+		if (!find_iface(names[i], &link) &&
 		    !attach_link(&link, 0, NULL, NULL))
 			done++;
 	if (done)
