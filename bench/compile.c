@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	f = fopen(argv[1], "r");
-	if (!f || batch_read(f, true, &ch, &n, &flags))
+	if (!f || batch_read(f, true, NULL, &ch, &n, &flags))
 		return 1;
 	r = calloc(n + 1, sizeof(*r));
 	if (!r)
