@@ -164,7 +164,6 @@ int rules_publish(const struct state *st, const struct rule *r, size_t n);
 int rules_tidy(const struct state *st, bool *live);
 /* Fails, with what to do, on the pin root of an older splicer. */
 int rules_check_layout(const struct state *st);
-int index_publish(const struct state *st, const struct rule *r, size_t n);
 int index_build(const struct rule *r, size_t n, int *trie_fd);
 int index_swap(const struct state *st, int trie_fd);
 /*

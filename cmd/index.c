@@ -966,15 +966,3 @@ int index_swap(const struct state *st, int index_fd)
 		return err_kernel(-errno, "publish rule index");
 	return 0;
 }
-
-int index_publish(const struct state *st, const struct rule *r, size_t n)
-{
-	int fd, err;
-
-	err = index_build(r, n, &fd);
-	if (err)
-		return err;
-	err = index_swap(st, fd);
-	close(fd);
-	return err;
-}
