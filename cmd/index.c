@@ -15,8 +15,9 @@
  * How the index answers "which rule wins?" (the records are described in
  * bpf/splicer.h):
  *
- * 1. The destination trie maps an address to the longest rule prefix
- *    holding it (per protocol). That prefix's leaf names two classes:
+ * 1. A hash table of the /32 rule prefixes, then a destination trie per
+ *    protocol, map an address to the longest rule prefix holding it.
+ *    That prefix's leaf names two classes (or holds its one plain rule):
  *    its own rules, and every rule of a shorter prefix holding it (the
  *    fallback). Precedence puts the longest destination first, so an own
  *    rule that matches always wins, and the fallback is asked only when
