@@ -19,3 +19,11 @@ UNIT="${BATS_TEST_DIRNAME}/../build/index_test"
 	run -0 timeout 300 unshare --net "$UNIT" 99 4 400 1500
 	[[ "$output" == *", 0 mismatches"* ]]
 }
+
+@test "20,000 /32 rules: each is found at its address, also in a second bucket of the table" {
+	run -0 timeout 300 unshare --net "$UNIT" exact 1 20000
+	[[ "$output" == *", 0 mismatches"* ]]
+	# the test proves the second-bucket path only if some rules are there
+	[[ "$output" =~ \(([0-9]+)\ in\ a\ second\ bucket\) ]]
+	[ "${BASH_REMATCH[1]}" -gt 0 ]
+}

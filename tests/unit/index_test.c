@@ -249,6 +249,160 @@ static void describe(const struct packet *p, char *buf, size_t size)
 		 (p->daddr >> 8) & 255, p->daddr & 255, p->dport, p->iface);
 }
 
+static int cmp_addr(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Runs one packet; the reason that moved. */
+static int run_packet(int prog_fd, const struct state *st,
+		      const struct packet *p, struct iface_stats *before_if)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, t);
+	struct __sk_buff ctx = { .ingress_ifindex = p->iface };
+	unsigned char frame[128];
+
+	t.data_in = frame;
+	t.data_size_in = build_frame(p, frame);
+	t.ctx_in = &ctx;
+	t.ctx_size_in = sizeof(ctx);
+	if (bpf_prog_test_run_opts(prog_fd, &t)) {
+		fprintf(stderr, "index_test: test run: %s\n", strerror(errno));
+		exit(2);
+	}
+	return moved_reason(st, before_if);
+}
+
+/*
+ * How many of the rules' /32 addresses sit in their second bucket of the
+ * published index: the part of the table only a full first bucket sends
+ * a lookup to.
+ */
+static size_t second_bucket_keys(const struct state *st, const struct rule *r,
+				 size_t n)
+{
+	struct bpf_map_info info = {};
+	__u32 zero = 0, id, len = sizeof(info), c;
+	union ix_rec *rec, *hdr;
+	size_t i, second = 0, j;
+	int fd;
+
+	if (bpf_map_lookup_elem(st->rule_index, &zero, &id))
+		return 0;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	rec = calloc(info.max_entries, sizeof(struct ix_chunk));
+	for (c = 0; rec && c < info.max_entries; c++)
+		bpf_map_lookup_elem(fd, &c, &rec[c * SPLICER_IX_CHUNK]);
+	close(fd);
+	hdr = rec;
+	for (i = 0; rec && hdr->hdr.exact && i < n; i++) {
+		__u32 b = splicer_ix_hash(ntohl(r[i].k.dst), r[i].k.proto, 0,
+					  hdr->hdr.exact_bits);
+		const union ix_rec *k = &rec[hdr->hdr.exact + 5 * b];
+
+		for (j = 0; j < SPLICER_IX_BUCKET; j++)
+			if (k->keys.addr[j] == r[i].k.dst &&
+			    k->keys.proto[j] == r[i].k.proto)
+				break;
+		second += j == SPLICER_IX_BUCKET;
+	}
+	free(rec);
+	return second;
+}
+
+/*
+ * index_test exact SEED N: N rules on distinct /32 destinations, so many
+ * that some first buckets of the /32 table fill up; every rule's own
+ * address and port must find it, and its address with another port must
+ * find no rule.
+ */
+static int exact_test(struct splicer_bpf *skel, struct state *st,
+		      unsigned long long seed, size_t n)
+{
+	struct rule *r = calloc(n + 1, sizeof(*r));
+	int prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
+	struct iface_stats before_if = {};
+	long mismatches = 0;
+	size_t i, j, second;
+	__u32 *addrs;
+	int trie;
+
+	if (!r)
+		return 2;
+	/* random, distinct addresses: a regular sequence hashes too evenly */
+	addrs = calloc(2 * n + 1, sizeof(*addrs));
+	if (!addrs)
+		return 2;
+	for (i = 0; i < 2 * n; i++)
+		addrs[i] = 0x0a000000 | (rnd() & 0xffffff);
+	qsort(addrs, 2 * n, sizeof(*addrs), cmp_addr);
+	for (i = 0, j = 0; i < 2 * n && j < n; i++)
+		if (!i || addrs[i] != addrs[i - 1])
+			addrs[j++] = addrs[i];
+	n = j;
+	for (i = 0; i < n; i++) {
+		struct counter zero[256] = {};
+
+		/* shuffled back, so that the table is filled in random order */
+		j = i + rnd() % (n - i);
+		r[i].k.dst = htonl(addrs[j]);
+		addrs[j] = addrs[i];
+		r[i].k.dst_len = 32;
+		r[i].k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
+		r[i].k.port_lo = r[i].k.port_hi = 1 + rnd() % 60000;
+		r[i].v.id = i + 1;
+		r[i].v.action = rnd() % 2 ? SPLICER_ACT_PASS : SPLICER_ACT_DROP;
+		bpf_map_update_elem(st->rule_stats, &r[i].v.id, zero, BPF_ANY);
+	}
+	if (index_build(r, n, &trie) || index_swap(st, trie))
+		return 2;
+	close(trie);
+	second = second_bucket_keys(st, r, n);
+	moved_reason(st, &before_if);
+	for (i = 0; i < n && mismatches <= 20; i++) {
+		struct packet p = {
+			.saddr = 0xc0a80000 | (rnd() & 0xffff),
+			.daddr = ntohl(r[i].k.dst),
+			.sport = 1024 + rnd() % 60000,
+			.dport = r[i].k.port_lo,
+			.proto = r[i].k.proto,
+			.iface = IF_A,
+		};
+		int want = expected_reason(&r[i]), got;
+		struct counter c;
+
+		got = run_packet(prog_fd, st, &p, &before_if);
+		percpu_sum(st->rule_stats, &r[i].v.id, &c, sizeof(c), 2);
+		if (got != want || c.packets != 1) {
+			fprintf(stderr,
+				"MISMATCH exact: rule %u: reason %d "
+				"(want %d), its counter %llu\n",
+				r[i].v.id, got, want,
+				(unsigned long long)c.packets);
+			mismatches++;
+		}
+		p.dport = p.dport % 60000 + 1;
+		got = run_packet(prog_fd, st, &p, &before_if);
+		if (got != REASON_DROP_NO_RULE) {
+			fprintf(stderr,
+				"MISMATCH exact: rule %u, another "
+				"port: reason %d\n",
+				r[i].v.id, got);
+			mismatches++;
+		}
+	}
+	printf("index_test: exact: seed %llu: %zu rules (%zu in a second "
+	       "bucket), %zu packets, %ld mismatches\n",
+	       seed, n, second, 2 * n, mismatches);
+	free(addrs);
+	free(r);
+	return mismatches ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long long seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
@@ -266,7 +420,9 @@ int main(int argc, char **argv)
 	__u32 ifs[] = { IF_A, IF_B };
 	int round, i, prog_fd, err;
 
-	if (!rules || !before_rule || n_rules > MAX_TEST_RULES) {
+	bool exact = argc == 4 && !strcmp(argv[1], "exact");
+
+	if (!rules || !before_rule || (!exact && n_rules > MAX_TEST_RULES)) {
 		fprintf(stderr, "index_test: bad arguments\n");
 		return 2;
 	}
@@ -275,6 +431,16 @@ int main(int argc, char **argv)
 	if (!skel) {
 		fprintf(stderr, "index_test: load: %s\n", strerror(errno));
 		return 2;
+	}
+	if (exact) {
+		seed = strtoull(argv[2], NULL, 0);
+		rnd_seed(seed);
+		st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+		st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
+		st.rule_index = bpf_map__fd(skel->maps.rule_index);
+		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[0],
+				    &cfg, BPF_ANY);
+		return exact_test(skel, &st, seed, strtoul(argv[3], NULL, 0));
 	}
 	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
 	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
