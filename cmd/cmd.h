@@ -108,8 +108,11 @@ int check_privileges(void);
 /* Empty state that state_close() accepts. */
 void state_init(struct state *st);
 int state_open(struct state *st, bool write);
-/* For attach: creates the pin root and loads/pins what is missing. */
-int state_create(struct state *st, int prog_fd[2]); /* ingress, egress */
+/*
+ * For attach: creates the pin root and loads/pins what is missing; the
+ * programs' fds (ingress, egress) in prog_fd, unless it is NULL.
+ */
+int state_create(struct state *st, int prog_fd[2]);
 int state_purge(struct state *st);
 /* A pinned map by name (SPLICER_MAP_*): its fd, or a negative error. */
 int state_open_map(const struct state *st, const char *name, bool optional);

@@ -165,14 +165,10 @@ static bool state_present(void)
 /* Pins the maps and programs, attaching nothing. */
 static int state_ensure(void)
 {
-	int err, prog_fd[2] = { -1, -1 };
 	struct state st;
+	int err;
 
-	err = state_create(&st, prog_fd);
-	if (prog_fd[0] >= 0)
-		close(prog_fd[0]);
-	if (prog_fd[1] >= 0)
-		close(prog_fd[1]);
+	err = state_create(&st, NULL);
 	state_close(&st);
 	return err;
 }

@@ -143,19 +143,28 @@ static int rec_alloc(struct compiler *c, size_t k, __u32 *first)
 	return 0;
 }
 
+/* Room for one more element of *arr (n used of *cap); false if none. */
+static bool grow(void *arr, size_t n, size_t *cap, size_t size)
+{
+	size_t want = *cap ? 2 * *cap : 1024;
+	void *bigger;
+
+	if (n < *cap)
+		return true;
+	bigger = realloc(*(void **)arr, want * size);
+	if (!bigger)
+		return false;
+	*(void **)arr = bigger;
+	*cap = want;
+	return true;
+}
+
 static union ix_rec *value_new(struct compiler *c)
 {
-	union ix_rec **tmp, *v;
+	union ix_rec *v;
 
-	if (c->n_values == c->cap_values) {
-		size_t cap = c->cap_values ? 2 * c->cap_values : 1024;
-
-		tmp = realloc(c->values, cap * sizeof(*tmp));
-		if (!tmp)
-			return NULL;
-		c->values = tmp;
-		c->cap_values = cap;
-	}
+	if (!grow(&c->values, c->n_values, &c->cap_values, sizeof(*c->values)))
+		return NULL;
 	v = calloc(1, sizeof(*v));
 	if (v)
 		c->values[c->n_values++] = v;
@@ -518,15 +527,8 @@ static int source_leaf(struct compiler *c, const struct rule **set, size_t n,
 			return 0;
 		}
 	}
-	if (c->n_sets == c->cap_sets) {
-		size_t cap = c->cap_sets ? 2 * c->cap_sets : 64;
-
-		s = realloc(c->sets, cap * sizeof(*s));
-		if (!s)
-			return err_kernel(-ENOMEM, "build rule index");
-		c->sets = s;
-		c->cap_sets = cap;
-	}
+	if (!grow(&c->sets, c->n_sets, &c->cap_sets, sizeof(*c->sets)))
+		return err_kernel(-ENOMEM, "build rule index");
 	s = &c->sets[c->n_sets];
 	s->rules = malloc(n * sizeof(*set));
 	s->leaf = value_new(c);
@@ -694,32 +696,61 @@ out:
 static int exact_add(struct compiler *c, const struct rule *r,
 		     const union ix_rec *leaf)
 {
-	struct exact *tmp;
-
-	if (c->n_exact == c->cap_exact) {
-		size_t cap = c->cap_exact ? 2 * c->cap_exact : 1024;
-
-		tmp = realloc(c->exact, cap * sizeof(*tmp));
-		if (!tmp)
-			return err_kernel(-ENOMEM, "build rule index");
-		c->exact = tmp;
-		c->cap_exact = cap;
-	}
+	if (!grow(&c->exact, c->n_exact, &c->cap_exact, sizeof(*c->exact)))
+		return err_kernel(-ENOMEM, "build rule index");
 	c->exact[c->n_exact++] = (struct exact){ r->k.dst, r->k.proto, leaf };
 	return 0;
 }
 
+static __u32 exact_hash(const struct exact *e, int second, __u32 bits)
+{
+	return splicer_ix_hash(ntohl(e->addr), e->proto, second, bits);
+}
+
 /*
- * The /32 table: an address goes to its first bucket, or to its second
- * if the first is full, so a lookup that misses in a first bucket with a
- * free slot is done. When both are full the table doubles and starts
- * over; with half as many buckets as addresses that is rare.
+ * Places address i in a table of 1 << bits buckets (slot holds address
+ * numbers, fill their counts): in its first bucket, else in its second,
+ * else in its first after moving one of that bucket's addresses that sits
+ * in its own first bucket on to its second, which keeps the first bucket
+ * full. False if none of that works.
+ */
+static bool exact_place(const struct exact *e, size_t i, __u32 bits,
+			size_t *slot, unsigned char *fill)
+{
+	__u32 h0 = exact_hash(&e[i], 0, bits), h1 = exact_hash(&e[i], 1, bits);
+	__u32 s, x_h1;
+	size_t x;
+
+	if (fill[h0] == SPLICER_IX_BUCKET && fill[h1] < SPLICER_IX_BUCKET)
+		h0 = h1;
+	if (fill[h0] < SPLICER_IX_BUCKET) {
+		slot[h0 * SPLICER_IX_BUCKET + fill[h0]++] = i;
+		return true;
+	}
+	for (s = 0; s < SPLICER_IX_BUCKET; s++) {
+		x = slot[h0 * SPLICER_IX_BUCKET + s];
+		x_h1 = exact_hash(&e[x], 1, bits);
+		if (exact_hash(&e[x], 0, bits) != h0 || x_h1 == h0 ||
+		    fill[x_h1] == SPLICER_IX_BUCKET)
+			continue;
+		slot[x_h1 * SPLICER_IX_BUCKET + fill[x_h1]++] = x;
+		slot[h0 * SPLICER_IX_BUCKET + s] = i;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The /32 table: an address sits in its first bucket, or in its second
+ * only if the first is full, so a lookup that misses in a first bucket
+ * with a free slot is done. When an address finds no place the table
+ * doubles and starts over.
  */
 static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
 {
 	unsigned char *fill = NULL;
-	size_t i, j, buckets;
-	__u32 b, h[2], at;
+	size_t *slot = NULL, i, s, buckets;
+	__u32 b, at;
 	int err;
 
 	*base = *bits = 0;
@@ -733,18 +764,16 @@ static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
 						   "table)");
 		buckets = 1UL << b;
 		free(fill);
+		free(slot);
 		fill = calloc(buckets, 1);
-		if (!fill)
-			return err_kernel(-ENOMEM, "build rule index");
-		for (i = 0; i < c->n_exact; i++) {
-			for (j = 0; j < 2; j++)
-				h[j] = splicer_ix_hash(ntohl(c->exact[i].addr),
-						       c->exact[i].proto, j, b);
-			j = fill[h[0]] == SPLICER_IX_BUCKET;
-			if (fill[h[j]] == SPLICER_IX_BUCKET)
-				break;
-			fill[h[j]]++;
+		slot = malloc(buckets * SPLICER_IX_BUCKET * sizeof(*slot));
+		if (!fill || !slot) {
+			err = err_kernel(-ENOMEM, "build rule index");
+			goto out;
 		}
+		for (i = 0; i < c->n_exact; i++)
+			if (!exact_place(c->exact, i, b, slot, fill))
+				break;
 		if (i == c->n_exact)
 			break;
 	}
@@ -752,21 +781,19 @@ static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
 	if (err)
 		goto out;
 	memset(&c->rec[*base], 0, 5 * buckets * sizeof(*c->rec));
-	memset(fill, 0, buckets);
-	for (i = 0; i < c->n_exact; i++) {
-		for (j = 0; j < 2; j++)
-			h[j] = splicer_ix_hash(ntohl(c->exact[i].addr),
-					       c->exact[i].proto, j, b);
-		j = fill[h[0]] == SPLICER_IX_BUCKET;
-		at = *base + 5 * h[j];
-		c->rec[at].keys.addr[fill[h[j]]] = c->exact[i].addr;
-		c->rec[at].keys.proto[fill[h[j]]] = c->exact[i].proto;
-		c->rec[at + 1 + fill[h[j]]] = *c->exact[i].leaf;
-		fill[h[j]]++;
-	}
+	for (at = *base, i = 0; i < buckets; i++, at += 5)
+		for (s = 0; s < fill[i]; s++) {
+			const struct exact *e =
+				&c->exact[slot[i * SPLICER_IX_BUCKET + s]];
+
+			c->rec[at].keys.addr[s] = e->addr;
+			c->rec[at].keys.proto[s] = e->proto;
+			c->rec[at + 1 + s] = *e->leaf;
+		}
 	*bits = b;
 out:
 	free(fill);
+	free(slot);
 	return err;
 }
 

@@ -257,7 +257,7 @@ static int ensure_bpffs(const char *root)
 	return 0;
 }
 
-int state_create(struct state *st, int prog_fd[2])
+static int state_make(struct state *st, int prog_fd[2])
 {
 	struct {
 		const char *pin;
@@ -345,6 +345,19 @@ out:
 			return err_kernel(-errno, "%s", path);
 	}
 	return 0;
+}
+
+int state_create(struct state *st, int prog_fd[2])
+{
+	int own_fd[2] = { -1, -1 };
+	int err;
+
+	err = state_make(st, prog_fd ? prog_fd : own_fd);
+	if (own_fd[0] >= 0)
+		close(own_fd[0]);
+	if (own_fd[1] >= 0)
+		close(own_fd[1]);
+	return err;
 }
 
 /*
