@@ -39,12 +39,19 @@ BPF_OBJ := $(OUT)/splicer.bpf.o
 SKEL := $(OUT)/splicer.skel.h
 SHARED_H := bpf/splicer.h
 
-SRCS := $(wildcard cmd/*.c) $(wildcard netlink/*.c)
-OBJS := $(patsubst %.c,$(OUT)/%.o,$(SRCS))
-HDRS := $(wildcard cmd/*.h) $(wildcard netlink/*.h) $(SHARED_H)
+# lib/ (the model) and netlink/ are one archive that the binary, the
+# unit tests and the bench link; cmd/ is the command line over it.
+LIB_SRCS := $(wildcard lib/*.c) $(wildcard netlink/*.c)
+LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+LIB := $(OUT)/libsplicer.a
+CMD_SRCS := $(wildcard cmd/*.c)
+CMD_OBJS := $(patsubst %.c,$(OUT)/%.o,$(CMD_SRCS))
+SRCS := $(LIB_SRCS) $(CMD_SRCS)
+HDRS := $(wildcard cmd/*.h) $(wildcard lib/*.h) $(wildcard netlink/*.h) \
+	$(SHARED_H)
 
 USER_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE \
-	-DSPLICER_VERSION='"$(VERSION)"' -I$(OUT) -Ibpf -Inetlink -Icmd
+	-DSPLICER_VERSION='"$(VERSION)"' -I$(OUT) -Ibpf -Inetlink -Ilib
 
 # make install: PREFIX, SBINDIR, MANDIR and DESTDIR as usual. The unit
 # goes where systemd looks for it under PREFIX (/usr/local/lib/systemd/
@@ -68,10 +75,10 @@ MAN := $(OUT)/splicer.8
 	install uninstall units rootfs
 all: splicer unit
 
-# Unit tests link splicer's own objects but its main. Their tables name
-# only the fields that matter and override a macro's defaults.
+# Unit tests link the library. Their tables name only the fields that
+# matter and override a macro's defaults.
 TABLE_CFLAGS := -Wno-missing-field-initializers -Wno-override-init
-UNIT_OBJS := $(filter-out $(OUT)/cmd/main.o,$(OBJS))
+UNIT_OBJS := $(LIB)
 UNIT := $(OUT)/index_test $(OUT)/prog_test
 unit: $(UNIT)
 $(OUT)/index_test: tests/unit/index_test.c tests/unit/rng.h $(UNIT_OBJS) $(HDRS)
@@ -99,12 +106,16 @@ $(OUT)/%.o: %.c $(HDRS) $(SKEL)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
-splicer: $(OBJS)
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+splicer: $(CMD_OBJS) $(LIB)
 ifneq ($(MISSING_ARCHIVES),)
 	$(error STATIC=1: $(MISSING_ARCHIVES) not found (make deps installs them))
 endif
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CMD_OBJS) $(LIB) $(LIBS)
 
 $(OUT):
 	$(Q)mkdir -p $@

@@ -14,7 +14,10 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "cmd.h"
+#include "index.h"
+#include "store.h"
+#include "state.h"
+#include "out.h"
 
 static double now_ms(void)
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* splicer add RULE: insert a rule, or replace the action of an equal match. */
 #include "cmd.h"
+#include "grammar.h"
 
 int do_add(int argc, char **argv)
 {

@@ -14,6 +14,11 @@
 
 #include "netlink.h"
 #include "cmd.h"
+#include "grammar.h"
+#include "iface.h"
+#include "out.h"
+#include "parse.h"
+#include "state.h"
 
 static const char *const compat_names[] = { "map_update", "map_delete",
 					    "map_delete_elem" };
@@ -307,6 +312,7 @@ int compat_main(const char *prog, int argc, char **argv)
 		{ 0 },
 	};
 	struct compat_args a = {};
+	bool given[128] = { false };
 	int c, err = 0;
 
 	if (argc > 1 && argv[1][0] != '-')
@@ -320,6 +326,16 @@ int compat_main(const char *prog, int argc, char **argv)
 	while (!err &&
 	       (c = getopt_long(argc, argv, "+:IDLFVc:m:o:n:l:h:t:p:s:N:rif",
 				long_opts, NULL)) != -1) {
+		/* -N may name many interfaces; any other option is one. */
+		if (c > 0 && c < 128 && strchr("cmonlhtpsr", c)) {
+			if (given[c]) {
+				err = err_usage("-%c: given twice; see '%s "
+						"--help'",
+						c, prog);
+				break;
+			}
+			given[c] = true;
+		}
 		switch (c) {
 		case 'I':
 		case 'D':

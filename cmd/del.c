@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* splicer del RULE: remove a rule, and its route when no other rule asks. */
 #include "cmd.h"
+#include "grammar.h"
 
 int do_del(int argc, char **argv)
 {

@@ -3,6 +3,10 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "config.h"
+#include "json.h"
+#include "out.h"
+#include "state.h"
 
 static const struct {
 	const char *cmd;

@@ -7,6 +7,8 @@
 #include <bpf/libbpf.h>
 
 #include "cmd.h"
+#include "out.h"
+#include "state.h"
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)

@@ -19,6 +19,13 @@
 
 #include "netlink.h"
 #include "cmd.h"
+#include "iface.h"
+#include "json.h"
+#include "out.h"
+#include "parse.h"
+#include "reasons.h"
+#include "state.h"
+#include "store.h"
 
 #define NS_PER_SEC 1000000000ULL
 /* A third of the age at which the datapath stops: two beats may be late. */
@@ -253,13 +260,9 @@ static void report_lost(struct monitor *m)
 
 	if (lost <= m->lost_reported)
 		return;
-	if (opts.json)
-		fprintf(stderr, "{\"lost\":%llu}\n",
-			(unsigned long long)(lost - m->lost_reported));
-	else
-		fprintf(stderr,
-			"monitor: %llu events lost (ring buffer full)\n",
-			(unsigned long long)(lost - m->lost_reported));
+	p_count("lost", lost - m->lost_reported,
+		"monitor: %llu events lost (ring buffer full)",
+		(unsigned long long)(lost - m->lost_reported));
 	m->lost_reported = lost;
 }
 
@@ -632,18 +635,13 @@ int do_monitor(int argc, char **argv)
 	m.lost_start = lost_now(&m);
 	m.real_offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	catch_signals();
-	if (!opts.quiet && !opts.json) {
-		fprintf(stderr, "monitor: listening on %s; interrupt to stop\n",
-			m.f.ifindex ? ifname(&m, m.f.ifindex) :
-				      "all attached interfaces");
-		fflush(stderr);
-	}
+	p_status("monitor: listening on %s; interrupt to stop",
+		 m.f.ifindex ? ifname(&m, m.f.ifindex) :
+			       "all attached interfaces");
 	err = watch(&m, rb);
 	report_lost(&m);
-	if (!opts.quiet && !opts.json)
-		fprintf(stderr, "monitor: %llu events, %llu shown, %llu lost\n",
-			m.events, m.shown,
-			(unsigned long long)(lost_now(&m) - m.lost_start));
+	p_status("monitor: %llu events, %llu shown, %llu lost", m.events,
+		 m.shown, (unsigned long long)(lost_now(&m) - m.lost_start));
 out:
 	if (claimed)
 		release(&m);

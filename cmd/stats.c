@@ -17,108 +17,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "netlink.h"
 #include "cmd.h"
-
-enum group { PASSED, REDIRECTED, DROPPED };
-
-static const struct {
-	enum group group;
-	const char *name;
-} reasons[REASON_MAX] = {
-	[REASON_PASS_ARP] = { PASSED, "arp" },
-	[REASON_PASS_DHCP] = { PASSED, "dhcp" },
-	[REASON_PASS_SSH] = { PASSED, "ssh" },
-	[REASON_PASS_ESTABLISHED] = { PASSED, "established" },
-	[REASON_PASS_RULE] = { PASSED, "rule_pass" },
-	[REASON_PASS_LOOPBACK] = { PASSED, "loopback" },
-	[REASON_PASS_ICMP] = { PASSED, "icmp" },
-	[REASON_REDIRECTED] = { REDIRECTED, "redirected" },
-	[REASON_DROP_NO_RULE] = { DROPPED, "no_rule" },
-	[REASON_DROP_RULE] = { DROPPED, "rule_drop" },
-	[REASON_DROP_NO_LISTENER] = { DROPPED, "no_listener" },
-	[REASON_DROP_NOT_IPV4] = { DROPPED, "not_ipv4" },
-	[REASON_DROP_MALFORMED] = { DROPPED, "malformed" },
-	[REASON_DROP_FRAGMENT] = { DROPPED, "fragment" },
-	[REASON_DROP_VLAN] = { DROPPED, "vlan" },
-};
-
-static const char *const group_names[] = { "passed", "redirected", "dropped" };
-
-const char *reason_name(unsigned int r)
-{
-	return r < REASON_MAX ? reasons[r].name : "?";
-}
-
-const char *reason_verdict(unsigned int r)
-{
-	static const char *const verdicts[] = { "pass", "redirect", "drop" };
-
-	return r < REASON_MAX ? verdicts[reasons[r].group] : "?";
-}
-
-int reason_by_name(const char *name)
-{
-	int r;
-
-	for (r = 0; r < REASON_MAX; r++)
-		if (!strcmp(name, reasons[r].name))
-			return r;
-	return -1;
-}
-
-static void load_view(const struct state *st, __u32 ifindex,
-		      struct iface_view *v)
-{
-	struct iface_addr key, next;
-	void *prev = NULL;
-
-	memset(v, 0, sizeof(*v));
-	v->ifindex = ifindex;
-	bpf_map_lookup_elem(st->ifaces, &ifindex, &v->cfg);
-	if (!if_indextoname(ifindex, v->name))
-		snprintf(v->name, sizeof(v->name), "if%u", ifindex);
-	v->attached = !tc_filter_query(ifindex, BPF_TC_INGRESS, NULL);
-	percpu_sum(st->iface_stats, &v->cfg.slot, &v->st, sizeof(v->st),
-		   sizeof(v->st) / sizeof(__u64));
-	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
-		if (next.ifindex == ifindex && v->n_addrs < 16)
-			inet_ntop(AF_INET, &next.addr, v->addrs[v->n_addrs++],
-				  INET_ADDRSTRLEN);
-		key = next;
-		prev = &key;
-	}
-}
-
-static __u64 now_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static void load_monitor(const struct state *st, struct monitor_view *mv)
-{
-	int ctl = state_open_map(st, SPLICER_MAP_MONITOR, true);
-	int stats = state_open_map(st, SPLICER_MAP_MONITOR_STATS, true);
-	struct monitor_ctl c = {};
-	__u32 zero = 0;
-
-	memset(mv, 0, sizeof(*mv));
-	if (ctl >= 0 && stats >= 0 && !bpf_map_lookup_elem(ctl, &zero, &c) &&
-	    !percpu_sum(stats, &zero, &mv->c, sizeof(mv->c), 2)) {
-		mv->present = true;
-		mv->listening = c.heartbeat_ns &&
-				now_ns(CLOCK_MONOTONIC) - c.heartbeat_ns <
-					SPLICER_MONITOR_STALE_NS;
-		mv->pid = mv->listening ? c.pid : 0;
-	}
-	if (ctl >= 0)
-		close(ctl);
-	if (stats >= 0)
-		close(stats);
-}
+#include "json.h"
+#include "out.h"
+#include "prom.h"
+#include "reasons.h"
+#include "snapshot.h"
 
 static void json_monitor(struct jw *w, const struct monitor_view *mv)
 {
@@ -172,16 +76,16 @@ static void json_view(struct jw *w, const struct iface_view *v)
 	for (i = 0; i < v->n_addrs; i++)
 		jw_str(w, NULL, v->addrs[i]);
 	jw_arr_end(w);
-	for (g = PASSED; g <= DROPPED; g++) {
-		if (g == REDIRECTED) {
+	for (g = REASON_PASSED; g <= REASON_DROPPED; g++) {
+		if (g == REASON_REDIRECT) {
 			json_counter(w, "redirected",
 				     &v->st.reason[REASON_REDIRECTED]);
 			continue;
 		}
-		jw_obj_begin(w, group_names[g]);
+		jw_obj_begin(w, reason_group_name(g));
 		for (r = 0; r < REASON_MAX; r++)
-			if (reasons[r].group == (enum group)g)
-				json_counter(w, reasons[r].name,
+			if ((int)reason_group(r) == g)
+				json_counter(w, reason_name(r),
 					     &v->st.reason[r]);
 		jw_obj_end(w);
 	}
@@ -203,91 +107,12 @@ static void plain_view(const struct iface_view *v)
 	printf("%s\n", v->n_addrs ? "" : " none");
 	for (r = 0; r < REASON_MAX; r++)
 		printf("  %-10s %-12s %12llu packets %14llu bytes\n",
-		       group_names[reasons[r].group], reasons[r].name,
+		       reason_group_name(reason_group(r)), reason_name(r),
 		       (unsigned long long)v->st.reason[r].packets,
 		       (unsigned long long)v->st.reason[r].bytes);
 }
 
 /* --------------------------------------------------------- snapshots */
-
-static int cmp_ifindex(const void *a, const void *b)
-{
-	const struct iface_view *x = a, *y = b;
-
-	return x->ifindex < y->ifindex ? -1 : x->ifindex > y->ifindex;
-}
-
-static int cmp_rule_id(const void *a, const void *b)
-{
-	const struct rule *x = a, *y = b;
-
-	return x->v.id < y->v.id ? -1 : x->v.id > y->v.id;
-}
-
-void snapshot_free(struct snapshot *s)
-{
-	free(s->ifs);
-	free(s->rules);
-	free(s->rule_c);
-	memset(s, 0, sizeof(*s));
-}
-
-/*
- * Every counter at one moment, interfaces in ifindex order; the rules
- * (through rules_load(), in id order) only when asked for.
- */
-int snapshot_take(struct snapshot *s, bool with_rules)
-{
-	struct iface_view *more;
-	__u32 key, next;
-	void *prev = NULL;
-	struct state st;
-	size_t cap = 0, i;
-	int err;
-
-	memset(s, 0, sizeof(*s));
-	err = state_open(&st, false);
-	if (err)
-		goto out;
-	while (!bpf_map_get_next_key(st.ifaces, prev, &next)) {
-		if (s->n_ifs == cap) {
-			cap = cap ? 2 * cap : 8;
-			more = realloc(s->ifs, cap * sizeof(*s->ifs));
-			if (!more) {
-				err = err_kernel(-ENOMEM, "stats");
-				goto out;
-			}
-			s->ifs = more;
-		}
-		load_view(&st, next, &s->ifs[s->n_ifs++]);
-		key = next;
-		prev = &key;
-	}
-	qsort(s->ifs, s->n_ifs, sizeof(*s->ifs), cmp_ifindex);
-	if (with_rules) {
-		err = rules_load(&st, &s->rules, &s->n_rules);
-		if (err)
-			goto out;
-		qsort(s->rules, s->n_rules, sizeof(*s->rules), cmp_rule_id);
-		s->rule_c = calloc(s->n_rules + 1, sizeof(*s->rule_c));
-		if (!s->rule_c) {
-			err = err_kernel(-ENOMEM, "stats");
-			goto out;
-		}
-		/* A rule without counters (mid-update) shows zeros. */
-		for (i = 0; i < s->n_rules; i++)
-			percpu_sum(st.rule_stats, &s->rules[i].v.id,
-				   &s->rule_c[i], sizeof(s->rule_c[i]), 2);
-	}
-	load_monitor(&st, &s->mon);
-	s->mono_ns = now_ns(CLOCK_MONOTONIC);
-	s->wall = time(NULL);
-out:
-	state_close(&st);
-	if (err)
-		snapshot_free(s);
-	return err;
-}
 
 static void print_json(const struct snapshot *s)
 {
@@ -340,27 +165,6 @@ static const char *rate(const __u64 *then, __u64 now, double secs, char *buf,
 	return human((now - *then) / secs, buf, size);
 }
 
-static const struct iface_view *prev_iface(const struct snapshot *prev,
-					   __u32 ifindex)
-{
-	struct iface_view key = { .ifindex = ifindex };
-
-	if (!prev || !prev->n_ifs)
-		return NULL;
-	return bsearch(&key, prev->ifs, prev->n_ifs, sizeof(key), cmp_ifindex);
-}
-
-static const struct counter *prev_rule(const struct snapshot *prev, __u32 id)
-{
-	struct rule key = { .v.id = id };
-	const struct rule *r;
-
-	if (!prev || !prev->n_rules)
-		return NULL;
-	r = bsearch(&key, prev->rules, prev->n_rules, sizeof(key), cmp_rule_id);
-	return r ? &prev->rule_c[r - prev->rules] : NULL;
-}
-
 struct rule_row {
 	size_t i; /* into the snapshot's rules */
 	double pps; /* -1: no rate yet */
@@ -410,7 +214,7 @@ static void print_rates(const struct snapshot *prev, const struct snapshot *s,
 	used = 3;
 	for (i = 0; i < s->n_ifs; i++) {
 		const struct iface_view *v = &s->ifs[i];
-		const struct iface_view *p = prev_iface(prev, v->ifindex);
+		const struct iface_view *p = snapshot_iface(prev, v->ifindex);
 
 		for (r = 0; r < REASON_MAX; r++) {
 			const struct counter *c = &v->st.reason[r];
@@ -433,7 +237,7 @@ static void print_rates(const struct snapshot *prev, const struct snapshot *s,
 	if (!rr)
 		return;
 	for (i = 0; i < s->n_rules; i++) {
-		const struct counter *p = prev_rule(prev, s->rules[i].v.id);
+		const struct counter *p = snapshot_rule(prev, s->rules[i].v.id);
 
 		if (!s->rule_c[i].packets)
 			continue;
@@ -461,7 +265,7 @@ static void print_rates(const struct snapshot *prev, const struct snapshot *s,
 	for (i = 0; i < shown; i++) {
 		const struct rule *ru = &s->rules[rr[i].i];
 		const struct counter *c = &s->rule_c[rr[i].i];
-		const struct counter *p = prev_rule(prev, ru->v.id);
+		const struct counter *p = snapshot_rule(prev, ru->v.id);
 
 		rule_words(ru, match, sizeof(match), action, sizeof(action));
 		printf("%-6u %-*s %-*s %9s %9s %14llu %16llu\n", ru->v.id, mw,

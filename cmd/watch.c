@@ -22,6 +22,11 @@
 
 #include "netlink.h"
 #include "cmd.h"
+#include "config.h"
+#include "iface.h"
+#include "out.h"
+#include "state.h"
+#include "store.h"
 
 #define MAX_KNOWN 512
 #define ADDR_TEXT 256

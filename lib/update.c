@@ -7,7 +7,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "cmd.h"
+#include "index.h"
+#include "out.h"
+#include "routes.h"
+#include "state.h"
+#include "store.h"
+#include "update.h"
 
 /*
  * Up to this many lookups, scanning the rule array beats hashing all of
@@ -380,5 +385,32 @@ out:
 	rules_release(&next);
 	rules_release(&live);
 	state_close(&st);
+	return err;
+}
+
+/*
+ * Converges whatever an interrupted writer left: rule sets it did not
+ * publish go, the routes are reconciled, and a pin root without an index
+ * gets one.
+ */
+int sync_rules(const struct state *st)
+{
+	struct rule *r;
+	bool live;
+	size_t n;
+	int err;
+
+	err = rules_tidy(st, &live);
+	if (!err)
+		err = rules_load(st, &r, &n);
+	if (err)
+		return err;
+	/* A published index is its rule set's: only routes may lag. */
+	err = routes_sync(r, n, true, false);
+	if (!err && !live)
+		err = rules_publish(st, r, n);
+	if (!err)
+		err = routes_sync(r, n, false, true);
+	free(r);
 	return err;
 }

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "cmd.h"
+#include "netlink.h"
+#include "json.h"
+#include "out.h"
 
 struct options opts;
 
@@ -100,6 +102,22 @@ int err_kernel(int err, const char *fmt, ...)
 	return E_KERNEL;
 }
 
+int err_netlink(const struct nl *nl, int err, const char *fmt, ...)
+{
+	const char *ack = nl ? nl_extack(nl) : NULL;
+	char what[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (!ack || !*ack || err == -EPERM || err == -EACCES)
+		return err_kernel(err, "%s", what);
+	/* As iproute2 does: the errno, then what the kernel said of it. */
+	err_line("%s: %s: %s", what, strerror(-err), ack);
+	return E_KERNEL;
+}
+
 int err_failed(const char *fmt, ...)
 {
 	va_list ap;
@@ -112,6 +130,8 @@ int err_failed(const char *fmt, ...)
 
 int exit_code(int err)
 {
+	if (err && !err_printed)
+		err_line("%s", err > -4096 ? strerror(-err) : "failed");
 	switch (err) {
 	case 0:
 		return EXIT_OK;
@@ -183,4 +203,37 @@ void p_info(const char *fmt, ...)
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
+}
+
+void p_status(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opts.quiet || opts.json)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+void p_count(const char *key, unsigned long long n, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opts.json) {
+		struct jw *w = jw_new(stderr, false);
+
+		jw_obj_begin(w, NULL);
+		jw_u64(w, key, n);
+		jw_obj_end(w);
+		jw_free(w);
+		fputc('\n', stderr);
+		return;
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }

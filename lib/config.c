@@ -10,22 +10,11 @@
 #include <unistd.h>
 
 #include "netlink.h"
-#include "cmd.h"
-
-/* The names the kernel refuses (dev_valid_name()), refused before it. */
-bool valid_ifname(const char *name)
-{
-	size_t len = strlen(name), i;
-
-	if (!len || len >= IF_NAMESIZE || !strcmp(name, ".") ||
-	    !strcmp(name, ".."))
-		return false;
-	for (i = 0; i < len; i++)
-		if (name[i] == '/' || name[i] == ':' ||
-		    (unsigned char)name[i] <= ' ')
-			return false;
-	return true;
-}
+#include "config.h"
+#include "grammar.h"
+#include "iface.h"
+#include "out.h"
+#include "state.h"
 
 static int read_all(FILE *f, char **text, size_t *len)
 {

@@ -2,7 +2,7 @@
 /* A small streaming JSON writer: objects, arrays, strings, numbers. */
 #include <stdlib.h>
 
-#include "cmd.h"
+#include "json.h"
 
 #define JW_MAX_DEPTH 16
 

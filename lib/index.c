@@ -9,7 +9,9 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "cmd.h"
+#include "index.h"
+#include "out.h"
+#include "state.h"
 
 /*
  * How the index answers "which rule wins?" (the records are described in

@@ -18,7 +18,9 @@
 #include <bpf/libbpf.h>
 
 #include "splicer.skel.h"
-#include "cmd.h"
+#include "out.h"
+#include "state.h"
+#include "store.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38

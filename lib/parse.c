@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "out.h"
+#include "parse.h"
 
 static __u32 mask_of(__u8 len)
 {

@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "out.h"
+#include "prom.h"
+#include "reasons.h"
+#include "snapshot.h"
 
 /* A label value with backslash, double quote and newline escaped. */
 static void put_value(FILE *f, const char *s)

@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Interfaces: finding one by name, its addresses for the SSH allowance,
+ * its stats slot, and splicer's tc filters on it.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <linux/pkt_sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "netlink.h"
+#include "iface.h"
+#include "out.h"
+#include "state.h"
+
+int tc_filter_query(int ifindex, enum bpf_tc_attach_point point, __u32 *prog_id)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = SPLICER_TC_HANDLE,
+			    .priority = SPLICER_TC_PRIORITY);
+	int err = bpf_tc_query(&hook, &q);
+
+	if (!err && prog_id)
+		*prog_id = q.prog_id;
+	return err;
+}
+
+int find_iface(const char *name, struct nl_link *link)
+{
+	struct nl *nl;
+	int err;
+
+	err = nl_open(&nl);
+	if (err)
+		return err_kernel(err, "netlink");
+	err = nl_link_by_name(nl, name, link);
+	nl_close(nl);
+	if (err == -EINVAL)
+		err = -ENODEV; /* a name the kernel cannot hold names nothing */
+	if (err && err != -ENODEV)
+		return err_kernel(err, "%s", name);
+	return err;
+}
+
+int resolve_iface(const char *name, struct nl_link *link)
+{
+	int err = find_iface(name, link);
+
+	if (err == -ENODEV)
+		return err_usage("%s: no such interface", name);
+	return err;
+}
+
+/* The lowest stats slot no attached interface uses; slot 0 is reserved. */
+static int alloc_slot(const struct state *st, __u32 *slot)
+{
+	bool used[SPLICER_MAX_IFACES] = { true };
+	struct iface_stats *zero;
+	__u32 key, next, s;
+	struct iface_cfg cfg;
+	void *prev = NULL;
+	struct nl_link l;
+	struct nl *nl;
+	int ncpu, err;
+
+	err = nl_open(&nl);
+	if (err)
+		return err_kernel(err, "netlink");
+	/* The slots of interfaces that are gone are free again. */
+	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
+		if (nl_link_by_index(nl, next, &l) == -ENODEV &&
+		    !forget_iface(st, next))
+			continue; /* next key from the same position */
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(st->ifaces, &key, &cfg) &&
+		    cfg.slot < SPLICER_MAX_IFACES)
+			used[cfg.slot] = true;
+	}
+	nl_close(nl);
+	for (s = 1; s < SPLICER_MAX_IFACES && used[s]; s++)
+		;
+	if (s == SPLICER_MAX_IFACES)
+		return err_kernel(-E2BIG, "attached to %d interfaces already",
+				  SPLICER_MAX_IFACES - 1);
+	/* A slot's counters start at zero, whoever used it before. */
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu < 0)
+		return err_kernel(ncpu, "possible CPUs");
+	zero = calloc(ncpu, sizeof(*zero));
+	if (!zero)
+		return err_kernel(-ENOMEM, "attach");
+	err = bpf_map_update_elem(st->iface_stats, &s, zero, BPF_ANY);
+	free(zero);
+	if (err)
+		return err_kernel(-errno, "reset counters");
+	*slot = s;
+	return 0;
+}
+
+struct addr_ctx {
+	const struct state *st;
+	int ifindex;
+	__be32 addrs[SPLICER_MAX_IFACE_ADDRS];
+	size_t n;
+	int err;
+};
+
+static int add_addr(__be32 addr, __u8 prefixlen, void *arg)
+{
+	struct addr_ctx *c = arg;
+	struct iface_addr a = { .ifindex = c->ifindex, .addr = addr };
+	__u8 one = 1;
+
+	(void)prefixlen;
+	if (c->n == SPLICER_MAX_IFACE_ADDRS) {
+		c->err = -E2BIG;
+		return 1;
+	}
+	if (bpf_map_update_elem(c->st->iface_addrs, &a, &one, BPF_ANY)) {
+		c->err = -errno;
+		return 1;
+	}
+	c->addrs[c->n++] = addr;
+	return 0;
+}
+
+/*
+ * New addresses go in before stale ones go out, so an address the
+ * interface keeps never loses its SSH allowance during a refresh.
+ */
+int refresh_addrs(const struct state *st, int ifindex)
+{
+	struct addr_ctx *c = calloc(1, sizeof(*c));
+	struct iface_addr key, next;
+	void *prev = NULL;
+	struct nl *nl;
+	size_t i;
+	int err;
+
+	if (!c)
+		return err_kernel(-ENOMEM, "addresses");
+	c->st = st;
+	c->ifindex = ifindex;
+	err = nl_open(&nl);
+	if (!err) {
+		err = nl_addr4_foreach(nl, ifindex, add_addr, c);
+		nl_close(nl);
+	}
+	err = err ?: c->err;
+	if (err) {
+		free(c);
+		return err_kernel(err, "interface addresses");
+	}
+	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
+		bool keep = next.ifindex != (__u32)ifindex;
+
+		for (i = 0; i < c->n && !keep; i++)
+			keep = c->addrs[i] == next.addr;
+		if (!keep && !bpf_map_delete_elem(st->iface_addrs, &next))
+			continue; /* next key from the same position */
+		key = next;
+		prev = &key;
+	}
+	free(c);
+	return 0;
+}
+
+static int prog_id_of(int fd, __u32 *id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*id = info.id;
+	return 0;
+}
+
+/* Puts prog on one hook unless it is there already; true if it was. */
+static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd,
+		       bool *kept, const char *name)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, topts, .handle = SPLICER_TC_HANDLE,
+			    .priority = SPLICER_TC_PRIORITY, .prog_fd = prog_fd,
+			    .flags = BPF_TC_F_REPLACE);
+	__u32 want = 0, cur = 0;
+	int err;
+
+	err = prog_id_of(prog_fd, &want);
+	if (err)
+		return err_kernel(err, "program info");
+	*kept = !tc_filter_query(ifindex, point, &cur) && cur == want;
+	if (*kept)
+		return 0;
+	err = bpf_tc_attach(&hook, &topts);
+	if (err)
+		return err_kernel(err, "%s: attach tc %s filter", name,
+				  point == BPF_TC_INGRESS ? "ingress" :
+							    "egress");
+	return 0;
+}
+
+int attach_link(const struct nl_link *link, int icmp_echo,
+		struct iface_cfg *out, bool *already)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	struct iface_cfg cfg = {};
+	struct state st;
+	bool fresh, kept_in = false, kept_eg = false;
+	int err, prog_fd[2] = { -1, -1 };
+	__u32 key;
+
+	err = state_create(&st, prog_fd);
+	if (err)
+		goto out;
+
+	key = link->ifindex;
+	fresh = bpf_map_lookup_elem(st.ifaces, &key, &cfg) != 0;
+	/*
+	 * An entry without either filter belongs to an interface that is
+	 * gone: a link made again with its ifindex starts from the defaults,
+	 * with counters of its own.
+	 */
+	if (!fresh && tc_filter_query(key, BPF_TC_INGRESS, NULL) &&
+	    tc_filter_query(key, BPF_TC_EGRESS, NULL)) {
+		err = forget_iface(&st, key);
+		if (err)
+			goto out;
+		memset(&cfg, 0, sizeof(cfg));
+		fresh = true;
+	}
+	if (fresh) {
+		err = alloc_slot(&st, &cfg.slot);
+		if (err)
+			goto out;
+	}
+	err = refresh_addrs(&st, link->ifindex);
+	if (!err)
+		err = sync_rules(&st);
+	if (err)
+		goto out;
+
+	hook.ifindex = link->ifindex;
+	err = bpf_tc_hook_create(&hook);
+	if (!err) {
+		cfg.flags |= SPLICER_IFACE_OWN_QDISC;
+	} else if (err == -EEXIST) {
+		err = 0; /* someone's clsact, or ours from before: use it */
+	} else {
+		err = err_kernel(err, "%s: create clsact qdisc", link->name);
+		goto out;
+	}
+	cfg.flags &= ~SPLICER_IFACE_LOOPBACK;
+	if (link->flags & IFF_LOOPBACK)
+		cfg.flags |= SPLICER_IFACE_LOOPBACK;
+	if (icmp_echo == 1)
+		cfg.flags |= SPLICER_IFACE_ICMP_ECHO;
+	else if (icmp_echo == 0)
+		cfg.flags &= ~SPLICER_IFACE_ICMP_ECHO;
+	/* The interface's state is in place before its filter goes live. */
+	if (bpf_map_update_elem(st.ifaces, &key, &cfg, BPF_ANY)) {
+		err = err_kernel(-errno, "%s: interface state", link->name);
+		goto out;
+	}
+	/* Egress first: echo requests are noted before replies are judged. */
+	err = attach_hook(link->ifindex, BPF_TC_EGRESS, prog_fd[1], &kept_eg,
+			  link->name);
+	if (!err)
+		err = attach_hook(link->ifindex, BPF_TC_INGRESS, prog_fd[0],
+				  &kept_in, link->name);
+	if (err)
+		goto out;
+	if (out)
+		*out = cfg;
+	if (already)
+		*already = kept_in && kept_eg;
+out:
+	if (prog_fd[0] >= 0)
+		close(prog_fd[0]);
+	if (prog_fd[1] >= 0)
+		close(prog_fd[1]);
+	state_close(&st);
+	return err;
+}
+
+/* clsact is splicer's to remove only if it made it and holds no filter. */
+static int remove_qdisc_if_unused(int ifindex, const char *name)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	size_t in = 0, eg = 0;
+	struct nl *nl;
+	int err;
+
+	err = nl_open(&nl);
+	if (err)
+		return err_kernel(err, "netlink");
+	err = nl_tc_filter_count(nl, ifindex,
+				 TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), &in);
+	if (!err)
+		err = nl_tc_filter_count(
+			nl, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS),
+			&eg);
+	nl_close(nl);
+	if (err)
+		return err_kernel(err, "%s: list tc filters", name);
+	if (in || eg)
+		return 0;
+	err = bpf_tc_hook_destroy(&hook);
+	if (err && err != -ENOENT && err != -EINVAL)
+		return err_kernel(err, "%s: remove clsact qdisc", name);
+	return 0;
+}
+
+/* Counts attached interfaces other than skip, forgetting vanished ones. */
+static int count_others(const struct state *st, __u32 skip, size_t *n)
+{
+	__u32 key, next;
+	void *prev = NULL;
+	struct nl_link l;
+	struct nl *nl;
+	int err;
+
+	err = nl_open(&nl);
+	if (err)
+		return err_kernel(err, "netlink");
+	*n = 0;
+	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
+		if (next != skip && nl_link_by_index(nl, next, &l) == -ENODEV &&
+		    !bpf_map_delete_elem(st->ifaces, &next))
+			continue;
+		if (next != skip)
+			(*n)++;
+		key = next;
+		prev = &key;
+	}
+	nl_close(nl);
+	return 0;
+}
+
+int forget_iface(const struct state *st, __u32 ifindex)
+{
+	struct iface_addr key, next;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
+		if (next.ifindex == ifindex &&
+		    !bpf_map_delete_elem(st->iface_addrs, &next))
+			continue;
+		key = next;
+		prev = &key;
+	}
+	if (bpf_map_delete_elem(st->ifaces, &ifindex) && errno != ENOENT)
+		return err_kernel(-errno, "interface state");
+	return 0;
+}
+
+static int detach_hook(int ifindex, enum bpf_tc_attach_point point,
+		       const char *name)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, topts, .handle = SPLICER_TC_HANDLE,
+			    .priority = SPLICER_TC_PRIORITY);
+	int err = bpf_tc_detach(&hook, &topts);
+
+	if (err && err != -ENOENT && err != -EINVAL)
+		return err_kernel(err, "%s: detach tc filter", name);
+	return 0;
+}
+
+int detach_link(const struct state *st, const struct nl_link *link,
+		size_t *others)
+{
+	bool have_cfg, have_filter;
+	struct iface_cfg cfg = {};
+	__u32 key = link->ifindex;
+	int err;
+
+	have_cfg = !bpf_map_lookup_elem(st->ifaces, &key, &cfg);
+	have_filter = !tc_filter_query(link->ifindex, BPF_TC_INGRESS, NULL) ||
+		      !tc_filter_query(link->ifindex, BPF_TC_EGRESS, NULL);
+	if (!have_cfg && !have_filter)
+		return err_absent("%s: splicer is not attached to it",
+				  link->name);
+	/* Ingress first: the firewall goes before its note-taker. */
+	err = detach_hook(link->ifindex, BPF_TC_INGRESS, link->name);
+	if (!err)
+		err = detach_hook(link->ifindex, BPF_TC_EGRESS, link->name);
+	if (!err && (cfg.flags & SPLICER_IFACE_OWN_QDISC))
+		err = remove_qdisc_if_unused(link->ifindex, link->name);
+	if (!err)
+		err = forget_iface(st, key);
+	if (!err)
+		err = count_others(st, key, others);
+	return err;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* A rule, and a rule in words: list, save, monitor and prom show it so. */
+#ifndef SPLICER_RULE_H
+#define SPLICER_RULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "splicer.h"
+
+struct jw;
+struct state;
+
+struct rule {
+	struct rule_key k;
+	struct rule_val v;
+	__u32 pad; /* to a multiple of 8 bytes: the rule set's array stride */
+};
+/* Which rules list_rules() prints; NULL prints every rule. */
+struct rule_filter {
+	bool by_dst;
+	__be32 dst;
+	__u8 dst_len;
+	__u8 proto; /* 0: any */
+	unsigned int actions; /* bit (1 << SPLICER_ACT_*); 0: any */
+};
+int list_rules(const struct rule_filter *f);
+/*
+ * The rules under the pin root that f lets through (NULL: all), in id
+ * order, malloc()ed; st is open for reading after, also on failure.
+ */
+int rules_sorted(struct state *st, const struct rule_filter *f,
+		 struct rule **out, size_t *n);
+/* One rule in the grammar of add, as save writes it. */
+void rule_save_line(const struct rule *r, char *buf, size_t size);
+/* One rule as list shows it, without counters: list -j's fields. */
+void rule_json(struct jw *w, const char *name, const struct rule *r);
+/*
+ * Its match and action in words, e.g. "tcp 10.1.0.0/16 from 10.2.0.0/16
+ * port 80-88 dev eth1" and "redirect 127.0.0.1:9999".
+ */
+#define RULE_MATCH_LEN 96
+#define RULE_ACTION_LEN 32
+void rule_words(const struct rule *r, char *match, size_t msize, char *action,
+		size_t asize);
+
+#endif /* SPLICER_RULE_H */

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The pinned maps and programs, the writers' lock, privileges. */
+#ifndef SPLICER_STATE_H
+#define SPLICER_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define DEFAULT_PIN_ROOT "/sys/fs/bpf/splicer"
+#define BPFFS_ROOT "/sys/fs/bpf"
+
+/* state.c: the pinned maps, the lock, privileges. */
+struct state {
+	int root_fd; /* the pin root, flock()ed by writers */
+	int rule_stats;
+	int ifaces;
+	int iface_addrs;
+	int iface_stats;
+	int rule_index;
+	char root[4096];
+};
+int check_privileges(void);
+/* Empty state that state_close() accepts. */
+void state_init(struct state *st);
+int state_open(struct state *st, bool write);
+/*
+ * For attach: creates the pin root and loads/pins what is missing; the
+ * programs' fds (ingress, egress) in prog_fd, unless it is NULL.
+ */
+int state_create(struct state *st, int prog_fd[2]);
+int state_purge(struct state *st);
+/* A pinned map by name (SPLICER_MAP_*): its fd, or a negative error. */
+int state_open_map(const struct state *st, const char *name, bool optional);
+void state_unlock(struct state *st);
+void state_close(struct state *st);
+int percpu_sum(int map_fd, const void *key, void *sum, size_t value_size,
+	       size_t n_u64);
+
+#endif /* SPLICER_STATE_H */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The rule store: the rule set as immutable snapshots beside its index. */
+#ifndef SPLICER_STORE_H
+#define SPLICER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rule.h"
+
+struct state;
+
+/*
+ * A rule set as an array of rules: the live one, read-only (rules_view),
+ * or a new one being written (rules_stage).
+ */
+struct rule_set {
+	struct rule *r;
+	size_t n;
+	void *map; /* the mmap()ed snapshot, if r points into one */
+	size_t bytes;
+	int fd; /* a staged snapshot, or -1 */
+};
+#define RULE_SET_INIT    \
+	{                \
+		.fd = -1 \
+	}
+/* The rule set the live index was compiled from: the only way to read it. */
+int rules_view(const struct state *st, struct rule_set *set);
+/* The same as a malloc()ed copy. */
+int rules_load(const struct state *st, struct rule **out, size_t *n);
+/*
+ * Room for cap rules of a new rule set, to be published by rules_commit()
+ * (publish) or only looked at (!publish: plain memory).
+ */
+int rules_stage(struct rule_set *set, size_t cap, bool publish);
+/*
+ * Makes set->r[0..set->n) the rule set: records it beside the live one,
+ * then publishes trie_fd, the index compiled from it. That swap is the
+ * commit point. set->r stays readable (not writable) until released.
+ */
+int rules_commit(const struct state *st, struct rule_set *set, int trie_fd);
+void rules_release(struct rule_set *set);
+/* Stages, compiles and commits r[]. */
+int rules_publish(const struct state *st, const struct rule *r, size_t n);
+/*
+ * Removes rule sets left by writers killed before they published; *live
+ * says whether an index (and so its rule set) is published.
+ */
+int rules_tidy(const struct state *st, bool *live);
+/* Fails, with what to do, on the pin root of an older splicer. */
+int rules_check_layout(const struct state *st);
+
+#endif /* SPLICER_STORE_H */
