@@ -186,3 +186,44 @@ refute_splicer_filter() {
 	run -0 iface_counter vr icmp_echo
 	assert_output false
 }
+
+# A second link between the namespaces with a fixed ifindex, made again
+# after it is deleted: tr (router) and tc (client), 10.98.0.0/24.
+make_tr() {
+	timeout 10 ip -n "$NS_R" link add tr index 4242 type veth peer name tc netns "$NS_C" || return 1
+	timeout 10 ip -n "$NS_R" addr add 10.98.0.1/24 dev tr || return 1
+	timeout 10 ip -n "$NS_C" addr add 10.98.0.2/24 dev tc || return 1
+	timeout 10 ip -n "$NS_R" link set tr up || return 1
+	timeout 10 ip -n "$NS_C" link set tc up || return 1
+	wait_for link_up "$NS_R" tr
+}
+
+@test "an interface made again with the same ifindex starts from the defaults" {
+	attach_router
+	make_tr
+	run -0 splicer attach tr icmp-echo on
+	run -0 in_c ping -c 1 -W 2 10.98.0.1
+	timeout 10 ip -n "$NS_R" link del tr
+	make_tr
+	run -0 --separate-stderr splicer attach tr
+	assert_output "attached to tr (ifindex 4242)"
+	run -0 iface_counter tr icmp_echo
+	assert_output false
+	run -1 in_c ping -c 1 -W 1 10.98.0.1
+	run -0 iface_counter tr dropped.no_rule.packets
+	[ "$output" -ge 1 ] || fail "the ping was not dropped as no_rule: $output"
+}
+
+@test "300 short-lived interfaces attached in turn: the slots of those gone are reused" {
+	attach_router
+	# not i: bats' run uses a variable of that name
+	local k
+	for k in $(seq 1 300); do
+		timeout 10 ip -n "$NS_R" link add "d$k" type veth peer name "e$k" || fail "link d$k"
+		run -0 --separate-stderr splicer attach "d$k"
+		timeout 10 ip -n "$NS_R" link del "d$k" || fail "del d$k"
+	done
+	run -0 --separate-stderr splicer -j stats
+	[ "$(jq '.interfaces | length' <<<"$output")" -le 2 ] ||
+		fail "gone interfaces kept: $(jq -c '[.interfaces[].name]' <<<"$output")"
+}

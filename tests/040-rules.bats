@@ -257,3 +257,24 @@ lands() {
 	assert_output 1
 	lands "$C_IP2" "$VIP:80" 9001
 }
+
+@test "route over an equal local route already there: the rule is added and works" {
+	start_listeners
+	attach_router
+	# a route another program (a router) added itself
+	timeout 10 ip -n "$NS_R" route add local 172.16.240.0/24 dev lo table local
+	run -0 --separate-stderr splicer add "$VNET" proto tcp port 80 redirect 9001 route
+	[ -z "$stderr" ] || fail "stderr: $stderr"
+	[ "$(rule_count)" -eq 1 ]
+	lands "$C_IP" "$VIP:80" 9001
+	# the kernel's own local route for an interface address
+	run -0 --separate-stderr splicer add "$R_IP" proto tcp port 81 redirect 9002 route
+	lands "$C_IP" "$R_IP:81" 9002
+	# neither route is splicer's: deleting the rules leaves both
+	run -0 splicer del "$VNET" proto tcp port 80
+	run -0 splicer del "$R_IP" proto tcp port 81
+	run -0 timeout 10 ip -n "$NS_R" route show table local 172.16.240.0/24
+	assert_output --partial "local 172.16.240.0/24 dev lo"
+	run -0 splicer_routes
+	assert_output ""
+}

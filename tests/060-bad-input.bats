@@ -156,3 +156,39 @@ assert_unprivileged_error() {
 	run -0 tc -n "$NS_R" qdisc show dev xr
 	refute_output --partial clsact
 }
+
+@test "every rule keyword given twice is refused, in add, del and batch files: exit 1" {
+	local rule="$VNET proto tcp port 80"
+	rejects 1 "proto: given twice" add $rule proto udp pass
+	rejects 1 "port: given twice" add $rule port 90 pass
+	rejects 1 "from: given twice" add $rule from 10.0.0.0/8 from 10.1.0.0/16 pass
+	rejects 1 "dev: given twice" add $rule dev vr dev vr pass
+	rejects 1 "service: given twice" add $rule service a service b pass
+	rejects 1 "route: given twice" add $rule redirect 9999 route route
+	rejects 1 "pass: more than one action" add $rule pass pass
+	rejects 1 "redirect: more than one action" add $rule redirect 1 redirect 2
+	rejects 1 "proto: given twice" del $rule proto tcp
+	rejects 1 "port: given twice" del $rule port 80
+	rejects 1 "from: given twice" del $rule from 10.0.0.0/8 from 10.0.0.0/8
+	rejects 1 "dev: given twice" del $rule dev vr dev vr
+	printf 'add %s pass\nadd %s port 81 pass\n' "$R_IP proto tcp port 22" "$rule" \
+		>"$BATS_TEST_TMPDIR/twice.batch"
+	rejects 1 "line 2: port: given twice" batch "$BATS_TEST_TMPDIR/twice.batch"
+}
+
+@test "the compatibility mode refuses an option given twice, -N excepted: exit 1" {
+	local before
+	ln -s "$(readlink -f "$SPLICER")" "$BATS_TEST_TMPDIR/map_update"
+	before=$(state_snapshot)
+	local o
+	for o in "-c 172.16.241.0" "-m 24" "-p udp" "-l 81" "-h 82" "-t 9998" \
+		"-o 10.0.0.0" "-n 8" "-s svc2" "-r"; do
+		# shellcheck disable=SC2086
+		run -1 --separate-stderr timeout 10 \
+			env SPLICER_PIN_ROOT="$PIN" "$BATS_TEST_TMPDIR/map_update" \
+			-I -c 172.16.240.0 -m 24 -p tcp -l 80 -h 80 -t 9999 \
+			-o 0.0.0.0 -n 0 -s svc -r $o
+		assert_error "-${o:1:1}: given twice"
+	done
+	assert_equal "$(state_snapshot)" "$before"
+}

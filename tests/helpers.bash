@@ -303,7 +303,7 @@ rule_count() {
 	jq -er '.rules | length' <<<"$js"
 }
 
-# counter_reaches CMD... TARGET: true when the number CMD prints >= TARGET
+# counter_at_least CMD... TARGET: true when the number CMD prints >= TARGET
 counter_at_least() {
 	local want=$1 got
 	shift

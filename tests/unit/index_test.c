@@ -21,7 +21,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "cmd.h"
+#include "index.h"
+#include "store.h"
+#include "state.h"
+#include "out.h"
 #include "rng.h"
 #include "splicer.skel.h"
 

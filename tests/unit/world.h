@@ -11,7 +11,10 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-#include "cmd.h"
+#include "index.h"
+#include "state.h"
+#include "rule.h"
+#include "out.h"
 
 #define IP4(a, b, c, d) (((__u32)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
 
