@@ -502,7 +502,7 @@ ix_walk(struct ix_cursor *c, __u32 idx, __u64 key, __u32 first, __u32 levels)
 	union ix_rec *n;
 	__u64 bit, upto;
 
-	for (i = 0; i < levels; i++) {
+	for (i = 0; i < levels && i < SPLICER_IX_MAX_LEVELS; i++) {
 		n = ix_get(c, idx);
 		if (!n)
 			return NULL;
@@ -532,18 +532,24 @@ static __always_inline struct ix_verdict *class_lookup(struct ix_cursor *c,
 
 	if (!root)
 		return NULL;
-	r = ix_walk(c, root, (__u64)bpf_ntohs(p->dport) << 48, 4, 3);
+	r = ix_walk(c, root, (__u64)bpf_ntohs(p->dport) << 48,
+		    SPLICER_IX_FIRST(SPLICER_IX_PORT_BITS),
+		    SPLICER_IX_LEVELS(SPLICER_IX_PORT_BITS));
 	if (!r)
 		return NULL;
 	if (r->v.flags & SPLICER_IX_SCOPED) {
-		union ix_rec *s = ix_walk(c, r->v.scoped,
-					  ((__u64)ifindex << 32) | src, 4, 11);
+		union ix_rec *s =
+			ix_walk(c, r->v.scoped, ((__u64)ifindex << 32) | src,
+				SPLICER_IX_FIRST(SPLICER_IX_SCOPED_BITS),
+				SPLICER_IX_LEVELS(SPLICER_IX_SCOPED_BITS));
 
 		if (s && s->v.id)
 			return &s->v;
 	}
 	if (r->v.flags & SPLICER_IX_SOURCES)
-		r = ix_walk(c, r->v.sources, src << 32, 2, 6);
+		r = ix_walk(c, r->v.sources, src << 32,
+			    SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
+			    SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
 	return r && r->v.id ? &r->v : NULL;
 }
 
@@ -554,10 +560,11 @@ exact_find(struct ix_cursor *c, const struct pkt *p, __u32 exact, __u32 bits)
 	__u32 addr = bpf_ntohl(p->daddr), t, j, b;
 	union ix_rec *k;
 
-	if (!exact || bits < 1 || bits > 24)
+	if (!exact || bits < 1 || bits > SPLICER_IX_EXACT_MAX_BITS)
 		return NULL;
 	for (t = 0; t < 2; t++) {
-		b = exact + 5 * splicer_ix_hash(addr, p->proto, t, bits);
+		b = exact + SPLICER_IX_BUCKET_RECS *
+				    splicer_ix_hash(addr, p->proto, t, bits);
 		k = ix_get(c, b);
 		if (!k)
 			return NULL;
@@ -604,7 +611,9 @@ __noinline int rule_find(const struct pkt *p, __u32 ifindex,
 	} else {
 		if (!root)
 			return 0;
-		r = ix_walk(&c, root, (__u64)bpf_ntohl(p->daddr) << 32, 2, 6);
+		r = ix_walk(&c, root, (__u64)bpf_ntohl(p->daddr) << 32,
+			    SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
+			    SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
 		if (!r)
 			return 0;
 	}

@@ -109,7 +109,19 @@ struct counter {
  * compiler already applied precedence. See README "Rule index".
  */
 #define SPLICER_IX_STRIDE 6
-#define SPLICER_IX_MAX_LEVELS 11 /* a 64-bit key: 4 + 10 * 6 bits */
+/* The keys' widths: ports, addresses, (ifindex, source address). */
+#define SPLICER_IX_PORT_BITS 16
+#define SPLICER_IX_ADDR_BITS 32
+#define SPLICER_IX_SCOPED_BITS 64
+/*
+ * A trie over width-bit keys has this many levels; its root takes the
+ * odd bits (SPLICER_IX_FIRST), every other level SPLICER_IX_STRIDE.
+ */
+#define SPLICER_IX_LEVELS(width) \
+	(((width) + SPLICER_IX_STRIDE - 1) / SPLICER_IX_STRIDE)
+#define SPLICER_IX_FIRST(width) \
+	((width)-SPLICER_IX_STRIDE * (SPLICER_IX_LEVELS(width) - 1))
+#define SPLICER_IX_MAX_LEVELS SPLICER_IX_LEVELS(SPLICER_IX_SCOPED_BITS)
 #define SPLICER_IX_MAX_RECORDS (1U << 23) /* 192 MiB */
 
 struct ix_node {
@@ -133,9 +145,13 @@ struct ix_header {
  * packet's address is looked for in two buckets (two hashes) before the
  * trie is walked; the second only if the first is full. A /32 is the
  * longest prefix there is, so a hit is the answer. Bucket b is records
- * exact + 5 * b .. exact + 5 * b + 4, slots filled in order.
+ * exact + SPLICER_IX_BUCKET_RECS * b and the SPLICER_IX_BUCKET after it,
+ * slots filled in order.
  */
 #define SPLICER_IX_BUCKET 4
+#define SPLICER_IX_BUCKET_RECS (1 + SPLICER_IX_BUCKET) /* keys + leaves */
+/* At most 1 << this many buckets: a hash of 24 bits or fewer. */
+#define SPLICER_IX_EXACT_MAX_BITS 24
 struct ix_keys {
 	__be32 addr[SPLICER_IX_BUCKET];
 	__u8 proto[SPLICER_IX_BUCKET]; /* 0: the slot is free */

@@ -269,16 +269,13 @@ static int build_node(struct compiler *c, const struct run *runs, size_t n,
 static int trie_build(struct compiler *c, const struct run *runs, size_t n,
 		      unsigned int width, __u32 *root)
 {
-	unsigned int levels =
-		(width + SPLICER_IX_STRIDE - 1) / SPLICER_IX_STRIDE;
 	struct run none = { 0, NULL };
 	int err;
 
 	err = rec_alloc(c, 1, root);
 	if (!err)
 		err = build_node(c, n ? runs : &none, n ? n : 1, 0, width,
-				 width - SPLICER_IX_STRIDE * (levels - 1),
-				 *root);
+				 SPLICER_IX_FIRST(width), *root);
 	return err;
 }
 
@@ -379,7 +376,8 @@ static int cmp_u32(const void *a, const void *b)
 static int source_trie(struct compiler *c, const struct rule **set, size_t n,
 		       bool scoped, __u32 *root)
 {
-	unsigned int width = scoped ? 64 : 32;
+	unsigned int width = scoped ? SPLICER_IX_SCOPED_BITS :
+				      SPLICER_IX_ADDR_BITS;
 	__u32 *scope = malloc(n * sizeof(*scope) + sizeof(*scope));
 	size_t i, k, n_scope = 0, ns = 0, np = 0, depth = 0, stack[66];
 	struct src_pfx *sp = NULL;
@@ -681,7 +679,7 @@ static int build_class(struct compiler *c, const struct rule **cand, size_t n,
 		emit(runs, &nr, edges[i].port, val);
 	}
 	if (!err)
-		err = trie_build(c, runs, nr, 16, root);
+		err = trie_build(c, runs, nr, SPLICER_IX_PORT_BITS, root);
 out:
 	free(edges);
 	free(runs);
@@ -761,7 +759,7 @@ static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
 	for (b = 1; (2ULL << b) < c->n_exact; b++)
 		;
 	for (;; b++) {
-		if (b > 24)
+		if (b > SPLICER_IX_EXACT_MAX_BITS)
 			return err_kernel(-ENOSPC, "rule index is full (/32 "
 						   "table)");
 		buckets = 1UL << b;
@@ -779,11 +777,12 @@ static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
 		if (i == c->n_exact)
 			break;
 	}
-	err = rec_alloc(c, 5 * buckets, base);
+	err = rec_alloc(c, SPLICER_IX_BUCKET_RECS * buckets, base);
 	if (err)
 		goto out;
-	memset(&c->rec[*base], 0, 5 * buckets * sizeof(*c->rec));
-	for (at = *base, i = 0; i < buckets; i++, at += 5)
+	memset(&c->rec[*base], 0,
+	       SPLICER_IX_BUCKET_RECS * buckets * sizeof(*c->rec));
+	for (at = *base, i = 0; i < buckets; i++, at += SPLICER_IX_BUCKET_RECS)
 		for (s = 0; s < fill[i]; s++) {
 			const struct exact *e =
 				&c->exact[slot[i * SPLICER_IX_BUCKET + s]];
@@ -898,7 +897,7 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 		p[np++].val = leaf;
 	}
 	if (!err && np)
-		err = trie_of_prefixes(c, p, np, 32, root);
+		err = trie_of_prefixes(c, p, np, SPLICER_IX_ADDR_BITS, root);
 out:
 	free(d);
 	free(stack);
