@@ -4,9 +4,20 @@
 #define SPLICER_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
-/* Commands. */
+/* A command: its word, handler, usage line and help text. */
+struct command {
+	const char *name;
+	int (*func)(int argc, char **argv);
+	const char *usage;
+	const char *text;
+};
+extern const struct command commands[];
+extern const size_t n_commands;
+
+/* The handlers. */
 int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);
 int do_add(int argc, char **argv);

@@ -8,23 +8,23 @@
 #include "out.h"
 #include "state.h"
 
-static const struct {
-	const char *cmd;
-	const char *usage;
-	const char *text;
-} helps[] = {
-	{ "attach", "attach IFACE [icmp-echo on|off]",
+/*
+ * The one command table: dispatch, prefix resolution, help and (through
+ * help's listing) the bash completion read it.
+ */
+const struct command commands[] = {
+	{ "attach", do_attach, "attach IFACE [icmp-echo on|off]",
 	  "Filter IFACE's ingress: create the clsact qdisc and splicer's tc\n"
 	  "filters, and learn IFACE's IPv4 addresses for the SSH allowance.\n"
 	  "icmp-echo on lets IFACE answer pings; off (the default) drops them.\n"
 	  "Again on an attached IFACE: refresh its addresses and apply the\n"
 	  "icmp-echo setting if given, change nothing else.\n" },
-	{ "detach", "detach IFACE [--purge]",
+	{ "detach", do_detach, "detach IFACE [--purge]",
 	  "Remove splicer's filter from IFACE (and the clsact qdisc if splicer\n"
 	  "made it and nothing else uses it). Rules stay pinned for the next\n"
 	  "attach; --purge on the last interface removes all pinned state and\n"
 	  "splicer's routes.\n" },
-	{ "add",
+	{ "add", do_add,
 	  "add PREFIX proto {tcp|udp} port PORT[-PORT] ACTION [from PREFIX]\n"
 	  "            [dev IFACE] [route] [service NAME]",
 	  "ACTION := redirect PORT | redirect IPV4:PORT | pass | drop\n"
@@ -33,14 +33,14 @@ static const struct {
 	  "route also adds the local route (table local, dev lo) that lets the\n"
 	  "kernel deliver a non-local PREFIX to that socket. service NAME is\n"
 	  "a label kept with the rule (list shows it).\n" },
-	{ "del",
+	{ "del", do_del,
 	  "del PREFIX proto {tcp|udp} port PORT[-PORT] [from PREFIX] "
 	  "[dev IFACE]",
 	  "Delete the rule with exactly this match, and its route when no\n"
 	  "other rule asks for it.\n" },
-	{ "list", "list",
+	{ "list", do_list, "list",
 	  "Print every rule with its packet and byte counters.\n" },
-	{ "stats",
+	{ "stats", do_stats,
 	  "stats [--watch SECONDS] [--format text|json|prometheus]\n"
 	  "            [--textfile DIR]",
 	  "Print each attached interface's counters: passed by reason,\n"
@@ -51,7 +51,7 @@ static const struct {
 	  "prints the Prometheus text format; --textfile DIR writes it to\n"
 	  "DIR/splicer.prom atomically instead, for node-exporter's textfile\n"
 	  "collector, and again every SECONDS with --watch.\n" },
-	{ "batch", "batch [--check] [[-f] FILE|-]",
+	{ "batch", do_batch, "batch [--check] [[-f] FILE|-]",
 	  "Make the changes of a batch file (standard input without FILE or\n"
 	  "with -): one command a line, 'add RULE' or 'del RULE' as on the\n"
 	  "command line, and 'flush' as the first command to start from an\n"
@@ -60,7 +60,7 @@ static const struct {
 	  "and nothing is applied, and the error names its line. The changes\n"
 	  "are published as one new index. --check checks and changes\n"
 	  "nothing.\n" },
-	{ "apply", "apply [--check] FILE|-",
+	{ "apply", do_apply, "apply [--check] FILE|-",
 	  "Make the rule set exactly the add lines of FILE, in one update:\n"
 	  "rules not in FILE go, rules in it that did not change keep their\n"
 	  "ids and counters. 'splicer save' writes such a file. Then attach\n"
@@ -69,13 +69,13 @@ static const struct {
 	  "state is created if there is none. A bad line changes nothing, but\n"
 	  "on a fresh pin root the interfaces the file names are attached\n"
 	  "without rules: default deny with SSH, never wide open.\n" },
-	{ "save", "save",
+	{ "save", do_save, "save",
 	  "Print the rule set as a batch file, in id order, that 'splicer\n"
 	  "batch' (on an empty rule set) or 'splicer apply' restores.\n" },
-	{ "flush", "flush",
+	{ "flush", do_flush, "flush",
 	  "Delete every rule and the routes splicer added. Only SSH to the\n"
 	  "interfaces' own addresses and host-opened flows stay open.\n" },
-	{ "monitor",
+	{ "monitor", do_monitor,
 	  "monitor [-j] [dev IFACE] [verdict redirect|pass|drop]\n"
 	  "            [reason NAME] [proto tcp|udp|icmp]",
 	  "Print the datapath's decisions as they happen, one line (-j: one\n"
@@ -86,7 +86,7 @@ static const struct {
 	  "(no_rule, rule_pass, ssh, redirected...). Events are emitted only\n"
 	  "while a monitor runs, one at a time; those lost to a full buffer\n"
 	  "are reported on stderr. Stops on SIGINT or SIGTERM.\n" },
-	{ "watch", "watch [--config FILE] [IFACE...]",
+	{ "watch", do_watch, "watch [--config FILE] [IFACE...]",
 	  "Run until SIGTERM or SIGINT (exit 0; filters and rules stay):\n"
 	  "apply FILE (default " DEFAULT_CONFIG ", or\n"
 	  "$SPLICER_CONFIG) as 'splicer apply' does, then follow rtnetlink:\n"
@@ -95,22 +95,22 @@ static const struct {
 	  "attached whenever it appears, rules scoped to it by name moving to\n"
 	  "its new index. SIGHUP applies FILE again. One line per event on\n"
 	  "standard error, with <N> priority prefixes for journald.\n" },
-	{ "help", "help [COMMAND]", "Print help.\n" },
-	{ "version", "version", "Print the version.\n" },
+	{ "help", do_help, "help [COMMAND]", "Print help.\n" },
+	{ "version", do_version, "version", "Print the version.\n" },
 };
 
-#define N_HELPS (sizeof(helps) / sizeof(helps[0]))
+const size_t n_commands = sizeof(commands) / sizeof(commands[0]);
 
 void usage_of(const char *cmd, FILE *f)
 {
 	size_t i;
 
 	if (cmd) {
-		for (i = 0; i < N_HELPS; i++) {
-			if (strcmp(cmd, helps[i].cmd))
+		for (i = 0; i < n_commands; i++) {
+			if (strcmp(cmd, commands[i].name))
 				continue;
-			fprintf(f, "Usage: splicer %s\n\n%s", helps[i].usage,
-				helps[i].text);
+			fprintf(f, "Usage: splicer %s\n\n%s", commands[i].usage,
+				commands[i].text);
 			return;
 		}
 	}
@@ -119,8 +119,8 @@ void usage_of(const char *cmd, FILE *f)
 		"       splicer COMMAND help\n\n"
 		"Stateful default-deny IPv4 ingress firewall and transparent\n"
 		"redirector at tc ingress.\n\nCommands:\n");
-	for (i = 0; i < N_HELPS; i++)
-		fprintf(f, "  splicer %s\n", helps[i].usage);
+	for (i = 0; i < n_commands; i++)
+		fprintf(f, "  splicer %s\n", commands[i].usage);
 	fprintf(f,
 		"\nOptions:\n"
 		"  -j, --json        JSON output (errors too)\n"
@@ -151,12 +151,12 @@ const char *resolve_command(const char *word)
 	const char *found = NULL;
 	size_t i, hits = 0, len = strlen(word);
 
-	for (i = 0; i < N_HELPS; i++) {
-		if (!strcmp(word, helps[i].cmd))
-			return helps[i].cmd;
-		if (!len || strncmp(word, helps[i].cmd, len))
+	for (i = 0; i < n_commands; i++) {
+		if (!strcmp(word, commands[i].name))
+			return commands[i].name;
+		if (!len || strncmp(word, commands[i].name, len))
 			continue;
-		found = helps[i].cmd;
+		found = commands[i].name;
 		snprintf(names + strlen(names), sizeof(names) - strlen(names),
 			 "%s%s", hits++ ? ", " : "", found);
 	}

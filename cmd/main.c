@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Entry point: global options, the command table and error reporting. */
+/* Entry point: global options, dispatch through the command table. */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -20,30 +20,15 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, ap);
 }
 
-struct cmd {
-	const char *name;
-	int (*func)(int argc, char **argv);
-};
-
-static const struct cmd cmds[] = {
-	{ "attach", do_attach },   { "detach", do_detach },
-	{ "add", do_add },	   { "del", do_del },
-	{ "list", do_list },	   { "stats", do_stats },
-	{ "help", do_help },	   { "version", do_version },
-	{ "batch", do_batch },	   { "apply", do_apply },
-	{ "save", do_save },	   { "flush", do_flush },
-	{ "monitor", do_monitor }, { "watch", do_watch },
-};
-
 /* The command word may be any unique prefix of a command, as in ip. */
 static int dispatch(int argc, char **argv)
 {
 	const char *name = resolve_command(argv[0]);
 	size_t i;
 
-	for (i = 0; name && i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(name, cmds[i].name))
-			return cmds[i].func(argc - 1, argv + 1);
+	for (i = 0; name && i < n_commands; i++)
+		if (!strcmp(name, commands[i].name))
+			return commands[i].func(argc - 1, argv + 1);
 	return err_usage("%s: unknown command; see 'splicer help'", argv[0]);
 }
 

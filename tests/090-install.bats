@@ -71,6 +71,11 @@ man_text() {
 	# the completion file is a bash script that registers itself
 	run -0 bash -c "source '$comp' && complete -p splicer"
 	assert_output "complete -F _splicer splicer"
+	# and completes the commands of splicer's own table, as help lists them
+	run -0 env PATH="$ROOT/usr/sbin:$PATH" bash -c "source '$comp' &&
+		COMP_WORDS=(splicer '') COMP_CWORD=1 && _splicer && echo \${COMPREPLY[*]}"
+	assert_output "$("$ROOT/usr/sbin/splicer" help | sed -n 's/^  splicer \([a-z]*\).*/\1/p' | xargs)"
+	assert_output --partial "attach detach add del"
 
 	run -0 mk uninstall DESTDIR="$ROOT" PREFIX=/usr
 	run -0 find "$ROOT" -type f -o -type l
@@ -169,7 +174,9 @@ complete_words() {
 	cmd="source '$REPO/cmd/splicer.bash-completion'
 		COMP_WORDS=($(printf "'%s' " "$@")); COMP_CWORD=$(($# - 1))
 		_splicer; printf '%s\n' \"\${COMPREPLY[@]}\" | sort | tr '\n' ' '"
-	in_r bash -c "$cmd"
+	# the completion asks splicer itself for its commands: on PATH, as
+	# an installed splicer is
+	in_r env PATH="$(dirname "$(readlink -f "$SPLICER")"):$PATH" bash -c "$cmd"
 }
 
 @test "bash completion offers commands, keywords, interface names and files" {
