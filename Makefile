@@ -71,7 +71,7 @@ ROOTFS ?= $(OUT)/rootfs
 COMPAT_NAMES := map_update map_delete map_delete_elem
 MAN := $(OUT)/splicer.8
 
-.PHONY: all clean deps bench-deps test bench bench-build demo format check-format unit fuzz man \
+.PHONY: all clean deps bench-deps test test-kernels kernels bench bench-build demo format check-format unit fuzz man \
 	install uninstall units rootfs
 all: splicer unit
 
@@ -182,7 +182,8 @@ rootfs: splicer
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libmnl-dev libelf-dev \
 	zlib1g-dev pkg-config iproute2 bats bats-support bats-assert jq socat \
 	curl python3 iputils-ping arping nmap dnsutils procps util-linux \
-	scdoc groff-base binutils strace systemd
+	scdoc groff-base binutils strace systemd \
+	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 # What the benchmark needs on top: the TPROXY path it compares with.
 BENCH_DEB_PACKAGES := nftables
 
@@ -197,14 +198,33 @@ define apt_missing
 		apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 endef
+# Debian's kernels the checks of tests/kernel boot (names as
+# tests/kernel/fetch takes them): make test runs them on TEST_KERNEL, the
+# kernel of a fresh Debian 12, make test-kernels on each of KERNELS. They
+# are downloaded and unpacked into build/kernels, never installed.
+TEST_KERNEL ?= 6.1
+KERNELS ?= 6.1 6.1-rt 6.12
+
 deps:
 	$(call apt_missing,$(DEB_PACKAGES))
+	@tests/kernel/fetch $(TEST_KERNEL) >/dev/null
 bench-deps:
 	$(call apt_missing,$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES))
 
+# The checks on Debian 12's kernel first, then the suite on the running
+# kernel, whose summary is the last line; either failing fails the target.
 test: deps
 	$(MAKE) all
-	tests/run
+	@rc=0; tests/kernel/matrix $(TEST_KERNEL) || rc=1; tests/run || rc=1; \
+		exit $$rc
+
+test-kernels: deps
+	$(MAKE) all
+	tests/kernel/matrix $(KERNELS)
+
+# Fetch every kernel of KERNELS ahead, e.g. before going offline.
+kernels:
+	@for k in $(KERNELS); do tests/kernel/fetch $$k || exit 1; done
 
 # The benchmark: the floor programs, the BPF_PROG_TEST_RUN driver, the
 # end-to-end client and server, and the index compiler alone (linked with

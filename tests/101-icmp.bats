@@ -150,9 +150,11 @@ echo_ids() {
 	tcp_server "$NS_R" srv --port 8080 --bind "$R_IP"
 	attach_router
 	# the router's connected udp socket R:40000 -> C:5998, waiting for an
-	# answer that never comes
+	# answer that never comes. Its wait must outlast every forgery below
+	# (each a new scapy process, seconds apiece on an emulated machine):
+	# if it gave up first, the control would find no socket to reach.
 	start_bg "$NS_R" rclient "$PY" "$PROBE" udp-client --src "$R_IP:40000" \
-		--connect "$C_IP:5998" --timeout 20
+		--connect "$C_IP:5998" --timeout 110
 	wait_for "grep -q '^recv ' '$BATS_TEST_TMPDIR/peer.log'"
 	local live="udp:$R_IP:40000:$C_IP:5998" before
 	before=$(snapshot)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -915,14 +916,63 @@ static int run_monitor(void)
 	return monitor_failed ? 1 : 0;
 }
 
+/*
+ * The budget of the running kernel from FILE: lines "SERIES BUDGET", where
+ * SERIES is a release prefix ending at a component ("6.1" is 6.1.0-57-amd64
+ * but not 6.12.57), the longest that fits wins, and "*" is every other
+ * kernel. Verifiers of different releases count the same program
+ * differently (older ones prune less), so each series has its own figure.
+ * Returns 0, having said why, if there is none.
+ */
+static __u64 kernel_budget(const char *file, char *series, size_t len)
+{
+	unsigned long long n, found = 0;
+	char line[256], name[32];
+	size_t best = 0, l;
+	struct utsname u;
+	FILE *f;
+
+	f = file ? fopen(file, "r") : NULL;
+	if (!f || uname(&u)) {
+		fprintf(stderr, "prog_test: %s: %s\n", file ? file : "(unset)",
+			file ? strerror(errno) :
+			       "SPLICER_VERIFIER_BUDGET not set");
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%31s %llu", name, &n) != 2 || name[0] == '#')
+			continue;
+		l = strlen(name);
+		if (!strcmp(name, "*")) {
+			if (!best) {
+				found = n;
+				snprintf(series, len, "any other kernel");
+			}
+			continue;
+		}
+		if (strncmp(u.release, name, l) ||
+		    !strchr(".-+", u.release[l]) || l <= best)
+			continue;
+		best = l;
+		found = n;
+		snprintf(series, len, "%s", name);
+	}
+	fclose(f);
+	if (!found)
+		fprintf(stderr, "prog_test: %s: no budget for kernel %s\n",
+			file, u.release);
+	return found;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
 {
 	const char *budget_file = getenv("SPLICER_VERIFIER_BUDGET");
-	unsigned long long budget = 0;
-	__u64 insns;
-	FILE *bf;
+	char series[32];
+	__u64 insns, budget = 0;
 
 	if (argc < 2 ||
 	    (strcmp(argv[1], "cases") && strcmp(argv[1], "fuzz") &&
@@ -931,18 +981,17 @@ int main(int argc, char **argv)
 				"monitor | verifier\n");
 		return 2;
 	}
+	if (!strcmp(argv[1], "verifier")) {
+		budget = kernel_budget(budget_file, series, sizeof(series));
+		if (!budget)
+			return 2;
+	}
 	insns = load();
 	if (!strcmp(argv[1], "verifier")) {
-		bf = budget_file ? fopen(budget_file, "r") : NULL;
-		if (!bf || fscanf(bf, "%llu", &budget) != 1) {
-			fprintf(stderr, "prog_test: no budget in %s\n",
-				budget_file ? budget_file : "(unset)");
-			return 2;
-		}
-		fclose(bf);
 		printf("verifier: splicer_ingress: %llu processed instructions "
-		       "(budget %llu)\n",
-		       (unsigned long long)insns, budget);
+		       "(budget %llu for %s)\n",
+		       (unsigned long long)insns, (unsigned long long)budget,
+		       series);
 		return insns && insns <= budget ? 0 : 1;
 	}
 	open_sockets();
