@@ -227,7 +227,7 @@ int batch_split(char *line, char **word)
 	return n;
 }
 
-static int parse_line(char *line, unsigned int lineno, bool add_only,
+static int parse_line(char *line, unsigned int lineno, bool apply_file,
 		      const struct batch_extra *extra, size_t n_before,
 		      struct rule_change *ch, bool *flush)
 {
@@ -245,7 +245,7 @@ static int parse_line(char *line, unsigned int lineno, bool add_only,
 		return parse_rule(n - 1, word + 1, true, &ch->r) ?: 1;
 	if (extra && !strcmp(word[0], extra->cmd))
 		return extra->parse(n - 1, word + 1, lineno, extra->arg);
-	if (add_only)
+	if (apply_file)
 		return err_usage("%s: apply takes add and attach lines only",
 				 word[0]);
 	if (!strcmp(word[0], "del")) {
@@ -264,7 +264,7 @@ static int parse_line(char *line, unsigned int lineno, bool add_only,
 	return err_usage("%s: unknown command (add, del or flush)", word[0]);
 }
 
-int batch_read(FILE *f, bool add_only, const struct batch_extra *extra,
+int batch_read(FILE *f, bool apply_file, const struct batch_extra *extra,
 	       struct rule_change **out, size_t *n, unsigned int *flags)
 {
 	struct rule_change *ch = NULL, *bigger;
@@ -287,7 +287,7 @@ int batch_read(FILE *f, bool add_only, const struct batch_extra *extra,
 			ch = bigger;
 		}
 		err_context_set("line %u: ", lineno);
-		err = parse_line(line, lineno, add_only, extra, len, &ch[len],
+		err = parse_line(line, lineno, apply_file, extra, len, &ch[len],
 				 &flush);
 		err_context_set(NULL);
 		if (err < 0)

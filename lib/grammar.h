@@ -13,10 +13,11 @@
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r);
 int parse_service(const char *s, char out[SPLICER_SERVICE_LEN]);
 /*
- * batch.c: reads a batch file, one command per line (add, del, and flush
- * as the first command, which sets UPDATE_REPLACE in *flags), every line
- * checked; add_only admits add lines only. Errors name the line. A file
- * may hold one more command: extra (if not NULL) parses its lines.
+ * Reads a batch file, one command per line (add, del, and flush as the
+ * first command, which sets UPDATE_REPLACE in *flags), every line
+ * checked; an apply_file holds add lines only (and extra's). Errors name
+ * the line. A file may hold one more command: extra (if not NULL) parses
+ * its lines.
  */
 struct batch_extra {
 	const char *cmd;
@@ -24,7 +25,7 @@ struct batch_extra {
 	int (*parse)(int argc, char **argv, unsigned int line, void *arg);
 	void *arg;
 };
-int batch_read(FILE *f, bool add_only, const struct batch_extra *extra,
+int batch_read(FILE *f, bool apply_file, const struct batch_extra *extra,
 	       struct rule_change **out, size_t *n, unsigned int *flags);
 /* Splits a line into blank-separated words up to a '#'; -1 if too many. */
 #define BATCH_MAX_WORDS 64
