@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "grammar.h"
 #include "index.h"
 #include "store.h"
 #include "state.h"
