@@ -17,6 +17,30 @@ static char err_context[128];
 static bool err_keep;
 static char err_kept[1024];
 
+/* Under -j, what goes to stderr is one JSON object a line. */
+static struct jw *stderr_obj(void)
+{
+	struct jw *w = jw_new(stderr, false);
+
+	jw_obj_begin(w, NULL);
+	return w;
+}
+
+static void stderr_obj_end(struct jw *w)
+{
+	jw_obj_end(w);
+	jw_free(w);
+	fputc('\n', stderr);
+}
+
+static void stderr_str(const char *key, const char *val)
+{
+	struct jw *w = stderr_obj();
+
+	jw_str(w, key, val);
+	stderr_obj_end(w);
+}
+
 void err_context_set(const char *fmt, ...)
 {
 	va_list ap;
@@ -44,13 +68,7 @@ static void verr(const char *fmt, va_list ap)
 	if (err_keep) {
 		snprintf(err_kept, sizeof(err_kept), "%s", msg);
 	} else if (opts.json) {
-		struct jw *w = jw_new(stderr, false);
-
-		jw_obj_begin(w, NULL);
-		jw_str(w, "error", msg);
-		jw_obj_end(w);
-		jw_free(w);
-		fputc('\n', stderr);
+		stderr_str("error", msg);
 	} else {
 		fprintf(stderr, "Error: %s\n", msg);
 	}
@@ -131,7 +149,7 @@ int err_failed(const char *fmt, ...)
 int exit_code(int err)
 {
 	if (err && !err_printed)
-		err_line("%s", err > -4096 ? strerror(-err) : "failed");
+		err_line("%s", err > E_CLASSES ? strerror(-err) : "failed");
 	switch (err) {
 	case 0:
 		return EXIT_OK;
@@ -182,13 +200,7 @@ void p_warn(const char *fmt, ...)
 	if (err_keep) {
 		p_log(LOG_WARNING, "%s", msg);
 	} else if (opts.json) {
-		struct jw *w = jw_new(stderr, false);
-
-		jw_obj_begin(w, NULL);
-		jw_str(w, "warning", msg);
-		jw_obj_end(w);
-		jw_free(w);
-		fputc('\n', stderr);
+		stderr_str("warning", msg);
 	} else {
 		fprintf(stderr, "splicer: warning: %s\n", msg);
 	}
@@ -223,13 +235,10 @@ void p_count(const char *key, unsigned long long n, const char *fmt, ...)
 	va_list ap;
 
 	if (opts.json) {
-		struct jw *w = jw_new(stderr, false);
+		struct jw *w = stderr_obj();
 
-		jw_obj_begin(w, NULL);
 		jw_u64(w, key, n);
-		jw_obj_end(w);
-		jw_free(w);
-		fputc('\n', stderr);
+		stderr_obj_end(w);
 		return;
 	}
 	va_start(ap, fmt);

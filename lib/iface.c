@@ -56,6 +56,33 @@ int resolve_iface(const char *name, struct nl_link *link)
 	return err;
 }
 
+/*
+ * Forgets the state and addresses of interfaces that are gone: their
+ * slots are free again, and an ifindex the kernel gives to a new link
+ * inherits nothing.
+ */
+static int forget_gone(const struct state *st)
+{
+	__u32 key, next;
+	void *prev = NULL;
+	struct nl_link l;
+	struct nl *nl;
+	int err;
+
+	err = nl_open(&nl);
+	if (err)
+		return err_kernel(err, "netlink");
+	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
+		if (nl_link_by_index(nl, next, &l) == -ENODEV &&
+		    !forget_iface(st, next))
+			continue; /* next key from the same position */
+		key = next;
+		prev = &key;
+	}
+	nl_close(nl);
+	return 0;
+}
+
 /* The lowest stats slot no attached interface uses; slot 0 is reserved. */
 static int alloc_slot(const struct state *st, __u32 *slot)
 {
@@ -64,25 +91,19 @@ static int alloc_slot(const struct state *st, __u32 *slot)
 	__u32 key, next, s;
 	struct iface_cfg cfg;
 	void *prev = NULL;
-	struct nl_link l;
-	struct nl *nl;
 	int ncpu, err;
 
-	err = nl_open(&nl);
-	if (err)
-		return err_kernel(err, "netlink");
 	/* The slots of interfaces that are gone are free again. */
+	err = forget_gone(st);
+	if (err)
+		return err;
 	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
-		if (nl_link_by_index(nl, next, &l) == -ENODEV &&
-		    !forget_iface(st, next))
-			continue; /* next key from the same position */
 		key = next;
 		prev = &key;
 		if (!bpf_map_lookup_elem(st->ifaces, &key, &cfg) &&
 		    cfg.slot < SPLICER_MAX_IFACES)
 			used[cfg.slot] = true;
 	}
-	nl_close(nl);
 	for (s = 1; s < SPLICER_MAX_IFACES && used[s]; s++)
 		;
 	if (s == SPLICER_MAX_IFACES)
@@ -325,25 +346,16 @@ static int count_others(const struct state *st, __u32 skip, size_t *n)
 {
 	__u32 key, next;
 	void *prev = NULL;
-	struct nl_link l;
-	struct nl *nl;
-	int err;
+	int err = forget_gone(st);
 
-	err = nl_open(&nl);
-	if (err)
-		return err_kernel(err, "netlink");
 	*n = 0;
-	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
-		if (next != skip && nl_link_by_index(nl, next, &l) == -ENODEV &&
-		    !bpf_map_delete_elem(st->ifaces, &next))
-			continue;
+	while (!err && !bpf_map_get_next_key(st->ifaces, prev, &next)) {
 		if (next != skip)
 			(*n)++;
 		key = next;
 		prev = &key;
 	}
-	nl_close(nl);
-	return 0;
+	return err;
 }
 
 int forget_iface(const struct state *st, __u32 ifindex)

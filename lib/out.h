@@ -21,9 +21,10 @@ enum {
  * one error line. The classes lie below every errno (MAX_ERRNO is 4095),
  * so an errno never passes for "bad usage" or "absent" by accident.
  */
-#define E_USAGE (-4097)
-#define E_ABSENT (-4098)
-#define E_KERNEL (-4099)
+#define E_CLASSES (-4096) /* every errno is above, every class below */
+#define E_USAGE (E_CLASSES - 1)
+#define E_ABSENT (E_CLASSES - 2)
+#define E_KERNEL (E_CLASSES - 3)
 
 struct options {
 	bool json;
