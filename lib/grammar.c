@@ -29,59 +29,59 @@ int parse_service(const char *s, char out[SPLICER_SERVICE_LEN])
 }
 
 /* A rule being parsed: the rule, and what the words gave so far. */
-struct rule_words {
+struct rule_parse {
 	struct rule *r;
 	const char *dev;
 	unsigned int given; /* bits of rule_keywords[], the actions as one */
 };
 
-static int kw_proto(struct rule_words *w, const char *val)
+static int kw_proto(struct rule_parse *w, const char *val)
 {
 	return parse_proto(val, &w->r->k.proto);
 }
 
-static int kw_port(struct rule_words *w, const char *val)
+static int kw_port(struct rule_parse *w, const char *val)
 {
 	return parse_port_range(val, &w->r->k.port_lo, &w->r->k.port_hi);
 }
 
-static int kw_from(struct rule_words *w, const char *val)
+static int kw_from(struct rule_parse *w, const char *val)
 {
 	return parse_prefix(val, &w->r->k.src, &w->r->k.src_len);
 }
 
-static int kw_dev(struct rule_words *w, const char *val)
+static int kw_dev(struct rule_parse *w, const char *val)
 {
 	w->dev = val;
 	return 0;
 }
 
-static int kw_service(struct rule_words *w, const char *val)
+static int kw_service(struct rule_parse *w, const char *val)
 {
 	return parse_service(val, w->r->v.service);
 }
 
-static int kw_route(struct rule_words *w, const char *val)
+static int kw_route(struct rule_parse *w, const char *val)
 {
 	(void)val;
 	w->r->v.flags |= SPLICER_RULE_ROUTE;
 	return 0;
 }
 
-static int kw_redirect(struct rule_words *w, const char *val)
+static int kw_redirect(struct rule_parse *w, const char *val)
 {
 	w->r->v.action = SPLICER_ACT_REDIRECT;
 	return parse_addr_port(val, &w->r->v.to_addr, &w->r->v.to_port);
 }
 
-static int kw_pass(struct rule_words *w, const char *val)
+static int kw_pass(struct rule_parse *w, const char *val)
 {
 	(void)val;
 	w->r->v.action = SPLICER_ACT_PASS;
 	return 0;
 }
 
-static int kw_drop(struct rule_words *w, const char *val)
+static int kw_drop(struct rule_parse *w, const char *val)
 {
 	(void)val;
 	w->r->v.action = SPLICER_ACT_DROP;
@@ -100,7 +100,7 @@ static const struct rule_keyword {
 	bool value;
 	bool add_only;
 	unsigned int bit;
-	int (*parse)(struct rule_words *w, const char *val);
+	int (*parse)(struct rule_parse *w, const char *val);
 } rule_keywords[] = {
 	{ "proto", true, false, KW_PROTO, kw_proto },
 	{ "port", true, false, KW_PORT, kw_port },
@@ -132,7 +132,7 @@ static const struct rule_keyword *rule_keyword(const char *word,
  */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 {
-	struct rule_words w = { .r = r };
+	struct rule_parse w = { .r = r };
 	const struct rule_keyword *kw;
 	int i, err;
 
