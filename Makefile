@@ -79,9 +79,12 @@ all: splicer unit
 # matter and override a macro's defaults.
 TABLE_CFLAGS := -Wno-missing-field-initializers -Wno-override-init
 UNIT_OBJS := $(LIB)
-UNIT := $(OUT)/index_test $(OUT)/prog_test
+UNIT := $(OUT)/index_test $(OUT)/prog_test $(OUT)/plan_test
 unit: $(UNIT)
 $(OUT)/index_test: tests/unit/index_test.c tests/unit/rng.h $(UNIT_OBJS) $(HDRS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(UNIT_OBJS) $(LIBS)
+$(OUT)/plan_test: tests/unit/plan_test.c tests/unit/rng.h $(UNIT_OBJS) $(HDRS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(UNIT_OBJS) $(LIBS)
 $(OUT)/prog_test: tests/unit/prog_test.c tests/unit/world.c \

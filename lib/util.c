@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Small utilities every layer uses: hashing, masks, arrays, map keys. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "util.h"
+
+__u64 fnv1a(__u64 h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+int grow(void *arr, size_t *cap, size_t want, size_t size)
+{
+	void **a = arr, *bigger;
+	size_t c = *cap ? *cap : 8;
+
+	if (want <= *cap)
+		return 0;
+	while (c < want)
+		c *= 2;
+	bigger = reallocarray(*a, c, size);
+	if (!bigger)
+		return -ENOMEM;
+	*a = bigger;
+	*cap = c;
+	return 0;
+}
+
+int map_keys(int fd, size_t key_size, void **keys, size_t *n)
+{
+	char *k = NULL;
+	size_t cap = 0;
+	int err;
+
+	*n = 0;
+	for (;;) {
+		/* grow() may move k: the previous key is found by position. */
+		err = grow(&k, &cap, *n + 1, key_size);
+		if (err)
+			break;
+		if (bpf_map_get_next_key(fd, *n ? k + (*n - 1) * key_size : NULL,
+					 k + *n * key_size)) {
+			err = errno == ENOENT ? 0 : -errno;
+			break;
+		}
+		(*n)++;
+	}
+	if (err || !*n) {
+		free(k);
+		k = NULL;
+		*n = 0;
+	}
+	*keys = k;
+	return err;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Small utilities every layer uses: hashing, masks, arrays, map keys. */
+#ifndef SPLICER_UTIL_H
+#define SPLICER_UTIL_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+/* FNV-1a over n bytes, continuing from h (start with FNV_SEED). */
+#define FNV_SEED 1469598103934665603ULL
+__u64 fnv1a(__u64 h, const void *p, size_t n);
+
+/* The netmask of an IPv4 prefix of len bits, host order; len 0..32. */
+static inline __u32 mask4(unsigned int len)
+{
+	return len ? ~0U << (32 - len) : 0;
+}
+
+/*
+ * Makes room for at least want elements of size bytes in *arr, which
+ * holds *cap: doubles (from 8) as needed. 0, or -ENOMEM with *arr kept.
+ */
+int grow(void *arr, size_t *cap, size_t want, size_t size);
+
+/*
+ * The keys of a BPF hash map, each key_size bytes, as one malloc()ed
+ * array in *keys (NULL when empty): a snapshot to walk while deleting.
+ * 0, or a negative errno.
+ */
+int map_keys(int fd, size_t key_size, void **keys, size_t *n);
+
+#endif /* SPLICER_UTIL_H */
