@@ -15,24 +15,21 @@
 #include "iface.h"
 #include "out.h"
 #include "state.h"
+#include "util.h"
 
 static int read_all(FILE *f, char **text, size_t *len)
 {
-	size_t cap = 4096, n = 0, got;
-	char *buf = malloc(cap), *bigger;
+	size_t cap = 0, n = 0, got;
+	char *buf = NULL;
 
-	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += got;
-		if (n < cap)
-			continue;
-		cap *= 2;
-		bigger = realloc(buf, cap);
-		if (!bigger)
+	do {
+		if (grow(&buf, &cap, n + 4096, 1)) {
 			free(buf);
-		buf = bigger;
-	}
-	if (!buf)
-		return err_kernel(-ENOMEM, "read configuration");
+			return err_kernel(-ENOMEM, "read configuration");
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
 	if (ferror(f)) {
 		free(buf);
 		return err_kernel(-EIO, "read configuration");
@@ -47,7 +44,6 @@ static int parse_attach_line(int argc, char **argv, unsigned int line,
 			     void *arg)
 {
 	struct config *c = arg;
-	struct iface_conf *bigger;
 	int echo, err;
 	size_t i;
 
@@ -62,10 +58,9 @@ static int parse_attach_line(int argc, char **argv, unsigned int line,
 		if (!strcmp(c->ifaces[i].name, argv[0]))
 			return err_usage("%s: attached on line %u already",
 					 argv[0], c->ifaces[i].line);
-	bigger = realloc(c->ifaces, (c->n_ifaces + 1) * sizeof(*bigger));
-	if (!bigger)
+	if (grow(&c->ifaces, &c->cap_ifaces, c->n_ifaces + 1,
+		 sizeof(*c->ifaces)))
 		return err_kernel(-ENOMEM, "configuration");
-	c->ifaces = bigger;
 	/* The file is the whole policy: icmp-echo not said is off. */
 	c->ifaces[c->n_ifaces] = (struct iface_conf){
 		.icmp_echo = echo == 1,

@@ -27,7 +27,7 @@ struct config {
 	struct rule_change *ch;
 	size_t n_ch;
 	struct iface_conf *ifaces;
-	size_t n_ifaces;
+	size_t n_ifaces, cap_ifaces;
 	int err; /* of the first bad line; 0 if every line parsed */
 };
 int config_read(FILE *f, struct config *c);

@@ -10,6 +10,7 @@
 #include "iface.h"
 #include "out.h"
 #include "parse.h"
+#include "util.h"
 
 /* A label kept with the rule: printable, no spaces, so lists round-trip. */
 int parse_service(const char *s, char out[SPLICER_SERVICE_LEN])
@@ -267,7 +268,7 @@ static int parse_line(char *line, unsigned int lineno, bool apply_file,
 int batch_read(FILE *f, bool apply_file, const struct batch_extra *extra,
 	       struct rule_change **out, size_t *n, unsigned int *flags)
 {
-	struct rule_change *ch = NULL, *bigger;
+	struct rule_change *ch = NULL;
 	size_t cap = 0, len = 0, size = 0;
 	unsigned int lineno = 0;
 	char *line = NULL;
@@ -277,14 +278,9 @@ int batch_read(FILE *f, bool apply_file, const struct batch_extra *extra,
 	*flags = 0;
 	while (getline(&line, &size, f) >= 0) {
 		lineno++;
-		if (len == cap) {
-			cap = cap ? 2 * cap : 64;
-			bigger = realloc(ch, cap * sizeof(*ch));
-			if (!bigger) {
-				err = err_kernel(-ENOMEM, "batch");
-				break;
-			}
-			ch = bigger;
+		if (grow(&ch, &cap, len + 1, sizeof(*ch))) {
+			err = err_kernel(-ENOMEM, "batch");
+			break;
 		}
 		err_context_set("line %u: ", lineno);
 		err = parse_line(line, lineno, apply_file, extra, len, &ch[len],

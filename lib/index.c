@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "index.h"
+#include "util.h"
 #include "out.h"
 #include "state.h"
 
@@ -35,14 +36,9 @@
  * them: index size grows with the rules, not with their overlaps.
  */
 
-static __u32 mask_of(__u8 len)
-{
-	return len ? ~0U << (32 - len) : 0;
-}
-
 static bool contains(__be32 net, __u8 len, __be32 addr, __u8 addr_len)
 {
-	return addr_len >= len && !((ntohl(net) ^ ntohl(addr)) & mask_of(len));
+	return addr_len >= len && !((ntohl(net) ^ ntohl(addr)) & mask4(len));
 }
 
 /* Negative when a beats b: the documented precedence, then the older id. */
@@ -145,27 +141,11 @@ static int rec_alloc(struct compiler *c, size_t k, __u32 *first)
 	return 0;
 }
 
-/* Room for one more element of *arr (n used of *cap); false if none. */
-static bool grow(void *arr, size_t n, size_t *cap, size_t size)
-{
-	size_t want = *cap ? 2 * *cap : 1024;
-	void *bigger;
-
-	if (n < *cap)
-		return true;
-	bigger = realloc(*(void **)arr, want * size);
-	if (!bigger)
-		return false;
-	*(void **)arr = bigger;
-	*cap = want;
-	return true;
-}
-
 static union ix_rec *value_new(struct compiler *c)
 {
 	union ix_rec *v;
 
-	if (!grow(&c->values, c->n_values, &c->cap_values, sizeof(*c->values)))
+	if (grow(&c->values, &c->cap_values, c->n_values + 1, sizeof(*c->values)))
 		return NULL;
 	v = calloc(1, sizeof(*v));
 	if (v)
@@ -478,12 +458,7 @@ static int source_tries(struct compiler *c, const struct rule **set, size_t n,
 
 static __u64 set_hash(const struct rule **set, size_t n)
 {
-	__u64 h = 1469598103934665603ULL; /* FNV-1a over the pointers */
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ (__u64)(unsigned long)set[i]) * 1099511628211ULL;
-	return h;
+	return fnv1a(FNV_SEED, set, n * sizeof(*set));
 }
 
 static int grow_sets(struct compiler *c)
@@ -527,7 +502,7 @@ static int source_leaf(struct compiler *c, const struct rule **set, size_t n,
 			return 0;
 		}
 	}
-	if (!grow(&c->sets, c->n_sets, &c->cap_sets, sizeof(*c->sets)))
+	if (grow(&c->sets, &c->cap_sets, c->n_sets + 1, sizeof(*c->sets)))
 		return err_kernel(-ENOMEM, "build rule index");
 	s = &c->sets[c->n_sets];
 	s->rules = malloc(n * sizeof(*set));
@@ -696,7 +671,7 @@ out:
 static int exact_add(struct compiler *c, const struct rule *r,
 		     const union ix_rec *leaf)
 {
-	if (!grow(&c->exact, c->n_exact, &c->cap_exact, sizeof(*c->exact)))
+	if (grow(&c->exact, &c->cap_exact, c->n_exact + 1, sizeof(*c->exact)))
 		return err_kernel(-ENOMEM, "build rule index");
 	c->exact[c->n_exact++] = (struct exact){ r->k.dst, r->k.proto, leaf };
 	return 0;

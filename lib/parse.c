@@ -8,11 +8,7 @@
 
 #include "out.h"
 #include "parse.h"
-
-static __u32 mask_of(__u8 len)
-{
-	return len ? ~0U << (32 - len) : 0;
-}
+#include "util.h"
 
 /* Strict dotted quad: inet_pton, unlike inet_aton, rejects "10.1" forms. */
 static bool parse_addr(const char *s, __be32 *addr)
@@ -57,9 +53,9 @@ int parse_prefix(const char *s, __be32 *addr, __u8 *len)
 	if (!parse_addr(buf, addr))
 		return err_usage("%s: invalid IPv4 prefix", s);
 	host = ntohl(*addr);
-	if (host & ~mask_of(l))
+	if (host & ~mask4(l))
 		return err_usage("%s: host bits set; did you mean %s?", s,
-				 fmt_prefix(htonl(host & mask_of(l)), l, fixed,
+				 fmt_prefix(htonl(host & mask4(l)), l, fixed,
 					    sizeof(fixed)));
 	*len = l;
 	return 0;

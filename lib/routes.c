@@ -12,6 +12,7 @@
 #include "out.h"
 #include "parse.h"
 #include "routes.h"
+#include "util.h"
 
 /* A route prefix: what `ip route add local DST/LEN dev lo` names. */
 struct route {
@@ -41,15 +42,8 @@ struct routes {
 
 static int route_push(struct route_list *l, __be32 dst, __u8 len, int oif)
 {
-	struct route *bigger;
-
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		bigger = reallocarray(l->r, l->cap, sizeof(*l->r));
-		if (!bigger)
-			return -ENOMEM;
-		l->r = bigger;
-	}
+	if (grow(&l->r, &l->cap, l->n + 1, sizeof(*l->r)))
+		return -ENOMEM;
 	l->r[l->n++] = (struct route){ .dst = dst, .len = len, .oif = oif };
 	return 0;
 }

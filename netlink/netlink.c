@@ -14,6 +14,7 @@
 #include <linux/pkt_sched.h>
 
 #include "netlink.h"
+#include "util.h"
 
 /*
  * Dump replies are sized by the kernel from the largest buffer a reader
@@ -307,17 +308,8 @@ static int nl_reject(struct nl *nl, int err)
 
 static int nl_dump_push(struct nl_dump *d, __be32 addr, __u8 len, int oif)
 {
-	struct nl_item *items;
-
-	if (d->len == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-
-		items = reallocarray(d->items, cap, sizeof(*items));
-		if (!items)
-			return -ENOMEM;
-		d->items = items;
-		d->cap = cap;
-	}
+	if (grow(&d->items, &d->cap, d->len + 1, sizeof(*d->items)))
+		return -ENOMEM;
 	d->items[d->len++] = (struct nl_item){
 		.addr = addr,
 		.len = len,

@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "util.h"
 #include "index.h"
 #include "store.h"
 #include "state.h"
@@ -32,11 +33,6 @@
 #define IF_B 1001
 #define MAX_TEST_RULES 512
 
-static __u32 mask(__u8 len)
-{
-	return len ? ~0U << (32 - len) : 0;
-}
-
 struct packet {
 	__u32 saddr, daddr; /* host order */
 	__u16 sport, dport;
@@ -47,8 +43,8 @@ struct packet {
 static bool matches(const struct rule *r, const struct packet *p)
 {
 	return r->k.proto == p->proto &&
-	       !((ntohl(r->k.dst) ^ p->daddr) & mask(r->k.dst_len)) &&
-	       !((ntohl(r->k.src) ^ p->saddr) & mask(r->k.src_len)) &&
+	       !((ntohl(r->k.dst) ^ p->daddr) & mask4(r->k.dst_len)) &&
+	       !((ntohl(r->k.src) ^ p->saddr) & mask4(r->k.src_len)) &&
 	       p->dport >= r->k.port_lo && p->dport <= r->k.port_hi &&
 	       (!r->k.ifindex || r->k.ifindex == p->iface);
 }
@@ -91,11 +87,11 @@ static void random_rule(struct rule *r, __u32 id)
 	memset(r, 0, sizeof(*r));
 	r->k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
 	r->k.dst_len = dlen;
-	r->k.dst = htonl((0x0a000000 | (rnd() & 0xffff)) & mask(dlen));
+	r->k.dst = htonl((0x0a000000 | (rnd() & 0xffff)) & mask4(dlen));
 	if (rnd() % 2) {
 		r->k.src_len = pick(slens, 4);
 		r->k.src = htonl((0xc0a80000 | (rnd() & 0xffff)) &
-				 mask(r->k.src_len));
+				 mask4(r->k.src_len));
 	}
 	lo = 1 + rnd() % 64;
 	hi = lo + pick(widths, 8);
@@ -130,11 +126,11 @@ static void sibling_rule(struct rule *r, const struct rule *of, __u32 id)
 	case 2:
 		r->k.src_len = r->k.src_len ? r->k.src_len - 8 : 16;
 		r->k.src = htonl((0xc0a80000 | (rnd() & 0xffff)) &
-				 mask(r->k.src_len));
+				 mask4(r->k.src_len));
 		break;
 	default:
 		r->k.dst_len = r->k.dst_len >= 4 ? r->k.dst_len - 4 : 32;
-		r->k.dst = htonl(ntohl(of->k.dst) & mask(r->k.dst_len));
+		r->k.dst = htonl(ntohl(of->k.dst) & mask4(r->k.dst_len));
 		break;
 	}
 }
@@ -147,12 +143,12 @@ static void random_packet(const struct rule *r, size_t n, struct packet *p)
 	/* Mostly near a rule's prefixes, so that overlaps are exercised. */
 	p->daddr = 0x0a000000 | (rnd() & 0xffff);
 	if (near && rnd() % 4)
-		p->daddr = (ntohl(near->k.dst) & mask(near->k.dst_len)) |
-			   (p->daddr & ~mask(near->k.dst_len) & 0xffff);
+		p->daddr = (ntohl(near->k.dst) & mask4(near->k.dst_len)) |
+			   (p->daddr & ~mask4(near->k.dst_len) & 0xffff);
 	p->saddr = 0xc0a80000 | (rnd() & 0xffff);
 	if (near && near->k.src_len && rnd() % 2)
 		p->saddr = ntohl(near->k.src) |
-			   (p->saddr & ~mask(near->k.src_len) & 0xffff);
+			   (p->saddr & ~mask4(near->k.src_len) & 0xffff);
 	p->dport = rnd() % 80;
 	if (near && rnd() % 2)
 		p->dport = near->k.port_lo + rnd() % 3 - 1;

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "util.h"
 #include "world.h"
 
 static __u16 get16(const unsigned char *p)
@@ -18,11 +19,6 @@ static __u16 get16(const unsigned char *p)
 static __u32 get32(const unsigned char *p)
 {
 	return (__u32)get16(p) << 16 | get16(p + 2);
-}
-
-static __u32 mask(unsigned int len)
-{
-	return len ? ~0U << (32 - len) : 0;
 }
 
 /* First fragments that passed: key -> reason, like the program's map. */
@@ -91,8 +87,8 @@ static const struct rule *best_rule(__u8 proto, __u32 s, __u32 d, __u16 dp,
 		__u32 rs = __builtin_bswap32(r->k.src);
 		__u32 w = r->k.port_hi - r->k.port_lo;
 
-		if (r->k.proto != proto || (rd ^ d) & mask(r->k.dst_len) ||
-		    (rs ^ s) & mask(r->k.src_len) || dp < r->k.port_lo ||
+		if (r->k.proto != proto || (rd ^ d) & mask4(r->k.dst_len) ||
+		    (rs ^ s) & mask4(r->k.src_len) || dp < r->k.port_lo ||
 		    dp > r->k.port_hi ||
 		    (r->k.ifindex && r->k.ifindex != ifindex))
 			continue;
