@@ -138,14 +138,6 @@ size_t config_names(const struct config *c, bool dev, char (*names)[16],
 	return n;
 }
 
-static bool state_present(void)
-{
-	char path[4200];
-
-	snprintf(path, sizeof(path), "%s/%s", opts.pin_root, SPLICER_MAP_INDEX);
-	return !access(path, F_OK);
-}
-
 /* Pins the maps and programs, attaching nothing. */
 static int state_ensure(void)
 {
@@ -217,7 +209,7 @@ static void fail_closed(const struct config *c)
  */
 int config_apply(const struct config *c, bool check)
 {
-	bool fresh = !state_present();
+	bool fresh = !state_exists();
 	int err = c->err;
 
 	if (check) {

@@ -22,8 +22,8 @@
 static void load_view(const struct state *st, __u32 ifindex,
 		      struct iface_view *v)
 {
-	struct iface_addr key, next;
-	void *prev = NULL;
+	struct iface_addr *a;
+	size_t n, i;
 
 	memset(v, 0, sizeof(*v));
 	v->ifindex = ifindex;
@@ -33,13 +33,12 @@ static void load_view(const struct state *st, __u32 ifindex,
 	v->attached = !tc_filter_query(ifindex, BPF_TC_INGRESS, NULL);
 	percpu_sum(st->iface_stats, &v->cfg.slot, &v->st, sizeof(v->st),
 		   sizeof(v->st) / sizeof(__u64));
-	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
-		if (next.ifindex == ifindex && v->n_addrs < 16)
-			inet_ntop(AF_INET, &next.addr, v->addrs[v->n_addrs++],
-				  INET_ADDRSTRLEN);
-		key = next;
-		prev = &key;
-	}
+	if (iface_addr_list(st, ifindex, &a, &n))
+		return;
+	for (i = 0; i < n && v->n_addrs < 16; i++)
+		inet_ntop(AF_INET, &a[i].addr, v->addrs[v->n_addrs++],
+			  INET_ADDRSTRLEN);
+	free(a);
 }
 
 static __u64 now_ns(clockid_t id)
@@ -100,31 +99,24 @@ void snapshot_free(struct snapshot *s)
  */
 int snapshot_take(struct snapshot *s, bool with_rules)
 {
-	struct iface_view *more;
-	__u32 key, next;
-	void *prev = NULL;
 	struct state st;
-	size_t cap = 0, i;
+	__u32 *idx = NULL;
+	size_t n, i;
 	int err;
 
 	memset(s, 0, sizeof(*s));
 	err = state_open(&st, false);
 	if (err)
 		goto out;
-	while (!bpf_map_get_next_key(st.ifaces, prev, &next)) {
-		if (s->n_ifs == cap) {
-			cap = cap ? 2 * cap : 8;
-			more = realloc(s->ifs, cap * sizeof(*s->ifs));
-			if (!more) {
-				err = err_kernel(-ENOMEM, "stats");
-				goto out;
-			}
-			s->ifs = more;
-		}
-		load_view(&st, next, &s->ifs[s->n_ifs++]);
-		key = next;
-		prev = &key;
+	err = iface_list(&st, &idx, &n);
+	if (!err && n && !(s->ifs = calloc(n, sizeof(*s->ifs))))
+		err = -ENOMEM;
+	if (err) {
+		err = err_kernel(err, "stats");
+		goto out;
 	}
+	for (i = 0; i < n; i++)
+		load_view(&st, idx[i], &s->ifs[s->n_ifs++]);
 	qsort(s->ifs, s->n_ifs, sizeof(*s->ifs), cmp_ifindex);
 	if (with_rules) {
 		err = rules_load(&st, &s->rules, &s->n_rules);
@@ -145,6 +137,7 @@ int snapshot_take(struct snapshot *s, bool with_rules)
 	s->mono_ns = now_ns(CLOCK_MONOTONIC);
 	s->wall = time(NULL);
 out:
+	free(idx);
 	state_close(&st);
 	if (err)
 		snapshot_free(s);

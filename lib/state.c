@@ -192,6 +192,15 @@ int state_open(struct state *st, bool write)
 	return 0;
 }
 
+bool state_exists(void)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
+		 SPLICER_MAP_IFACES);
+	return !access(path, F_OK);
+}
+
 /*
  * Opens a pinned map the command needs beyond those in struct state.
  * Returns its fd or the error's code; an optional map that is missing is

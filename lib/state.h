@@ -24,6 +24,11 @@ int check_privileges(void);
 void state_init(struct state *st);
 int state_open(struct state *st, bool write);
 /*
+ * Is there state under the pin root? The one answer every command uses:
+ * state_make() pins every map at once, and the ifaces map among them.
+ */
+bool state_exists(void);
+/*
  * For attach: creates the pin root and loads/pins what is missing; the
  * programs' fds (ingress, egress) in prog_fd, unless it is NULL.
  */
