@@ -59,7 +59,7 @@ enum splicer_action {
 struct rule_key {
 	__be32 dst;
 	__be32 src;
-	__u32 ifindex; /* 0: any interface */
+	__u32 ifindex; /* 0: any interface; see SPLICER_IFINDEX_GONE */
 	__u16 port_lo; /* host order */
 	__u16 port_hi;
 	__u8 dst_len;
@@ -67,6 +67,12 @@ struct rule_key {
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;
 };
+
+/*
+ * rule_key.ifindex of a rule whose interface is gone: the rule waits for
+ * it (the kernel's ifindexes are positive ints, so no packet matches).
+ */
+#define SPLICER_IFINDEX_GONE (1U << 31)
 
 #define SPLICER_SERVICE_LEN 64
 

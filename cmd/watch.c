@@ -95,15 +95,6 @@ static struct known *remember(struct watch *w, const char *name)
 	return k;
 }
 
-static bool have_state(void)
-{
-	char path[4200];
-
-	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
-		 SPLICER_MAP_IFACES);
-	return !access(path, F_OK);
-}
-
 /*
  * Is ifindex attached: its state there, and with filter also its ingress
  * filter? Events go by the state alone: a link being deleted loses its
@@ -112,18 +103,14 @@ static bool have_state(void)
 static bool attached(int ifindex, bool filter)
 {
 	struct iface_cfg cfg;
-	char path[4200];
 	__u32 key = ifindex;
-	int fd;
+	struct state st;
 	bool found;
 
-	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
-		 SPLICER_MAP_IFACES);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
+	if (!state_exists() || state_open(&st, false))
 		return false;
-	found = !bpf_map_lookup_elem(fd, &key, &cfg);
-	close(fd);
+	found = !bpf_map_lookup_elem(st.ifaces, &key, &cfg);
+	state_close(&st);
 	if (found && filter)
 		found = !tc_filter_query(ifindex, BPF_TC_INGRESS, NULL);
 	return found;
@@ -141,18 +128,14 @@ static void addr_text(const struct state *st, int ifindex, char *buf,
 		      size_t size)
 {
 	__be32 addrs[ADDR_TEXT / 8];
-	struct iface_addr key, next;
+	struct iface_addr *all = NULL;
 	char a[INET_ADDRSTRLEN];
-	size_t n = 0, i, len = 0;
-	void *prev = NULL;
+	size_t n_all = 0, n = 0, i, len = 0;
 
-	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
-		if (next.ifindex == (__u32)ifindex &&
-		    n < sizeof(addrs) / sizeof(addrs[0]))
-			addrs[n++] = next.addr;
-		key = next;
-		prev = &key;
-	}
+	iface_addr_list(st, ifindex, &all, &n_all);
+	for (i = 0; i < n_all && n < sizeof(addrs) / sizeof(addrs[0]); i++)
+		addrs[n++] = all[i].addr;
+	free(all);
 	qsort(addrs, n, sizeof(addrs[0]), cmp_addr);
 	snprintf(buf, size, "none");
 	for (i = 0; i < n && len < size; i++) {
@@ -200,7 +183,10 @@ static void refresh(struct watch *w, int ifindex, const char *what)
 	err_take();
 }
 
-/* Rules scoped to ifindex: how many, and optionally the rules. */
+/*
+ * Rules scoped to ifindex, also those that wait for it (gone): how many,
+ * and optionally the rules.
+ */
 static int scoped_rules(int ifindex, struct rule **out, size_t *n)
 {
 	struct rule *r = NULL;
@@ -211,7 +197,7 @@ static int scoped_rules(int ifindex, struct rule **out, size_t *n)
 	*n = 0;
 	if (out)
 		*out = NULL;
-	if (!have_state())
+	if (!state_exists())
 		return 0;
 	err = state_open(&st, false);
 	if (!err)
@@ -220,7 +206,7 @@ static int scoped_rules(int ifindex, struct rule **out, size_t *n)
 	if (err)
 		return err;
 	for (i = 0; i < n_all; i++)
-		if (r[i].k.ifindex == (__u32)ifindex)
+		if ((r[i].k.ifindex & ~SPLICER_IFINDEX_GONE) == (__u32)ifindex)
 			r[(*n)++] = r[i];
 	if (out)
 		*out = r;
@@ -252,15 +238,19 @@ static int move_rules(int from, int to, size_t *moved)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		ch[2 * i].r = r[i];
-		ch[2 * i].kind = CHANGE_DEL;
-		ch[2 * i + 1].r = r[i];
-		ch[2 * i + 1].r.k.ifindex = to;
-		ch[2 * i + 1].kind = CHANGE_ADD;
+		if (r[i].k.ifindex == (__u32)to)
+			continue; /* not gone: it stays */
+		ch[2 * *moved].r = r[i];
+		ch[2 * *moved].kind = CHANGE_DEL;
+		ch[2 * *moved + 1].r = r[i];
+		ch[2 * *moved + 1].r.k.ifindex = to;
+		ch[2 * *moved + 1].kind = CHANGE_ADD;
+		(*moved)++;
 	}
-	err = rules_update(ch, 2 * n, 0);
-	if (!err)
-		*moved = n;
+	if (*moved)
+		err = rules_update(ch, 2 * *moved, 0);
+	if (err)
+		*moved = 0;
 out:
 	free(ch);
 	free(r);
@@ -288,7 +278,7 @@ static void link_new(struct watch *w, const struct nl_link *link, bool repair)
 	old = k->gone ? k->ifindex : 0;
 	k->ifindex = link->ifindex;
 	k->gone = false;
-	if (old && old != link->ifindex) {
+	if (old) {
 		err = move_rules(old, link->ifindex, &moved);
 		if (err)
 			p_log(LOG_ERR,
@@ -338,13 +328,13 @@ static void link_del(struct watch *w, int ifindex, const char *name)
 	if (!k && name)
 		k = find_name(w, name);
 	state_init(&st);
-	was = have_state() && !state_open(&st, true);
+	was = state_exists() && !state_open(&st, true);
 	if (was) {
 		__u32 key = ifindex;
 
 		was = !bpf_map_lookup_elem(st.ifaces, &key, &cfg);
 		if (was)
-			forget_iface(&st, ifindex);
+			forget_vanished(&st, ifindex);
 	}
 	state_close(&st);
 	err_take();
@@ -410,46 +400,35 @@ static int on_event(const struct nl_event *ev, void *arg)
  */
 static void resync(struct watch *w)
 {
-	char path[4200];
 	struct nl_link link;
-	__u32 key, next;
-	void *prev = NULL;
+	struct state st;
+	__u32 *idx = NULL;
+	size_t n = 0, i;
 	struct nl *nl;
-	size_t i;
-	int fd, *gone = NULL, n_gone = 0, err;
+	int err;
 
 	err = nl_open(&nl);
 	if (err) {
 		p_log(LOG_ERR, "netlink: %s", strerror(-err));
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/%s", opts.pin_root,
-		 SPLICER_MAP_IFACES);
-	fd = bpf_obj_get(path);
-	while (fd >= 0 && !bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		err = nl_link_by_index(nl, key, &link);
+	if (state_exists() && !state_open(&st, false)) {
+		iface_list(&st, &idx, &n);
+		state_close(&st);
+	}
+	for (i = 0; i < n; i++) {
+		err = nl_link_by_index(nl, idx[i], &link);
 		if (err == -ENODEV) {
-			int *more = realloc(gone, (n_gone + 1) * sizeof(*gone));
-
-			if (more) {
-				gone = more;
-				gone[n_gone++] = key;
-			}
+			link_del(w, idx[i], NULL);
 		} else if (!err) {
 			struct known *k = find_name(w, link.name);
 
 			if (k && !k->gone)
 				k->ifindex = link.ifindex;
-			refresh(w, key, "checked");
+			refresh(w, idx[i], "checked");
 		}
 	}
-	if (fd >= 0)
-		close(fd);
-	for (i = 0; i < (size_t)n_gone; i++)
-		link_del(w, gone[i], NULL);
-	free(gone);
+	free(idx);
 	for (i = 0; i < w->n_known; i++) {
 		if (!w->known[i].configured)
 			continue;
@@ -636,13 +615,69 @@ static int next_signal(int fd)
 	return si.ssi_signo;
 }
 
+/* Signals arrive as reads, between events, never inside a change. */
+static int signal_fd(void)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	return fd < 0 ? err_kernel(-errno, "signalfd") : fd;
+}
+
+/* The file again, then every interface: at the start and on SIGHUP. */
+static void start_over(struct watch *w)
+{
+	apply_config(w);
+	resync(w);
+	log_watching(w);
+}
+
+/*
+ * Handles what poll() found: 1 to go on, 0 on SIGTERM or SIGINT, or the
+ * error that ends the watch.
+ */
+static int handle(struct watch *w, struct pollfd pfd[2], struct nl *events)
+{
+	int sig, err;
+
+	if (pfd[0].revents & POLLIN) {
+		sig = next_signal(pfd[0].fd);
+		if (sig == SIGHUP) {
+			p_log(LOG_INFO, "SIGHUP: reading %s again", w->config);
+			start_over(w);
+		} else if (sig) {
+			p_log(LOG_INFO,
+			      "SIG%s: exiting; filters and rules stay",
+			      sigabbrev_np(sig));
+			return 0;
+		}
+	}
+	if (!(pfd[1].revents & (POLLIN | POLLERR)))
+		return 1;
+	err = nl_events_read(events, on_event, w);
+	if (err == -ENOBUFS || err == -ENOSPC) {
+		p_log(LOG_WARNING, "netlink events lost; looking at every "
+				   "interface again");
+		resync(w);
+	} else if (err && err != -EINTR && err != -EAGAIN) {
+		p_log(LOG_ERR, "netlink events: %s", strerror(-err));
+		return E_KERNEL;
+	}
+	return 1;
+}
+
 int do_watch(int argc, char **argv)
 {
 	struct pollfd pfd[2] = { { .fd = -1 }, { .fd = -1 } };
-	struct watch *w;
 	struct nl *events = NULL;
-	sigset_t mask;
-	int err, sig;
+	struct watch *w;
+	int err;
 
 	if (wants_help("watch", argc, argv))
 		return 0;
@@ -652,19 +687,10 @@ int do_watch(int argc, char **argv)
 	err = parse_watch(argc, argv, w);
 	if (!err)
 		err = check_privileges();
-	if (err)
+	if (!err)
+		err = pfd[0].fd = signal_fd();
+	if (err < 0)
 		goto out;
-	/* Signals arrive as reads, between events, never inside a change. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	pfd[0].fd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (pfd[0].fd < 0) {
-		err = err_kernel(-errno, "signalfd");
-		goto out;
-	}
 	/* Subscribed before the first look, so no change falls between. */
 	err = nl_open_events(&events);
 	if (err) {
@@ -675,10 +701,9 @@ int do_watch(int argc, char **argv)
 	pfd[0].events = pfd[1].events = POLLIN;
 
 	err_keep_mode();
-	apply_config(w);
-	resync(w);
-	log_watching(w);
-	for (;;) {
+	start_over(w);
+	err = 1;
+	do {
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -686,36 +711,8 @@ int do_watch(int argc, char **argv)
 			err = E_KERNEL;
 			break;
 		}
-		if (pfd[0].revents & POLLIN) {
-			sig = next_signal(pfd[0].fd);
-			if (sig == SIGHUP) {
-				p_log(LOG_INFO, "SIGHUP: reading %s again",
-				      w->config);
-				apply_config(w);
-				resync(w);
-				log_watching(w);
-			} else if (sig) {
-				p_log(LOG_INFO,
-				      "SIG%s: exiting; filters and rules stay",
-				      sigabbrev_np(sig));
-				err = 0;
-				break;
-			}
-		}
-		if (!(pfd[1].revents & (POLLIN | POLLERR)))
-			continue;
-		err = nl_events_read(events, on_event, w);
-		if (err == -ENOBUFS || err == -ENOSPC) {
-			p_log(LOG_WARNING, "netlink events lost; looking at "
-					   "every interface again");
-			resync(w);
-		} else if (err && err != -EINTR && err != -EAGAIN) {
-			p_log(LOG_ERR, "netlink events: %s", strerror(-err));
-			err = E_KERNEL;
-			break;
-		}
-		err = 0;
-	}
+		err = handle(w, pfd, events);
+	} while (err == 1);
 out:
 	if (events)
 		nl_close(events);

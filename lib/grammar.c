@@ -114,6 +114,31 @@ static const struct rule_keyword {
 	{ "drop", false, true, KW_ACTION, kw_drop },
 };
 
+/*
+ * A rule's interface. A delete may also name a rule that waits for its
+ * interface (gone) as list and save show it, "ifN", when no link has
+ * that name.
+ */
+static int rule_dev(const char *name, bool with_action, __u32 *ifindex)
+{
+	struct nl_link link;
+	unsigned int n;
+	char end;
+	int err;
+
+	err = find_iface(name, &link);
+	if (!err)
+		*ifindex = link.ifindex;
+	else if (err != -ENODEV)
+		return err;
+	else if (!with_action && sscanf(name, "if%u%c", &n, &end) == 1 && n &&
+		 n < SPLICER_IFINDEX_GONE)
+		*ifindex = n | SPLICER_IFINDEX_GONE;
+	else
+		return err_usage("%s: no such interface", name);
+	return 0;
+}
+
 static const struct rule_keyword *rule_keyword(const char *word,
 					       bool with_action)
 {
@@ -176,14 +201,8 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 		return err_usage(
 			"missing action (redirect PORT, pass or drop)");
 
-	if (w.dev) {
-		struct nl_link link;
-
-		err = resolve_iface(w.dev, &link);
-		if (err)
-			return err;
-		r->k.ifindex = link.ifindex;
-	}
+	if (w.dev)
+		return rule_dev(w.dev, with_action, &r->k.ifindex);
 	return 0;
 }
 

@@ -14,8 +14,10 @@
 
 #include "netlink.h"
 #include "iface.h"
+#include "util.h"
 #include "out.h"
 #include "state.h"
+#include "update.h"
 
 int tc_filter_query(int ifindex, enum bpf_tc_attach_point point, __u32 *prog_id)
 {
@@ -63,24 +65,26 @@ int resolve_iface(const char *name, struct nl_link *link)
  */
 static int forget_gone(const struct state *st)
 {
-	__u32 key, next;
-	void *prev = NULL;
 	struct nl_link l;
 	struct nl *nl;
+	__u32 *idx;
+	size_t n, i;
 	int err;
 
-	err = nl_open(&nl);
+	err = iface_list(st, &idx, &n);
 	if (err)
+		return err_kernel(err, "interface state");
+	err = nl_open(&nl);
+	if (err) {
+		free(idx);
 		return err_kernel(err, "netlink");
-	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
-		if (nl_link_by_index(nl, next, &l) == -ENODEV &&
-		    !forget_iface(st, next))
-			continue; /* next key from the same position */
-		key = next;
-		prev = &key;
 	}
+	for (i = 0; i < n && !err; i++)
+		if (nl_link_by_index(nl, idx[i], &l) == -ENODEV)
+			err = forget_vanished(st, idx[i]);
 	nl_close(nl);
-	return 0;
+	free(idx);
+	return err;
 }
 
 /* The lowest stats slot no attached interface uses; slot 0 is reserved. */
@@ -88,22 +92,22 @@ static int alloc_slot(const struct state *st, __u32 *slot)
 {
 	bool used[SPLICER_MAX_IFACES] = { true };
 	struct iface_stats *zero;
-	__u32 key, next, s;
 	struct iface_cfg cfg;
-	void *prev = NULL;
+	__u32 *idx, s;
+	size_t n, i;
 	int ncpu, err;
 
 	/* The slots of interfaces that are gone are free again. */
 	err = forget_gone(st);
+	if (!err)
+		err = iface_list(st, &idx, &n);
 	if (err)
-		return err;
-	while (!bpf_map_get_next_key(st->ifaces, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(st->ifaces, &key, &cfg) &&
+		return err == -ENOMEM ? err_kernel(err, "attach") : err;
+	for (i = 0; i < n; i++)
+		if (!bpf_map_lookup_elem(st->ifaces, &idx[i], &cfg) &&
 		    cfg.slot < SPLICER_MAX_IFACES)
 			used[cfg.slot] = true;
-	}
+	free(idx);
 	for (s = 1; s < SPLICER_MAX_IFACES && used[s]; s++)
 		;
 	if (s == SPLICER_MAX_IFACES)
@@ -158,10 +162,9 @@ static int add_addr(__be32 addr, __u8 prefixlen, void *arg)
 int refresh_addrs(const struct state *st, int ifindex)
 {
 	struct addr_ctx *c = calloc(1, sizeof(*c));
-	struct iface_addr key, next;
-	void *prev = NULL;
+	struct iface_addr *old;
 	struct nl *nl;
-	size_t i;
+	size_t n, i, j;
 	int err;
 
 	if (!c)
@@ -174,20 +177,19 @@ int refresh_addrs(const struct state *st, int ifindex)
 		nl_close(nl);
 	}
 	err = err ?: c->err;
+	if (!err)
+		err = iface_addr_list(st, ifindex, &old, &n);
 	if (err) {
 		free(c);
 		return err_kernel(err, "interface addresses");
 	}
-	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
-		bool keep = next.ifindex != (__u32)ifindex;
-
-		for (i = 0; i < c->n && !keep; i++)
-			keep = c->addrs[i] == next.addr;
-		if (!keep && !bpf_map_delete_elem(st->iface_addrs, &next))
-			continue; /* next key from the same position */
-		key = next;
-		prev = &key;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < c->n && c->addrs[j] != old[i].addr; j++)
+			;
+		if (j == c->n)
+			bpf_map_delete_elem(st->iface_addrs, &old[i]);
 	}
+	free(old);
 	free(c);
 	return 0;
 }
@@ -248,11 +250,11 @@ int attach_link(const struct nl_link *link, int icmp_echo,
 	/*
 	 * An entry without either filter belongs to an interface that is
 	 * gone: a link made again with its ifindex starts from the defaults,
-	 * with counters of its own.
+	 * with counters of its own, and the rules scoped to the old one wait.
 	 */
 	if (!fresh && tc_filter_query(key, BPF_TC_INGRESS, NULL) &&
 	    tc_filter_query(key, BPF_TC_EGRESS, NULL)) {
-		err = forget_iface(&st, key);
+		err = forget_vanished(&st, key);
 		if (err)
 			goto out;
 		memset(&cfg, 0, sizeof(cfg));
@@ -344,35 +346,62 @@ static int remove_qdisc_if_unused(int ifindex, const char *name)
 /* Counts attached interfaces other than skip, forgetting vanished ones. */
 static int count_others(const struct state *st, __u32 skip, size_t *n)
 {
-	__u32 key, next;
-	void *prev = NULL;
+	__u32 *idx;
+	size_t all, i;
 	int err = forget_gone(st);
 
 	*n = 0;
-	while (!err && !bpf_map_get_next_key(st->ifaces, prev, &next)) {
-		if (next != skip)
-			(*n)++;
-		key = next;
-		prev = &key;
-	}
-	return err;
+	if (!err)
+		err = iface_list(st, &idx, &all);
+	if (err)
+		return err == -ENOMEM ? err_kernel(err, "detach") : err;
+	for (i = 0; i < all; i++)
+		*n += idx[i] != skip;
+	free(idx);
+	return 0;
+}
+
+int iface_list(const struct state *st, __u32 **ifindexes, size_t *n)
+{
+	return map_keys(st->ifaces, sizeof(**ifindexes), (void **)ifindexes, n);
+}
+
+int iface_addr_list(const struct state *st, __u32 ifindex,
+		    struct iface_addr **addrs, size_t *n)
+{
+	size_t i, k = 0;
+	int err;
+
+	err = map_keys(st->iface_addrs, sizeof(**addrs), (void **)addrs, n);
+	if (err || !ifindex)
+		return err;
+	for (i = 0; i < *n; i++)
+		if ((*addrs)[i].ifindex == ifindex)
+			(*addrs)[k++] = (*addrs)[i];
+	*n = k;
+	return 0;
 }
 
 int forget_iface(const struct state *st, __u32 ifindex)
 {
-	struct iface_addr key, next;
-	void *prev = NULL;
+	struct iface_addr *a;
+	size_t n, i;
+	int err;
 
-	while (!bpf_map_get_next_key(st->iface_addrs, prev, &next)) {
-		if (next.ifindex == ifindex &&
-		    !bpf_map_delete_elem(st->iface_addrs, &next))
-			continue;
-		key = next;
-		prev = &key;
-	}
+	err = iface_addr_list(st, ifindex, &a, &n);
+	if (err)
+		return err_kernel(err, "interface addresses");
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(st->iface_addrs, &a[i]);
+	free(a);
 	if (bpf_map_delete_elem(st->ifaces, &ifindex) && errno != ENOENT)
 		return err_kernel(-errno, "interface state");
 	return 0;
+}
+
+int forget_vanished(const struct state *st, __u32 ifindex)
+{
+	return rules_park(st, ifindex) ?: forget_iface(st, ifindex);
 }
 
 static int detach_hook(int ifindex, enum bpf_tc_attach_point point,

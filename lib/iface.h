@@ -29,8 +29,19 @@ int parse_attach(int argc, char **argv, int *icmp_echo);
 int attach_link(const struct nl_link *link, int icmp_echo,
 		struct iface_cfg *cfg, bool *already);
 
+/*
+ * The ifindexes of the ifaces map, and the SSH allowance of one interface
+ * (of all, for ifindex 0), as malloc()ed arrays (NULL when empty): a
+ * snapshot to walk while deleting. 0, or a negative errno.
+ */
+int iface_list(const struct state *st, __u32 **ifindexes, size_t *n);
+int iface_addr_list(const struct state *st, __u32 ifindex,
+		    struct iface_addr **addrs, size_t *n);
+
 /* Forgets an interface's addresses and state (not its rules). */
 int forget_iface(const struct state *st, __u32 ifindex);
+/* The same for an interface that is gone; its rules wait (rules_park). */
+int forget_vanished(const struct state *st, __u32 ifindex);
 
 /*
  * Everything detach does to one link: its filters (and the clsact qdisc

@@ -39,6 +39,18 @@ struct row {
 	struct counter c;
 };
 
+/*
+ * The name of a rule's interface, or "ifN" (false) for one that is gone:
+ * the rule waits, whether or not the kernel has given N to another link.
+ */
+static bool dev_name(__u32 ifindex, char dev[IF_NAMESIZE])
+{
+	if (!(ifindex & SPLICER_IFINDEX_GONE) && if_indextoname(ifindex, dev))
+		return true;
+	snprintf(dev, IF_NAMESIZE, "if%u", ifindex & ~SPLICER_IFINDEX_GONE);
+	return false;
+}
+
 static void fill_row(const struct state *st, const struct rule *r,
 		     struct row *row)
 {
@@ -52,8 +64,8 @@ static void fill_row(const struct state *st, const struct rule *r,
 		snprintf(row->ports, sizeof(row->ports), "%u-%u", r->k.port_lo,
 			 r->k.port_hi);
 	row->has_dev = r->k.ifindex != 0;
-	if (row->has_dev && !if_indextoname(r->k.ifindex, row->dev))
-		snprintf(row->dev, sizeof(row->dev), "if%u", r->k.ifindex);
+	if (row->has_dev)
+		dev_name(r->k.ifindex, row->dev);
 	if (r->v.action == SPLICER_ACT_REDIRECT)
 		fmt_addr_port(r->v.to_addr, r->v.to_port, row->to,
 			      sizeof(row->to));
@@ -133,10 +145,8 @@ void rule_save_line(const struct rule *r, char *buf, size_t size)
 			len += snprintf(buf + len, size - len, __VA_ARGS__); \
 	} while (0)
 	fmt_prefix(r->k.dst, r->k.dst_len, dst, sizeof(dst));
-	if (r->k.ifindex && !if_indextoname(r->k.ifindex, dev)) {
-		snprintf(dev, sizeof(dev), "if%u", r->k.ifindex);
-		gone = true;
-	}
+	if (r->k.ifindex)
+		gone = !dev_name(r->k.ifindex, dev);
 	PUT("%sadd %s proto %s port %u", gone ? "# " : "", dst,
 	    proto_name(r->k.proto), r->k.port_lo);
 	if (r->k.port_hi != r->k.port_lo)
@@ -161,7 +171,8 @@ void rule_save_line(const struct rule *r, char *buf, size_t size)
 	if (*r->v.service)
 		PUT(" service %.*s", SPLICER_SERVICE_LEN - 1, r->v.service);
 	if (gone)
-		PUT("  # interface %u is gone", r->k.ifindex);
+		PUT("  # interface %u is gone",
+		    r->k.ifindex & ~SPLICER_IFINDEX_GONE);
 #undef PUT
 }
 

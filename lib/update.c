@@ -70,7 +70,7 @@ static void counters_forget(const struct state *st, __u32 *ids, size_t n)
  * zeroes the counters of new rules before the new set goes live, removes
  * what only the old set used after.
  */
-static int publish(struct state *st, struct rule_set *next,
+static int publish(const struct state *st, struct rule_set *next,
 		   const struct plan *p, const struct rule *old, size_t n_old)
 {
 	struct routes *rt = NULL;
@@ -106,22 +106,22 @@ static int publish(struct state *st, struct rule_set *next,
 /*
  * Applies the changes in order to the current rule set (or to an empty
  * one with UPDATE_REPLACE), then publishes the result as one new index.
- * A rule whose match survives keeps its id and counters.
+ * A rule whose match survives keeps its id and counters. st is open, for
+ * writing (the lock held) unless UPDATE_CHECK.
  */
-int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
+static int update_in(const struct state *st, const struct rule_change *ch,
+		     size_t n_ch, unsigned int flags)
 {
 	struct rule_set live = RULE_SET_INIT, next = RULE_SET_INIT;
 	bool replace = flags & UPDATE_REPLACE;
 	bool check = flags & UPDATE_CHECK;
 	struct plan p = {};
-	struct state st;
-	int err;
+	int err = 0;
 
-	err = state_open(&st, !check);
-	if (!err && !check)
-		err = rules_check_layout(&st);
+	if (!check)
+		err = rules_check_layout(st);
 	if (!err)
-		err = rules_view(&st, &live);
+		err = rules_view(st, &live);
 	/* The new set is written straight into the snapshot that holds it. */
 	if (!err)
 		err = rules_stage(&next, plan_cap(live.n, n_ch, replace),
@@ -143,11 +143,51 @@ int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
 	 * (a file applied twice): no new index and no new snapshot.
 	 */
 	if (!err && !check && !(live.map && p.same))
-		err = publish(&st, &next, &p, live.r, live.n);
+		err = publish(st, &next, &p, live.r, live.n);
 	plan_free(&p);
 	rules_release(&next);
 	rules_release(&live);
+	return err;
+}
+
+int rules_update(const struct rule_change *ch, size_t n_ch, unsigned int flags)
+{
+	struct state st;
+	int err;
+
+	err = state_open(&st, !(flags & UPDATE_CHECK));
+	if (!err)
+		err = update_in(&st, ch, n_ch, flags);
 	state_close(&st);
+	return err;
+}
+
+int rules_park(const struct state *st, __u32 ifindex)
+{
+	struct rule_change *ch = NULL;
+	struct rule *r;
+	size_t n, i, k = 0;
+	int err;
+
+	err = rules_load(st, &r, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++)
+		if (r[i].k.ifindex == ifindex)
+			r[k++] = r[i];
+	if (k && !(ch = calloc(2 * k, sizeof(*ch))))
+		err = err_kernel(-ENOMEM, "rules");
+	for (i = 0; i < k && !err; i++) {
+		ch[2 * i] =
+			(struct rule_change){ .r = r[i], .kind = CHANGE_DEL };
+		ch[2 * i + 1] = ch[2 * i];
+		ch[2 * i + 1].r.k.ifindex |= SPLICER_IFINDEX_GONE;
+		ch[2 * i + 1].kind = CHANGE_ADD;
+	}
+	if (k && !err)
+		err = update_in(st, ch, 2 * k, 0);
+	free(ch);
+	free(r);
 	return err;
 }
 

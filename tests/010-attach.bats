@@ -188,14 +188,16 @@ refute_splicer_filter() {
 }
 
 # A second link between the namespaces with a fixed ifindex, made again
-# after it is deleted: tr (router) and tc (client), 10.98.0.0/24.
+# after it is deleted: tr (router, or the name given) and tc (client),
+# 10.98.0.0/24.
 make_tr() {
-	timeout 10 ip -n "$NS_R" link add tr index 4242 type veth peer name tc netns "$NS_C" || return 1
-	timeout 10 ip -n "$NS_R" addr add 10.98.0.1/24 dev tr || return 1
+	local name=${1:-tr}
+	timeout 10 ip -n "$NS_R" link add "$name" index 4242 type veth peer name tc netns "$NS_C" || return 1
+	timeout 10 ip -n "$NS_R" addr add 10.98.0.1/24 dev "$name" || return 1
 	timeout 10 ip -n "$NS_C" addr add 10.98.0.2/24 dev tc || return 1
-	timeout 10 ip -n "$NS_R" link set tr up || return 1
+	timeout 10 ip -n "$NS_R" link set "$name" up || return 1
 	timeout 10 ip -n "$NS_C" link set tc up || return 1
-	wait_for link_up "$NS_R" tr
+	wait_for link_up "$NS_R" "$name"
 }
 
 @test "an interface made again with the same ifindex starts from the defaults" {
@@ -212,6 +214,33 @@ make_tr() {
 	run -1 in_c ping -c 1 -W 1 10.98.0.1
 	run -0 iface_counter tr dropped.no_rule.packets
 	[ "$output" -ge 1 ] || fail "the ping was not dropped as no_rule: $output"
+}
+
+@test "a dev rule of a deleted interface does not apply to the next one given its ifindex" {
+	attach_router
+	make_tr
+	run -0 splicer attach tr
+	run -0 splicer add 10.98.0.1 proto tcp port 8080 pass dev tr
+	tcp_server "$NS_R" web --port 8080 --bind 10.98.0.1
+	run -0 tcp_client "$NS_C" --connect 10.98.0.1:8080
+	stop_bg web
+	timeout 10 ip -n "$NS_R" link del tr
+	make_tr ts
+	tcp_server "$NS_R" web --port 8080 --bind 10.98.0.1
+	run -0 --separate-stderr splicer attach ts
+	assert_output "attached to ts (ifindex 4242)"
+	run -2 tcp_client "$NS_C" --connect 10.98.0.1:8080 --timeout 1
+	run -0 iface_counter ts dropped.no_rule.packets
+	[ "$output" -ge 1 ] || fail "the syn was not dropped as no_rule: $output"
+	# The rule waits for its own interface, and says so.
+	run -0 --separate-stderr splicer list
+	assert_output --regexp "8080 +if4242 +pass"
+	run -0 --separate-stderr splicer save
+	assert_output "# add 10.98.0.1/32 proto tcp port 8080 pass dev if4242  # interface 4242 is gone"
+	# del names it as save does.
+	run -0 splicer del 10.98.0.1 proto tcp port 8080 dev if4242
+	run -0 --separate-stderr splicer save
+	assert_output ""
 }
 
 @test "300 short-lived interfaces attached in turn: the slots of those gone are reused" {
