@@ -287,6 +287,83 @@ static int set_op(struct compat_args *a, int op, const char *prog)
 	return 0;
 }
 
+/* Where the value of an option that takes one goes; NULL for the others. */
+static const char **value_of(struct compat_args *a, int c)
+{
+	switch (c) {
+	case 'c':
+		return &a->c;
+	case 'm':
+		return &a->m;
+	case 'o':
+		return &a->o;
+	case 'n':
+		return &a->n;
+	case 'l':
+		return &a->l;
+	case 'h':
+		return &a->h;
+	case 't':
+		return &a->t;
+	case 'p':
+		return &a->p;
+	case 's':
+		return &a->s;
+	}
+	return NULL;
+}
+
+/* One option getopt_long() returned, c, into *a. */
+static int take_option(struct compat_args *a, int c, bool given[128],
+		       const char *prog, char **argv)
+{
+	const char **value = value_of(a, c);
+
+	/* -N may name many interfaces; any other option is one. */
+	if (c > 0 && c < 128 && strchr("cmonlhtpsr", c)) {
+		if (given[c])
+			return err_usage("-%c: given twice; see '%s --help'", c,
+					 prog);
+		given[c] = true;
+	}
+	if (value) {
+		*value = optarg;
+		return 0;
+	}
+	switch (c) {
+	case 'I':
+	case 'D':
+	case 'L':
+	case 'F':
+	case 'V':
+		return set_op(a, c, prog);
+	case 'H':
+		return set_op(a, '?', prog);
+	case 'N':
+		a->ifaces[a->n_ifaces++] = optarg;
+		return 0;
+	case 'r':
+		a->route = true;
+		return 0;
+	case 'i':
+		a->list_actions |= 1U << SPLICER_ACT_REDIRECT;
+		return 0;
+	case 'f':
+		a->list_actions |= 1U << SPLICER_ACT_PASS;
+		return 0;
+	case ':':
+		return err_usage("-%c: missing value; see '%s --help'", optopt,
+				 prog);
+	}
+	if (optopt == '?')
+		return set_op(a, '?', prog);
+	if (optopt)
+		return err_usage("-%c: unknown option; see '%s --help'", optopt,
+				 prog);
+	return err_usage("%s: unknown option; see '%s --help'",
+			 argv[optind - 1], prog);
+}
+
 int compat_main(const char *prog, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
@@ -325,84 +402,8 @@ int compat_main(const char *prog, int argc, char **argv)
 	/* "+": no permutation; ":": a missing value returns ':'. */
 	while (!err &&
 	       (c = getopt_long(argc, argv, "+:IDLFVc:m:o:n:l:h:t:p:s:N:rif",
-				long_opts, NULL)) != -1) {
-		/* -N may name many interfaces; any other option is one. */
-		if (c > 0 && c < 128 && strchr("cmonlhtpsr", c)) {
-			if (given[c]) {
-				err = err_usage("-%c: given twice; see '%s "
-						"--help'",
-						c, prog);
-				break;
-			}
-			given[c] = true;
-		}
-		switch (c) {
-		case 'I':
-		case 'D':
-		case 'L':
-		case 'F':
-		case 'V':
-			err = set_op(&a, c, prog);
-			break;
-		case 'H':
-			err = set_op(&a, '?', prog);
-			break;
-		case 'c':
-			a.c = optarg;
-			break;
-		case 'm':
-			a.m = optarg;
-			break;
-		case 'o':
-			a.o = optarg;
-			break;
-		case 'n':
-			a.n = optarg;
-			break;
-		case 'l':
-			a.l = optarg;
-			break;
-		case 'h':
-			a.h = optarg;
-			break;
-		case 't':
-			a.t = optarg;
-			break;
-		case 'p':
-			a.p = optarg;
-			break;
-		case 's':
-			a.s = optarg;
-			break;
-		case 'N':
-			a.ifaces[a.n_ifaces++] = optarg;
-			break;
-		case 'r':
-			a.route = true;
-			break;
-		case 'i':
-			a.list_actions |= 1U << SPLICER_ACT_REDIRECT;
-			break;
-		case 'f':
-			a.list_actions |= 1U << SPLICER_ACT_PASS;
-			break;
-		case ':':
-			err = err_usage("-%c: missing value; see '%s --help'",
-					optopt, prog);
-			break;
-		default:
-			if (optopt == '?')
-				err = set_op(&a, '?', prog);
-			else if (optopt)
-				err = err_usage("-%c: unknown option; see '%s "
-						"--help'",
-						optopt, prog);
-			else
-				err = err_usage("%s: unknown option; see '%s "
-						"--help'",
-						argv[optind - 1], prog);
-		}
-	}
+				long_opts, NULL)) != -1)
+		err = take_option(&a, c, given, prog, argv);
 	if (!err && optind < argc)
 		err = err_usage("%s: unexpected argument; see '%s --help'",
 				argv[optind], prog);

@@ -189,29 +189,17 @@ static int screen_rows(void)
 	return ws.ws_row;
 }
 
-/*
- * One frame of `stats --watch`: packet and byte rates since the last
- * frame, per interface and reason and per rule, with the totals. Only
- * what has counted anything is shown; the busiest rules first.
- */
-static void print_rates(const struct snapshot *prev, const struct snapshot *s,
-			double every, bool tty)
+/* The interfaces' part of a frame: one line per reason that counted. */
+static int print_iface_rates(const struct snapshot *prev,
+			     const struct snapshot *s, double secs)
 {
-	double secs = prev ? (s->mono_ns - prev->mono_ns) / 1e9 : 0;
-	char r1[16], r2[16], when[32], match[RULE_MATCH_LEN];
-	char action[RULE_ACTION_LEN];
-	int rows = tty ? screen_rows() : 0, used = 0, mw = 5, aw = 6;
-	struct rule_row *rr;
-	size_t i, n = 0, shown;
+	char r1[16], r2[16];
+	int used = 0;
 	unsigned int r;
+	size_t i;
 
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&s->wall));
-	if (tty)
-		fputs("\033[H\033[2J", stdout); /* home, clear: like top */
-	printf("splicer stats, every %g s, %s\n\n", every, when);
 	printf("%-15s %-8s %-11s %9s %9s %14s %16s\n", "INTERFACE", "VERDICT",
 	       "REASON", "PKTS/S", "BYTES/S", "PACKETS", "BYTES");
-	used = 3;
 	for (i = 0; i < s->n_ifs; i++) {
 		const struct iface_view *v = &s->ifs[i];
 		const struct iface_view *p = snapshot_iface(prev, v->ifindex);
@@ -232,6 +220,20 @@ static void print_rates(const struct snapshot *prev, const struct snapshot *s,
 			used++;
 		}
 	}
+	return used + 1;
+}
+
+/*
+ * The rules' part: the busiest first, at most room lines of them (0: no
+ * limit, or none fit) and a line to say what is left.
+ */
+static void print_rule_rates(const struct snapshot *prev,
+			     const struct snapshot *s, double secs, int room)
+{
+	char r1[16], r2[16], match[RULE_MATCH_LEN], action[RULE_ACTION_LEN];
+	int mw = 5, aw = 6;
+	struct rule_row *rr;
+	size_t i, n = 0, shown;
 
 	rr = calloc(s->n_rules + 1, sizeof(*rr));
 	if (!rr)
@@ -255,13 +257,12 @@ static void print_rates(const struct snapshot *prev, const struct snapshot *s,
 		n++;
 	}
 	qsort(rr, n, sizeof(*rr), cmp_rule_row);
-	printf("\n%-6s %-*s %-*s %9s %9s %14s %16s\n", "RULE", mw, "MATCH", aw,
+	printf("%-6s %-*s %-*s %9s %9s %14s %16s\n", "RULE", mw, "MATCH", aw,
 	       "ACTION", "PKTS/S", "BYTES/S", "PACKETS", "BYTES");
-	used += 3;
-	/* On a terminal, as many as fit, with a line to say what is left. */
+	/* Beside the rules: the header, the closing line, the cursor's. */
 	shown = n;
-	if (rows && (int)n > rows - used - 1)
-		shown = rows - used - 1 > 0 ? rows - used - 1 : 0;
+	if (room && (int)n > room - 3)
+		shown = room - 3 > 0 ? room - 3 : 0;
 	for (i = 0; i < shown; i++) {
 		const struct rule *ru = &s->rules[rr[i].i];
 		const struct counter *c = &s->rule_c[rr[i].i];
@@ -282,9 +283,32 @@ static void print_rates(const struct snapshot *prev, const struct snapshot *s,
 	else
 		printf("%zu rules, %zu without packets\n", s->n_rules,
 		       s->n_rules - n);
+	free(rr);
+}
+
+/*
+ * One frame of `stats --watch`: packet and byte rates since the last
+ * frame, per interface and reason and per rule, with the totals. Only
+ * what has counted anything is shown; the busiest rules first. On a
+ * terminal, as many rules as fit.
+ */
+static void print_rates(const struct snapshot *prev, const struct snapshot *s,
+			double every, bool tty)
+{
+	double secs = prev ? (s->mono_ns - prev->mono_ns) / 1e9 : 0;
+	int rows = tty ? screen_rows() : 0, used;
+	char when[32];
+
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&s->wall));
+	if (tty)
+		fputs("\033[H\033[2J", stdout); /* home, clear: like top */
+	printf("splicer stats, every %g s, %s\n\n", every, when);
+	used = 2 + print_iface_rates(prev, s, secs);
+	putchar('\n');
+	used++;
+	print_rule_rates(prev, s, secs, rows ? rows - used : 0);
 	if (!tty)
 		putchar('\n');
-	free(rr);
 }
 
 /* ----------------------------------------------------------- options */

@@ -145,7 +145,8 @@ static union ix_rec *value_new(struct compiler *c)
 {
 	union ix_rec *v;
 
-	if (grow(&c->values, &c->cap_values, c->n_values + 1, sizeof(*c->values)))
+	if (grow(&c->values, &c->cap_values, c->n_values + 1,
+		 sizeof(*c->values)))
 		return NULL;
 	v = calloc(1, sizeof(*v));
 	if (v)
@@ -571,10 +572,77 @@ static int cmp_size(const void *a, const void *b)
 }
 
 /*
+ * The candidates covering the port the sweep is at: a flag per rank, the
+ * best on top of a heap (ended ones dropped lazily), and a doubly linked
+ * list (next[r] = link[r], prev[r] = link[n + 1 + r], n is the end),
+ * read only where a source or scope is involved.
+ */
+struct sweep {
+	bool *active;
+	size_t *link, head, n;
+	struct heap heap;
+	size_t n_special; /* active candidates with a source or a scope */
+};
+
+static void sweep_edge(struct sweep *s, const struct edge *e, bool special)
+{
+	size_t r = e->rank, n = s->n, nx, pv;
+
+	s->active[r] = e->start;
+	if (special)
+		s->n_special += e->start ? 1 : -1;
+	if (e->start) {
+		heap_push(&s->heap, r);
+		s->link[r] = s->head;
+		s->link[n + 1 + r] = n;
+		if (s->head != n)
+			s->link[n + 1 + s->head] = r;
+		s->head = r;
+		return;
+	}
+	nx = s->link[r];
+	pv = s->link[n + 1 + r];
+	if (pv != n)
+		s->link[pv] = nx;
+	else
+		s->head = nx;
+	if (nx != n)
+		s->link[n + 1 + nx] = pv;
+}
+
+/* The leaf of the stretch the sweep is at: no rule, a verdict, sources. */
+static int sweep_leaf(struct compiler *c, struct sweep *s,
+		      const struct rule **cand, union ix_rec **verdict,
+		      const struct rule **set, size_t *ranks,
+		      const union ix_rec **val)
+{
+	size_t k, n_set = 0;
+
+	*val = NULL;
+	while (s->heap.n && !s->active[s->heap.a[0]])
+		heap_pop(&s->heap);
+	if (!s->heap.n)
+		return 0;
+	if (!s->n_special) {
+		k = s->heap.a[0];
+		if (!verdict[k])
+			verdict[k] = verdict_of(c, cand[k]);
+		*val = verdict[k];
+		return *val ? 0 : err_kernel(-ENOMEM, "build rule index");
+	}
+	for (k = s->head; k != s->n; k = s->link[k])
+		ranks[n_set++] = k;
+	qsort(ranks, n_set, sizeof(*ranks), cmp_size);
+	for (k = 0; k < n_set; k++)
+		set[k] = cand[ranks[k]];
+	return source_leaf(c, set, n_set, val);
+}
+
+/*
  * A class: the port trie of candidates cand[0..n), sorted here best
  * first so that a rank says who wins. One sweep over the ports keeps the
- * active ranks in a heap (the best on top, ended ones dropped lazily) and
- * in a list, which is read only where a source or scope is involved.
+ * active ranks (struct sweep); each stretch between two edges gets the
+ * leaf of who covers it.
  */
 static int build_class(struct compiler *c, const struct rule **cand, size_t n,
 		       __u32 *root)
@@ -583,19 +651,22 @@ static int build_class(struct compiler *c, const struct rule **cand, size_t n,
 	struct run *runs = malloc((2 * n + 1) * sizeof(*runs));
 	const struct rule **set = malloc(n * sizeof(*set) + 1);
 	union ix_rec **verdict = calloc(n + 1, sizeof(*verdict));
-	size_t *link = malloc(3 * (n + 1) * sizeof(*link)), *ranks;
-	struct heap heap = { .a = malloc((n + 1) * sizeof(size_t)) };
-	size_t i, j, k, nr = 0, n_special = 0, n_set, head = n;
-	bool *active = calloc(n + 1, sizeof(*active));
+	size_t *link = malloc(3 * (n + 1) * sizeof(*link));
+	struct sweep s = {
+		.active = calloc(n + 1, sizeof(*s.active)),
+		.link = link,
+		.head = n,
+		.n = n,
+		.heap = { .a = malloc((n + 1) * sizeof(size_t)) },
+	};
+	size_t i, j, nr = 0;
 	int err = 0;
 
-	if (!edges || !runs || !set || !verdict || !link || !heap.a ||
-	    !active) {
+	if (!edges || !runs || !set || !verdict || !link || !s.heap.a ||
+	    !s.active) {
 		err = err_kernel(-ENOMEM, "build rule index");
 		goto out;
 	}
-	/* the active list: next[], prev[], n is the end */
-	ranks = link + 2 * (n + 1);
 	qsort(cand, n, sizeof(*cand), cmp_precedence);
 	for (i = 0; i < n; i++) {
 		edges[2 * i] = (struct edge){ cand[i]->k.port_lo, i, true };
@@ -605,53 +676,20 @@ static int build_class(struct compiler *c, const struct rule **cand, size_t n,
 	qsort(edges, 2 * n, sizeof(*edges), cmp_edge);
 	emit(runs, &nr, 0, NULL);
 	for (i = 0; i < 2 * n && !err; i = j) {
-		const union ix_rec *val = NULL;
+		const union ix_rec *val;
 
 		for (j = i; j < 2 * n && edges[j].port == edges[i].port; j++) {
-			size_t r = edges[j].rank;
-			bool special = cand[r]->k.src_len || cand[r]->k.ifindex;
+			const struct rule *r = cand[edges[j].rank];
 
-			active[r] = edges[j].start;
-			if (special)
-				n_special += edges[j].start ? 1 : -1;
-			if (edges[j].start) {
-				heap_push(&heap, r);
-				link[r] = head; /* next */
-				link[n + 1 + r] = n; /* prev */
-				if (head != n)
-					link[n + 1 + head] = r;
-				head = r;
-			} else {
-				size_t nx = link[r], pv = link[n + 1 + r];
-
-				if (pv != n)
-					link[pv] = nx;
-				else
-					head = nx;
-				if (nx != n)
-					link[n + 1 + nx] = pv;
-			}
+			sweep_edge(&s, &edges[j], r->k.src_len || r->k.ifindex);
 		}
 		if (edges[i].port > 65535)
 			break;
-		while (heap.n && !active[heap.a[0]])
-			heap_pop(&heap);
-		if (heap.n && !n_special) {
-			k = heap.a[0];
-			if (!verdict[k])
-				verdict[k] = verdict_of(c, cand[k]);
-			val = verdict[k];
-			if (!val)
-				err = err_kernel(-ENOMEM, "build rule index");
-		} else if (heap.n) {
-			for (k = head, n_set = 0; k != n; k = link[k])
-				ranks[n_set++] = k;
-			qsort(ranks, n_set, sizeof(*ranks), cmp_size);
-			for (k = 0; k < n_set; k++)
-				set[k] = cand[ranks[k]];
-			err = source_leaf(c, set, n_set, &val);
-		}
-		emit(runs, &nr, edges[i].port, val);
+		/* the list's third part serves as room for the ranks */
+		err = sweep_leaf(c, &s, cand, verdict, set, link + 2 * (n + 1),
+				 &val);
+		if (!err)
+			emit(runs, &nr, edges[i].port, val);
 	}
 	if (!err)
 		err = trie_build(c, runs, nr, SPLICER_IX_PORT_BITS, root);
@@ -661,8 +699,8 @@ out:
 	free(set);
 	free(verdict);
 	free(link);
-	free(heap.a);
-	free(active);
+	free(s.heap.a);
+	free(s.active);
 	return err;
 }
 
@@ -795,22 +833,16 @@ static int cmp_dst(const void *a, const void *b)
 	return x->k.dst_len - y->k.dst_len;
 }
 
-/* Classes and destination trie of one protocol's rules, sorted by cmp_dst. */
-static int build_proto(struct compiler *c, const struct rule **r, size_t n,
-		       __u32 *root)
+/*
+ * Groups r[0..n) (sorted by address, then length: a holder comes before
+ * its holdees) into the distinct prefixes d[], each with its parent;
+ * returns how many.
+ */
+static size_t group_prefixes(const struct rule **r, size_t n, struct dst *d,
+			     struct dst **stack)
 {
-	struct dst *d = calloc(n + 1, sizeof(*d)), **stack = NULL, *a;
-	const struct rule **cand = malloc(n * sizeof(*cand) + 1);
-	struct pfx *p = malloc(n * sizeof(*p) + 1);
-	size_t i, nd = 0, np = 0, depth = 0, n_cand;
-	int err = 0;
+	size_t i, nd = 0, depth = 0;
 
-	stack = malloc(34 * sizeof(*stack));
-	if (!d || !cand || !p || !stack) {
-		err = err_kernel(-ENOMEM, "build rule index");
-		goto out;
-	}
-	/* sorted by address, then length: a holder comes before its holdees */
 	for (i = 0; i < n; i++) {
 		if (!nd || cmp_dst(&r[i], &d[nd - 1].own[0])) {
 			d[nd].own = &r[i];
@@ -826,50 +858,89 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 		}
 		d[nd - 1].n_own++;
 	}
-	for (i = 0; i < nd && !err; i++) {
-		const struct rule *one = d[i].own[0];
+	return nd;
+}
 
-		d[i].inline_rule = d[i].n_own == 1 && !one->k.src_len &&
-				   !one->k.ifindex;
-		memcpy(cand, d[i].own, d[i].n_own * sizeof(*cand));
-		if (!d[i].inline_rule || (d[i].is_parent && !d[i].parent))
-			err = build_class(c, cand, d[i].n_own, &d[i].own_root);
-		d[i].all_root = d[i].own_root;
-		if (err || !d[i].is_parent || !d[i].parent)
-			continue;
-		for (a = &d[i], n_cand = 0; a; a = a->parent) {
-			memcpy(cand + n_cand, a->own, a->n_own * sizeof(*cand));
-			n_cand += a->n_own;
-		}
-		err = build_class(c, cand, n_cand, &d[i].all_root);
+/*
+ * The classes of one prefix: its own rules (unless its one plain rule
+ * is kept inline), and, for a prefix that holds others, its own and
+ * every ancestor's, the fallback of those it holds.
+ */
+static int prefix_classes(struct compiler *c, struct dst *d,
+			  const struct rule **cand)
+{
+	const struct rule *one = d->own[0];
+	struct dst *a;
+	size_t n_cand;
+	int err = 0;
+
+	d->inline_rule = d->n_own == 1 && !one->k.src_len && !one->k.ifindex;
+	memcpy(cand, d->own, d->n_own * sizeof(*cand));
+	if (!d->inline_rule || (d->is_parent && !d->parent))
+		err = build_class(c, cand, d->n_own, &d->own_root);
+	d->all_root = d->own_root;
+	if (err || !d->is_parent || !d->parent)
+		return err;
+	for (a = d, n_cand = 0; a; a = a->parent) {
+		memcpy(cand + n_cand, a->own, a->n_own * sizeof(*cand));
+		n_cand += a->n_own;
 	}
-	for (i = 0; i < nd && !err; i++) {
-		union ix_rec *leaf = value_new(c);
+	return build_class(c, cand, n_cand, &d->all_root);
+}
 
+/* A prefix's destination leaf. */
+static union ix_rec *prefix_leaf(struct compiler *c, const struct dst *d)
+{
+	union ix_rec *leaf = value_new(c);
+	const struct rule *one = d->own[0];
+
+	if (!leaf)
+		return NULL;
+	leaf->cls.fallback = d->parent ? d->parent->all_root : 0;
+	if (!d->inline_rule) {
+		leaf->cls.own = d->own_root;
+		return leaf;
+	}
+	leaf->cls.port_lo = one->k.port_lo;
+	leaf->cls.port_hi = one->k.port_hi;
+	leaf->cls.id = one->v.id;
+	leaf->cls.action = one->v.action;
+	leaf->cls.to_addr = one->v.to_addr;
+	leaf->cls.to_port = one->v.to_port;
+	return leaf;
+}
+
+/* Classes and destination trie of one protocol's rules, sorted by cmp_dst. */
+static int build_proto(struct compiler *c, const struct rule **r, size_t n,
+		       __u32 *root)
+{
+	struct dst *d = calloc(n + 1, sizeof(*d));
+	struct dst **stack =
+		malloc((SPLICER_IX_ADDR_BITS + 2) * sizeof(*stack));
+	const struct rule **cand = malloc(n * sizeof(*cand) + 1);
+	struct pfx *p = malloc(n * sizeof(*p) + 1);
+	size_t i, nd, np = 0;
+	union ix_rec *leaf;
+	int err = 0;
+
+	if (!d || !cand || !p || !stack) {
+		err = err_kernel(-ENOMEM, "build rule index");
+		goto out;
+	}
+	nd = group_prefixes(r, n, d, stack);
+	for (i = 0; i < nd && !err; i++)
+		err = prefix_classes(c, &d[i], cand);
+	for (i = 0; i < nd && !err; i++) {
+		leaf = prefix_leaf(c, &d[i]);
 		if (!leaf) {
 			err = err_kernel(-ENOMEM, "build rule index");
-			break;
-		}
-		leaf->cls.fallback = d[i].parent ? d[i].parent->all_root : 0;
-		if (d[i].inline_rule) {
-			const struct rule *one = d[i].own[0];
-
-			leaf->cls.port_lo = one->k.port_lo;
-			leaf->cls.port_hi = one->k.port_hi;
-			leaf->cls.id = one->v.id;
-			leaf->cls.action = one->v.action;
-			leaf->cls.to_addr = one->v.to_addr;
-			leaf->cls.to_port = one->v.to_port;
-		} else {
-			leaf->cls.own = d[i].own_root;
-		}
-		if (d[i].own[0]->k.dst_len == 32) {
+		} else if (d[i].own[0]->k.dst_len == 32) {
 			err = exact_add(c, d[i].own[0], leaf);
-			continue;
+		} else {
+			p[np].start = ntohl(d[i].own[0]->k.dst);
+			p[np].len = d[i].own[0]->k.dst_len;
+			p[np++].val = leaf;
 		}
-		p[np].start = ntohl(d[i].own[0]->k.dst);
-		p[np].len = d[i].own[0]->k.dst_len;
-		p[np++].val = leaf;
 	}
 	if (!err && np)
 		err = trie_of_prefixes(c, p, np, SPLICER_IX_ADDR_BITS, root);

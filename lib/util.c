@@ -46,7 +46,8 @@ int map_keys(int fd, size_t key_size, void **keys, size_t *n)
 		err = grow(&k, &cap, *n + 1, key_size);
 		if (err)
 			break;
-		if (bpf_map_get_next_key(fd, *n ? k + (*n - 1) * key_size : NULL,
+		if (bpf_map_get_next_key(fd,
+					 *n ? k + (*n - 1) * key_size : NULL,
 					 k + *n * key_size)) {
 			err = errno == ENOENT ? 0 : -errno;
 			break;

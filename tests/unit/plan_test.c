@@ -16,14 +16,14 @@
 
 static unsigned long checks, failed;
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		checks++;                                                   \
-		if (!(cond)) {                                              \
-			failed++;                                           \
+#define CHECK(cond)                                                        \
+	do {                                                               \
+		checks++;                                                  \
+		if (!(cond)) {                                             \
+			failed++;                                          \
 			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, \
-				#cond);                                     \
-		}                                                           \
+				#cond);                                    \
+		}                                                          \
 	} while (0)
 
 static struct rule_change add(const char *dst, int len, int port, int action)
@@ -244,7 +244,8 @@ static bool model_apply(struct model *m, struct model *grave, __u32 *max_id,
 		if (j >= 0)
 			m->r[i] = model_take(grave, j);
 		else
-			m->r[i] = (struct rule){ .k = c->r.k, .v.id = ++*max_id };
+			m->r[i] =
+				(struct rule){ .k = c->r.k, .v.id = ++*max_id };
 	}
 	m->r[i].v.action = c->r.v.action;
 	return true;
