@@ -291,6 +291,11 @@ def report_cp(work, settings, key):
     return c
 
 
+PROVISION = ("router_insert_from_empty", "router_delete_to_empty",
+             "router_insert_with_cp_rules", "router_delete_with_cp_rules",
+             "broad_add", "broad_del")
+
+
 def report(work, out):
     settings = load(os.path.join(work, "settings.json"))
     res = {"machine": load(os.path.join(work, "machine.json")),
@@ -315,6 +320,15 @@ def report(work, out):
         res["control_plane"] = {key: report_cp(work, settings, key)
                                 for key in ("apply_empty", "apply_replace",
                                             "add")}
+    if "provision" in settings["sections"]:
+        pv = {key: load(os.path.join(work, "pv-%s.json" % key),
+                        {"error": "not run"}) for key in PROVISION}
+        # measured once a run, by whichever section came first
+        for key in ("apply_empty", "apply_replace"):
+            pv[key] = report_cp(work, settings, key)
+        res["provision"] = pv
+    if "e2e" in settings["sections"]:
+        res["end_to_end"] = report_e2e(work)
     with open(out + ".tmp", "w") as f:
         json.dump(res, f, indent=1)
         f.write("\n")
@@ -431,6 +445,10 @@ def table(path):
                 print("    %d of %d failed: %s" % (c["failed"], c["runs"],
                                                    c.get("error", "")))
 
+    pv = r.get("provision")
+    if pv:
+        table_provision(pv, s)
+
     e = r.get("end_to_end")
     if e:
         print()
@@ -453,6 +471,46 @@ def table(path):
         for p in ("plain", "splicer", "nft"):
             for note in e.get(p, {}).get("notes", []):
                 print("  %s: %s" % (p, note))
+
+
+def table_provision(pv, s):
+    print()
+    print("Provision, as an OpenZiti router drives it: one process a change "
+          "(map_update,")
+    print("or splicer for add/del/apply); ms spawn to exit, rules before -> "
+          "after:")
+    print("%-36s%9s%9s%9s%9s  %s" % ("", "median", "p90", "max", "total s",
+                                     "rules"))
+    cp = format(s["cp_rules"], ",")
+    rows = (
+        ("router_insert_from_empty", "%d inserts, empty set" % s["prov_n"]),
+        ("router_delete_to_empty", "%d deletes of them" % s["prov_n"]),
+        ("router_insert_with_cp_rules", "%d inserts, %s rules" % (
+            s["prov_k"], cp)),
+        ("router_delete_with_cp_rules", "%d deletes of them" % s["prov_k"]),
+        ("broad_add", "add 10.0.0.0/8 1-65535 over %s" %
+         format(s["prov_nested"], ",")),
+        ("broad_del", "del 10.0.0.0/8 1-65535"),
+        ("apply_empty", "apply %s rules, empty set" % cp),
+        ("apply_replace", "apply %s over another %s" % (cp, cp)))
+    for key, what in rows:
+        c = pv.get(key)
+        if not c:
+            continue
+        if "median_s" not in c:
+            print("  %-34s %s" % (what, "failed: " + c["error"]
+                                  if c.get("error") else "none run"))
+            continue
+        many = c["runs"] > 1
+        print("  %-34s%9.2f%9s%9s%9s  %s -> %s" % (
+            what, c["median_s"] * 1e3,
+            fmt(c["p90_s"] * 1e3 if many else None, "%.2f"),
+            fmt(c["max_s"] * 1e3 if many else None, "%.2f"),
+            fmt(c["total_s"] if many else None, "%.2f"),
+            c.get("rules_before"), c.get("rules_after")))
+        if c.get("failed"):
+            print("    %d of %d failed: %s" % (c["failed"], c["runs"],
+                                               c.get("error", "")))
 
 
 def main():
