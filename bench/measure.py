@@ -5,6 +5,7 @@
     measure.py no-match RULES SRC            an ADDR:PORT no rule matches
     measure.py kernel-memory PIN_ROOT        bytes of splicer's maps (JSON)
     measure.py timed N CMD... [{i}]          wall time and peak RSS (JSON)
+    measure.py timed -f FILE                 the same, one run per line
     measure.py ktime-bytes                   CLOCK_MONOTONIC now, as bpftool
                                              hex bytes (u64, little endian)
     measure.py report WORKDIR RESULTS        bench/run's raw figures to
@@ -15,6 +16,8 @@ import glob
 import ipaddress
 import json
 import os
+import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -119,36 +122,72 @@ def kernel_memory(pin):
 
 # --------------------------------------------------------------- timed
 
-def timed(n, argv):
-    """Runs argv n times ({i} replaced by the run's number), each as a
-    child of this process: wall time from spawn to reaping, and the peak
-    RSS the kernel reports for it (wait4's ru_maxrss)."""
-    walls, rss, failed, error = [], 0, 0, ""
-    for i in range(n):
-        cmd = [a.replace("{i}", str(i)) for a in argv]
+RUN_TIMEOUT = 120  # seconds; bench/run gives splicer the same elsewhere
+
+
+def timed(argvs):
+    """Runs each argv in turn, each as a child of this process: wall time
+    from spawn to reaping, and the peak RSS the kernel reports for it
+    (wait4's ru_maxrss). The kernel keeps a process's peak across
+    exec, and a child starts from this Python's (13-16 MB), so peaks
+    below that are this process's, not the command's. A run still going
+    after RUN_TIMEOUT seconds is killed and counted as failed. total_s
+    sums every run's wall time."""
+    walls, total, rss, failed, error = [], 0.0, 0, 0, ""
+    child = [0]
+
+    def kill(sig, frame):
+        if child[0]:
+            try:
+                os.kill(child[0], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGALRM, kill)
+    for cmd in argvs:
+        signal.setitimer(signal.ITIMER_REAL, RUN_TIMEOUT)
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
+        child[0] = p.pid
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
+        child[0] = 0
+        expired = signal.setitimer(signal.ITIMER_REAL, 0)[0] == 0
         p.returncode = os.waitstatus_to_exitcode(status)
         err = p.stderr.read().decode(errors="replace").strip()
         p.stderr.close()
         rss = max(rss, ru.ru_maxrss)
+        total += wall
         if p.returncode:
             failed += 1
+            if expired and p.returncode == -signal.SIGKILL:
+                err = "killed after %d s" % RUN_TIMEOUT
             error = error or err or "exit %d" % p.returncode
             continue
         walls.append(wall)
-    res = {"runs": n, "ok": len(walls), "failed": failed,
-           "max_rss_kb": rss}
+    res = {"runs": len(argvs), "ok": len(walls), "failed": failed,
+           "max_rss_kb": rss, "total_s": total}
     if walls:
         res["median_s"] = statistics.median(walls)
+        res["p90_s"] = (statistics.quantiles(walls, n=10,
+                                             method="inclusive")[8]
+                        if len(walls) > 1 else walls[0])
         res["min_s"] = min(walls)
         res["max_s"] = max(walls)
     if error:
         res["error"] = error
     return res
+
+
+def timed_argvs(args):
+    """N CMD... ({i} replaced by the run's number), or -f FILE: one run of
+    each line of FILE, its words split as the shell would."""
+    if args[0] == "-f":
+        with open(args[1]) as f:
+            return [shlex.split(line) for line in f if line.strip()]
+    return [[a.replace("{i}", str(i)) for a in args[1:]]
+            for i in range(int(args[0]))]
 
 
 # -------------------------------------------------------------- report
@@ -245,6 +284,18 @@ def report_e2e(work):
     return e2e
 
 
+def report_cp(work, settings, key):
+    c = load(os.path.join(work, "cp-%s.json" % key), {"error": "not run"})
+    if key != "add" and c.get("median_s"):
+        c["rules_per_second"] = settings["cp_rules"] / c["median_s"]
+    return c
+
+
+PROVISION = ("router_insert_from_empty", "router_delete_to_empty",
+             "router_insert_with_cp_rules", "router_delete_with_cp_rules",
+             "broad_add", "broad_del")
+
+
 def report(work, out):
     settings = load(os.path.join(work, "settings.json"))
     res = {"machine": load(os.path.join(work, "machine.json")),
@@ -266,14 +317,16 @@ def report(work, out):
         if extra:
             res["datapath_extra"] = extra
     if "control" in settings["sections"]:
-        cp = {}
-        for key in ("apply_empty", "apply_replace", "add"):
-            c = load(os.path.join(work, "cp-%s.json" % key),
-                     {"error": "not run"})
-            if key != "add" and c.get("median_s"):
-                c["rules_per_second"] = settings["cp_rules"] / c["median_s"]
-            cp[key] = c
-        res["control_plane"] = cp
+        res["control_plane"] = {key: report_cp(work, settings, key)
+                                for key in ("apply_empty", "apply_replace",
+                                            "add")}
+    if "provision" in settings["sections"]:
+        pv = {key: load(os.path.join(work, "pv-%s.json" % key),
+                        {"error": "not run"}) for key in PROVISION}
+        # measured once a run, by whichever section came first
+        for key in ("apply_empty", "apply_replace"):
+            pv[key] = report_cp(work, settings, key)
+        res["provision"] = pv
     if "e2e" in settings["sections"]:
         res["end_to_end"] = report_e2e(work)
     with open(out + ".tmp", "w") as f:
@@ -392,6 +445,10 @@ def table(path):
                 print("    %d of %d failed: %s" % (c["failed"], c["runs"],
                                                    c.get("error", "")))
 
+    pv = r.get("provision")
+    if pv:
+        table_provision(pv, s)
+
     e = r.get("end_to_end")
     if e:
         print()
@@ -416,6 +473,46 @@ def table(path):
                 print("  %s: %s" % (p, note))
 
 
+def table_provision(pv, s):
+    print()
+    print("Provision, as an OpenZiti router drives it: one process a change "
+          "(map_update,")
+    print("or splicer for add/del/apply); ms spawn to exit, rules before -> "
+          "after:")
+    print("%-36s%9s%9s%9s%9s  %s" % ("", "median", "p90", "max", "total s",
+                                     "rules"))
+    cp = format(s["cp_rules"], ",")
+    rows = (
+        ("router_insert_from_empty", "%d inserts, empty set" % s["prov_n"]),
+        ("router_delete_to_empty", "%d deletes of them" % s["prov_n"]),
+        ("router_insert_with_cp_rules", "%d inserts, %s rules" % (
+            s["prov_k"], cp)),
+        ("router_delete_with_cp_rules", "%d deletes of them" % s["prov_k"]),
+        ("broad_add", "add 10.0.0.0/8 1-65535 over %s" %
+         format(s["prov_nested"], ",")),
+        ("broad_del", "del 10.0.0.0/8 1-65535"),
+        ("apply_empty", "apply %s rules, empty set" % cp),
+        ("apply_replace", "apply %s over another %s" % (cp, cp)))
+    for key, what in rows:
+        c = pv.get(key)
+        if not c:
+            continue
+        if "median_s" not in c:
+            print("  %-34s %s" % (what, "failed: " + c["error"]
+                                  if c.get("error") else "none run"))
+            continue
+        many = c["runs"] > 1
+        print("  %-34s%9.2f%9s%9s%9s  %s -> %s" % (
+            what, c["median_s"] * 1e3,
+            fmt(c["p90_s"] * 1e3 if many else None, "%.2f"),
+            fmt(c["max_s"] * 1e3 if many else None, "%.2f"),
+            fmt(c["total_s"] if many else None, "%.2f"),
+            c.get("rules_before"), c.get("rules_after")))
+        if c.get("failed"):
+            print("    %d of %d failed: %s" % (c["failed"], c["runs"],
+                                               c.get("error", "")))
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -425,7 +522,7 @@ def main():
     elif cmd == "kernel-memory" and len(args) == 1:
         print(json.dumps(kernel_memory(args[0])))
     elif cmd == "timed" and len(args) >= 2:
-        print(json.dumps(timed(int(args[0]), args[1:])))
+        print(json.dumps(timed(timed_argvs(args))))
     elif cmd == "ktime-bytes" and not args:
         now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         print(" ".join("0x%02x" % b for b in now.to_bytes(8, "little")))
