@@ -4,6 +4,7 @@
 #define SPLICER_IFACE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/types.h>
 
 #include "splicer.h"
