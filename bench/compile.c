@@ -39,13 +39,12 @@ int main(int argc, char **argv)
 {
 	struct rule_change *ch = NULL;
 	unsigned int flags = 0, times = argc > 2 ? atoi(argv[2]) : 5, t;
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
+	struct ix_build b = {};
 	struct rule *r;
 	double ms[64];
 	size_t n, i;
+	size_t chunks, bytes;
 	FILE *f;
-	int fd = -1;
 
 	if (argc < 2 || !times || times > 64) {
 		fprintf(stderr, "usage: compile FILE [TIMES <= 64]\n");
@@ -64,20 +63,17 @@ int main(int argc, char **argv)
 	for (t = 0; t < times; t++) {
 		double start = now_ms();
 
-		if (fd >= 0)
-			close(fd);
-		if (index_build(r, n, &fd))
+		index_build_free(&b);
+		if (index_compile(r, n, NULL, 0, 1, 0, &b))
 			return 2;
 		ms[t] = now_ms() - start;
 	}
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return 2;
 	qsort(ms, times, sizeof(ms[0]), cmp_double);
-	printf("{\"rules\":%zu,\"chunks\":%u,\"bytes\":%llu,"
-	       "\"bytes_per_rule\":%.0f,\"build_ms\":%.1f}\n",
-	       n, info.max_entries,
-	       (unsigned long long)info.max_entries * info.value_size,
-	       n ? (double)info.max_entries * info.value_size / n : 0.0,
+	chunks = (b.n + SPLICER_IX_CHUNK - 1) / SPLICER_IX_CHUNK;
+	bytes = b.n * sizeof(union ix_rec);
+	printf("{\"rules\":%zu,\"records\":%zu,\"chunks\":%zu,"
+	       "\"bytes\":%zu,\"bytes_per_rule\":%.0f,\"build_ms\":%.1f}\n",
+	       n, b.n, chunks, bytes, n ? (double)bytes / n : 0.0,
 	       ms[times / 2]);
 	return 0;
 }

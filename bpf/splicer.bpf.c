@@ -60,16 +60,17 @@ struct index_array {
 };
 
 /*
- * The compiled rule index sits behind one array slot so user space can
- * build a complete new index and publish it with a single pointer swap: a
- * packet sees the old rule set or the new one, never a mix.
+ * The arena of the compiled rule index (see splicer.h) sits behind one
+ * array slot so that user space can replace it by a larger one when it
+ * is full. Rule changes do not touch the slot: they publish through the
+ * arena's anchor record, with no grace period to wait for.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__array(values, struct index_array);
-} rule_index SEC(".maps");
+} rule_arena SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -580,43 +581,60 @@ exact_find(struct ix_cursor *c, const struct pkt *p, __u32 exact, __u32 bits)
 }
 
 /*
+ * The destination leaf of one part of the index (base or delta): the
+ * longest of its rule prefixes holding the address, or NULL.
+ */
+static __always_inline union ix_rec *dst_leaf(struct ix_cursor *c, __u32 part,
+					      const struct pkt *p)
+{
+	union ix_rec *r = ix_get(c, part), *leaf;
+	__u32 root;
+
+	if (!r)
+		return NULL;
+	root = r->part.root[p->proto == IPPROTO_UDP];
+	leaf = exact_find(c, p, r->part.exact, r->part.exact_bits);
+	if (leaf || !root)
+		return leaf;
+	return ix_walk(c, root, (__u64)bpf_ntohl(p->daddr) << 32,
+		       SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
+		       SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
+}
+
+/*
  * Finds the winning rule and copies its verdict to *out. The compiled
  * index already resolved precedence; the work is a bounded number of
  * record reads whatever the number of rules and prefix lengths: the
- * destination trie, then the own class of the longest rule prefix holding
- * the destination, then at most once the class of every shorter prefix.
- * One index for the whole packet. A global function, so the verifier
- * checks its loops once rather than on every path that leads here.
+ * destination in the delta, and in the base unless the delta knows it;
+ * then the own class of the longest rule prefix holding the destination,
+ * then at most once the class of every shorter prefix. One header block
+ * for the whole packet. A global function, so the verifier checks its
+ * loops once rather than on every path that leads here.
  */
 __noinline int rule_find(const struct pkt *p, __u32 ifindex,
 			 struct ix_verdict *out)
 {
 	struct ix_cursor c = {};
-	union ix_rec *r, *cls;
+	union ix_rec *r;
 	struct ix_verdict *v;
-	__u32 zero = 0, root;
+	__u32 zero = 0, hdr, root;
 
 	if (!p || !out)
 		return 0;
-	c.ix = bpf_map_lookup_elem(&rule_index, &zero);
+	c.ix = bpf_map_lookup_elem(&rule_arena, &zero);
 	if (!c.ix)
 		return 0;
 	r = ix_get(&c, 0);
 	if (!r)
 		return 0;
-	root = r->hdr.root[p->proto == IPPROTO_UDP];
-	cls = exact_find(&c, p, r->hdr.exact, r->hdr.exact_bits);
-	if (cls) {
-		r = cls;
-	} else {
-		if (!root)
-			return 0;
-		r = ix_walk(&c, root, (__u64)bpf_ntohl(p->daddr) << 32,
-			    SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
-			    SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
-		if (!r)
-			return 0;
-	}
+	hdr = r->anchor.header;
+	if (!hdr)
+		return 0;
+	r = dst_leaf(&c, hdr + SPLICER_IX_HDR_DELTA, p);
+	if (!r || !(r->cls.flags & SPLICER_IX_AUTH))
+		r = dst_leaf(&c, hdr + SPLICER_IX_HDR_BASE, p);
+	if (!r)
+		return 0;
 	root = r->cls.fallback;
 	if (r->cls.id) {
 		__u16 port = bpf_ntohs(p->dport);

@@ -13,7 +13,7 @@
 #define SPLICER_MAP_IFACES "ifaces"
 #define SPLICER_MAP_IFACE_ADDRS "iface_addrs"
 #define SPLICER_MAP_IFACE_STATS "iface_stats"
-#define SPLICER_MAP_INDEX "rule_index"
+#define SPLICER_MAP_INDEX "rule_arena"
 #define SPLICER_MAP_FRAG_FLOWS "frag_flows"
 #define SPLICER_MAP_ECHO_OUT "echo_out"
 #define SPLICER_MAP_EVENTS "events"
@@ -92,17 +92,29 @@ struct counter {
 };
 
 /*
- * The lookup index is one array of 24-byte records (the inner map of
- * "rule_index", built exactly to size and swapped as a whole). It holds
- * multibit tries: a node splits the key's next 6 bits into 64 slots; a
- * slot leads either to a child node or to a leaf, and both are found by
- * counting bits below the slot in the node's bitmaps, so nodes are only
- * as large as what they hold. Equal leaves in neighbouring slots share
- * one record. Keys are taken from their top bit; a trie over W bits
- * starts with a node of W - 6 * (ceil(W / 6) - 1) bits so that every
- * later node takes 6.
+ * The lookup index lives in one array of 24-byte records, the arena (the
+ * inner map of "rule_arena", built with room to spare and replaced only
+ * to grow). It holds multibit tries: a node splits the key's next 6 bits
+ * into 64 slots; a slot leads either to a child node or to a leaf, and
+ * both are found by counting bits below the slot in the node's bitmaps,
+ * so nodes are only as large as what they hold. Equal leaves in
+ * neighbouring slots share one record. Keys are taken from their top
+ * bit; a trie over W bits starts with a node of W - 6 * (ceil(W / 6) - 1)
+ * bits so that every later node takes 6.
  *
- * Record 0 is the header. Then, per rule lookup:
+ * Record 0 is the anchor: it names the live header block, three records:
+ * the base (struct ix_part), the delta (struct ix_part) and struct
+ * ix_meta. A writer writes new records only where no packet can be
+ * reading (free space), then publishes them all with one 32-bit store to
+ * anchor.header: a packet reads the anchor once, so it sees the old index
+ * or the new one, never a mix. Records a packet may still read are
+ * written again only after an RCU grace period.
+ *
+ * The base is the whole rule set compiled at some point; the delta is
+ * the rules near what changed since (every rule whose destination prefix
+ * holds or is held by a changed one), compiled alone. A destination leaf
+ * of the delta with SPLICER_IX_AUTH knows the answer for that address;
+ * any other address is looked up in the base. Per rule lookup and part:
  *
  *   destination trie (32 bits, one per protocol)  -> struct ix_class
  *   its class's port trie (16 bits)               -> struct ix_verdict
@@ -111,7 +123,7 @@ struct counter {
  *
  * A packet walks the destination's own class first, then at most once
  * its fallback class (every rule of a shorter prefix holding it): at most
- * 6 + 2 * (3 + 11 + 6) records, whatever the number of rules. The
+ * 6 + 2 * (3 + 11 + 6) records a part, whatever the number of rules. The
  * compiler already applied precedence. See README "Rule index".
  */
 #define SPLICER_IX_STRIDE 6
@@ -128,7 +140,7 @@ struct counter {
 #define SPLICER_IX_FIRST(width) \
 	((width)-SPLICER_IX_STRIDE * (SPLICER_IX_LEVELS(width) - 1))
 #define SPLICER_IX_MAX_LEVELS SPLICER_IX_LEVELS(SPLICER_IX_SCOPED_BITS)
-#define SPLICER_IX_MAX_RECORDS (1U << 23) /* 192 MiB */
+#define SPLICER_IX_MAX_RECORDS (1U << 24) /* 384 MiB: the arena's limit */
 
 struct ix_node {
 	__u64 vec; /* bit s: slot s leads to a child */
@@ -137,13 +149,40 @@ struct ix_node {
 	__u32 base0; /* record of the first leaf */
 };
 
-struct ix_header {
+/*
+ * anchor.header is published last and alone. bump and limit are the
+ * writers': [bump, limit) is the free extent new records go to, nothing
+ * a packet can reach (see lib/arena.c).
+ */
+struct ix_anchor {
+	__u32 header; /* the live header block; 0: none yet */
+	__u32 bump;
+	__u32 limit;
+	__u32 pad[3];
+};
+
+/* One compiled rule set, base or delta: its tries and its records. */
+struct ix_part {
 	__u32 root[2]; /* destination tries: [0] TCP, [1] UDP; 0 none */
-	__u32 records;
-	__u32 rules;
 	__u32 exact; /* first record of the /32 table; 0 none */
 	__u32 exact_bits; /* it has 1 << exact_bits buckets */
+	__u32 lo, hi; /* its records are [lo, hi); the delta's hold the block */
 };
+
+/* The header block's third record: what user space reads beside it. */
+struct ix_meta {
+	__u32 gen; /* one more at every publish */
+	__u32 rules; /* in the rule set */
+	__u32 base_set; /* map ids of the rule set snapshots (store.c) */
+	__u32 delta_set;
+	__u32 max_id; /* the highest rule id ever given */
+	__u32 base_rules; /* in the base */
+};
+
+#define SPLICER_IX_HDR_BASE 0
+#define SPLICER_IX_HDR_DELTA 1
+#define SPLICER_IX_HDR_META 2
+#define SPLICER_IX_HDR_RECS 3
 
 /*
  * /32 destinations are not in the tries but in a table of buckets, each
@@ -187,8 +226,11 @@ struct ix_class {
 	__be32 to_addr;
 	__be16 to_port;
 	__u8 action;
-	__u8 pad;
+	__u8 flags; /* SPLICER_IX_AUTH */
 };
+
+/* ix_class.flags: a delta leaf that knows the answer for its addresses. */
+#define SPLICER_IX_AUTH (1U << 0)
 
 #define SPLICER_IX_SOURCES (1U << 0) /* ask the source trie in .sources */
 #define SPLICER_IX_SCOPED (1U << 1) /* first ask the trie in .scoped */
@@ -207,7 +249,9 @@ struct ix_verdict {
 
 union ix_rec {
 	struct ix_node node;
-	struct ix_header hdr;
+	struct ix_anchor anchor;
+	struct ix_part part;
+	struct ix_meta meta;
 	struct ix_keys keys;
 	struct ix_class cls;
 	struct ix_verdict v;

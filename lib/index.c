@@ -73,8 +73,9 @@ static int cmp_precedence(const void *a, const void *b)
  * until a trie copies them in; `values` owns them.
  */
 struct compiler {
-	union ix_rec *rec;
+	union ix_rec *rec; /* rec[i] becomes arena record at + i */
 	size_t n_rec, cap_rec;
+	__u32 at;
 	union ix_rec **values;
 	size_t n_values, cap_values;
 	/* candidate sets that need source tries, shared when equal */
@@ -136,9 +137,15 @@ static int rec_alloc(struct compiler *c, size_t k, __u32 *first)
 		c->cap_rec = cap;
 	}
 	/* every record handed out is written in full by its taker */
-	*first = c->n_rec;
+	*first = c->at + c->n_rec;
 	c->n_rec += k;
 	return 0;
+}
+
+/* The record that will be arena record idx. */
+static union ix_rec *rec_at(struct compiler *c, __u32 idx)
+{
+	return &c->rec[idx - c->at];
 }
 
 static union ix_rec *value_new(struct compiler *c)
@@ -230,8 +237,8 @@ static int build_node(struct compiler *c, const struct run *runs, size_t n,
 	if (n_leaf && (err = rec_alloc(c, n_leaf, &base0)))
 		return err;
 	for (i = 0; i < n_leaf; i++)
-		c->rec[base0 + i] = leaf[i] ? *leaf[i] : no_match;
-	c->rec[at].node = (struct ix_node){
+		*rec_at(c, base0 + i) = leaf[i] ? *leaf[i] : no_match;
+	rec_at(c, at)->node = (struct ix_node){
 		.vec = vec, .leafvec = leafvec, .base1 = base1, .base0 = base0
 	};
 	for (i = 0, s = 0; i < n_child; i++, s++) {
@@ -793,16 +800,16 @@ static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
 	err = rec_alloc(c, SPLICER_IX_BUCKET_RECS * buckets, base);
 	if (err)
 		goto out;
-	memset(&c->rec[*base], 0,
+	memset(rec_at(c, *base), 0,
 	       SPLICER_IX_BUCKET_RECS * buckets * sizeof(*c->rec));
 	for (at = *base, i = 0; i < buckets; i++, at += SPLICER_IX_BUCKET_RECS)
 		for (s = 0; s < fill[i]; s++) {
 			const struct exact *e =
 				&c->exact[slot[i * SPLICER_IX_BUCKET + s]];
 
-			c->rec[at].keys.addr[s] = e->addr;
-			c->rec[at].keys.proto[s] = e->proto;
-			c->rec[at + 1 + s] = *e->leaf;
+			rec_at(c, at)->keys.addr[s] = e->addr;
+			rec_at(c, at)->keys.proto[s] = e->proto;
+			*rec_at(c, at + 1 + s) = *e->leaf;
 		}
 	*bits = b;
 out:
@@ -811,15 +818,25 @@ out:
 	return err;
 }
 
-/* One distinct (proto, destination prefix) and its rules. */
+/*
+ * One distinct (proto, destination prefix) and its rules. A delta also
+ * has its regions among the rules, as markers: rules of id 0.
+ */
 struct dst {
+	const struct rule *key; /* its prefix */
 	const struct rule **own;
 	size_t n_own;
 	struct dst *parent; /* the longest shorter prefix holding it */
 	bool is_parent;
 	bool inline_rule; /* one plain rule: kept in the destination leaf */
+	bool auth; /* in a region: the delta knows the answer */
 	__u32 own_root, all_root; /* all: own and every ancestor's */
 };
+
+static bool is_marker(const struct rule *r)
+{
+	return !r->v.id;
+}
 
 static int cmp_dst(const void *a, const void *b)
 {
@@ -833,6 +850,15 @@ static int cmp_dst(const void *a, const void *b)
 	return x->k.dst_len - y->k.dst_len;
 }
 
+/* The same, a prefix's marker before its rules. */
+static int cmp_dst_marker(const void *a, const void *b)
+{
+	const struct rule *x = *(const struct rule *const *)a;
+	const struct rule *y = *(const struct rule *const *)b;
+
+	return cmp_dst(a, b) ?: (int)!is_marker(x) - (int)!is_marker(y);
+}
+
 /*
  * Groups r[0..n) (sorted by address, then length: a holder comes before
  * its holdees) into the distinct prefixes d[], each with its parent;
@@ -844,17 +870,26 @@ static size_t group_prefixes(const struct rule **r, size_t n, struct dst *d,
 	size_t i, nd = 0, depth = 0;
 
 	for (i = 0; i < n; i++) {
-		if (!nd || cmp_dst(&r[i], &d[nd - 1].own[0])) {
+		if (!nd || cmp_dst(&r[i], &d[nd - 1].key)) {
+			d[nd].key = r[i];
 			d[nd].own = &r[i];
 			while (depth &&
-			       !contains(stack[depth - 1]->own[0]->k.dst,
-					 stack[depth - 1]->own[0]->k.dst_len,
+			       !contains(stack[depth - 1]->key->k.dst,
+					 stack[depth - 1]->key->k.dst_len,
 					 r[i]->k.dst, r[i]->k.dst_len))
 				depth--;
 			d[nd].parent = depth ? stack[depth - 1] : NULL;
-			if (d[nd].parent)
+			if (d[nd].parent) {
 				d[nd].parent->is_parent = true;
+				d[nd].auth = d[nd].parent->auth;
+			}
 			stack[depth++] = &d[nd++];
+		}
+		if (is_marker(r[i])) {
+			/* markers sort first: the rules follow it */
+			d[nd - 1].own = &r[i + 1];
+			d[nd - 1].auth = true;
+			continue;
 		}
 		d[nd - 1].n_own++;
 	}
@@ -869,14 +904,14 @@ static size_t group_prefixes(const struct rule **r, size_t n, struct dst *d,
 static int prefix_classes(struct compiler *c, struct dst *d,
 			  const struct rule **cand)
 {
-	const struct rule *one = d->own[0];
+	const struct rule *one = d->n_own == 1 ? d->own[0] : NULL;
 	struct dst *a;
 	size_t n_cand;
 	int err = 0;
 
-	d->inline_rule = d->n_own == 1 && !one->k.src_len && !one->k.ifindex;
+	d->inline_rule = one && !one->k.src_len && !one->k.ifindex;
 	memcpy(cand, d->own, d->n_own * sizeof(*cand));
-	if (!d->inline_rule || (d->is_parent && !d->parent))
+	if (d->n_own && (!d->inline_rule || (d->is_parent && !d->parent)))
 		err = build_class(c, cand, d->n_own, &d->own_root);
 	d->all_root = d->own_root;
 	if (err || !d->is_parent || !d->parent)
@@ -885,18 +920,20 @@ static int prefix_classes(struct compiler *c, struct dst *d,
 		memcpy(cand + n_cand, a->own, a->n_own * sizeof(*cand));
 		n_cand += a->n_own;
 	}
-	return build_class(c, cand, n_cand, &d->all_root);
+	return n_cand ? build_class(c, cand, n_cand, &d->all_root) : 0;
 }
 
 /* A prefix's destination leaf. */
 static union ix_rec *prefix_leaf(struct compiler *c, const struct dst *d)
 {
 	union ix_rec *leaf = value_new(c);
-	const struct rule *one = d->own[0];
+	const struct rule *one = d->inline_rule ? d->own[0] : NULL;
 
 	if (!leaf)
 		return NULL;
 	leaf->cls.fallback = d->parent ? d->parent->all_root : 0;
+	if (d->auth)
+		leaf->cls.flags |= SPLICER_IX_AUTH;
 	if (!d->inline_rule) {
 		leaf->cls.own = d->own_root;
 		return leaf;
@@ -934,11 +971,11 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 		leaf = prefix_leaf(c, &d[i]);
 		if (!leaf) {
 			err = err_kernel(-ENOMEM, "build rule index");
-		} else if (d[i].own[0]->k.dst_len == 32) {
-			err = exact_add(c, d[i].own[0], leaf);
+		} else if (d[i].key->k.dst_len == 32) {
+			err = exact_add(c, d[i].key, leaf);
 		} else {
-			p[np].start = ntohl(d[i].own[0]->k.dst);
-			p[np].len = d[i].own[0]->k.dst_len;
+			p[np].start = ntohl(d[i].key->k.dst);
+			p[np].len = d[i].key->k.dst_len;
 			p[np++].val = leaf;
 		}
 	}
@@ -968,76 +1005,79 @@ static void compiler_free(struct compiler *c)
 		munmap(c->rec, c->cap_rec * sizeof(*c->rec));
 }
 
-/* Copies the records into a new index map of just enough chunks. */
-static int index_map(const struct compiler *c, int *fd)
+/* The rules and markers sorted for build_proto; UDP's start at *udp. */
+static const struct rule **sort_input(const struct rule *r, size_t n,
+				      const struct rule *marks, size_t n_marks,
+				      size_t *udp)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, mopts,
-		    .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
-	size_t chunks = (c->n_rec + SPLICER_IX_CHUNK - 1) / SPLICER_IX_CHUNK;
-	size_t size = chunks * sizeof(struct ix_chunk);
-	void *mem;
-
-	*fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "splicer_index", sizeof(__u32),
-			     sizeof(struct ix_chunk), chunks, &mopts);
-	if (*fd < 0)
-		return err_kernel(-errno, "create rule index (%zu records)",
-				  c->n_rec);
-	/* populated at once: one fault per page costs more than the copy */
-	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_POPULATE, *fd, 0);
-	if (mem == MAP_FAILED) {
-		close(*fd);
-		return err_kernel(-errno, "map rule index");
-	}
-	memcpy(mem, c->rec, c->n_rec * sizeof(*c->rec));
-	munmap(mem, size);
-	return 0;
-}
-
-int index_build(const struct rule *r, size_t n, int *index_fd)
-{
-	struct compiler c = {};
-	const struct rule **sorted = malloc((n + 1) * sizeof(*sorted));
-	__u32 hdr, root[2] = {}, exact, exact_bits;
-	size_t i, udp;
-	int err;
+	const struct rule **sorted =
+		malloc((n + n_marks + 1) * sizeof(*sorted));
+	size_t i, all = n + n_marks;
 
 	if (!sorted)
-		return err_kernel(-ENOMEM, "build rule index");
+		return NULL;
 	for (i = 0; i < n; i++)
 		sorted[i] = &r[i];
-	qsort(sorted, n, sizeof(*sorted), cmp_dst);
-	for (udp = 0; udp < n && sorted[udp]->k.proto != IPPROTO_UDP; udp++)
+	for (i = 0; i < n_marks; i++)
+		sorted[n + i] = &marks[i];
+	qsort(sorted, all, sizeof(*sorted), cmp_dst_marker);
+	for (*udp = 0; *udp < all && sorted[*udp]->k.proto != IPPROTO_UDP;
+	     (*udp)++)
 		;
-	err = rec_alloc(&c, 1, &hdr);
-	if (!err)
-		memset(&c.rec[hdr], 0, sizeof(c.rec[hdr]));
-	if (!err && udp)
-		err = build_proto(&c, sorted, udp, &root[0]);
-	if (!err && n - udp)
-		err = build_proto(&c, sorted + udp, n - udp, &root[1]);
-	if (!err)
-		err = exact_table(&c, &exact, &exact_bits);
-	if (!err) {
-		c.rec[hdr].hdr.root[0] = root[0];
-		c.rec[hdr].hdr.root[1] = root[1];
-		c.rec[hdr].hdr.exact = exact;
-		c.rec[hdr].hdr.exact_bits = exact_bits;
-		c.rec[hdr].hdr.records = c.n_rec;
-		c.rec[hdr].hdr.rules = n;
-		err = index_map(&c, index_fd);
+	return sorted;
+}
+
+int index_compile(const struct rule *r, size_t n, const struct ix_region *reg,
+		  size_t n_reg, __u32 at, __u32 reserve, struct ix_build *out)
+{
+	struct compiler c = { .at = at };
+	struct rule *marks = calloc(n_reg + 1, sizeof(*marks));
+	const struct rule **sorted = NULL;
+	struct ix_part *part = &out->part;
+	size_t i, udp, all = n + n_reg;
+	__u32 first;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	/* A region is a rule prefix of no rule (id 0): a marker. */
+	for (i = 0; marks && i < n_reg; i++) {
+		marks[i].k.dst = reg[i].dst;
+		marks[i].k.dst_len = reg[i].len;
+		marks[i].k.proto = reg[i].proto;
 	}
+	if (marks)
+		sorted = sort_input(r, n, marks, n_reg, &udp);
+	if (!sorted) {
+		err = err_kernel(-ENOMEM, "build rule index");
+		goto out;
+	}
+	if (reserve && !(err = rec_alloc(&c, reserve, &first)))
+		memset(c.rec, 0, reserve * sizeof(*c.rec));
+	if (!err && udp)
+		err = build_proto(&c, sorted, udp, &part->root[0]);
+	if (!err && all - udp)
+		err = build_proto(&c, sorted + udp, all - udp, &part->root[1]);
+	if (!err)
+		err = exact_table(&c, &part->exact, &part->exact_bits);
+	if (!err) {
+		part->lo = at;
+		part->hi = at + c.n_rec;
+		out->at = at;
+		out->n = c.n_rec;
+		out->rec = c.rec; /* handed over */
+		out->cap = c.cap_rec;
+		c.rec = NULL;
+	}
+out:
 	compiler_free(&c);
 	free(sorted);
+	free(marks);
 	return err;
 }
 
-/* One pointer swap: packets see the old index or the new, never a mix. */
-int index_swap(const struct state *st, int index_fd)
+void index_build_free(struct ix_build *b)
 {
-	__u32 zero = 0;
-
-	if (bpf_map_update_elem(st->rule_index, &zero, &index_fd, BPF_ANY))
-		return err_kernel(-errno, "publish rule index");
-	return 0;
+	if (b->rec)
+		munmap(b->rec, b->cap * sizeof(*b->rec));
+	memset(b, 0, sizeof(*b));
 }

@@ -3,12 +3,12 @@
  * The authoritative rule set and the local routes its rules ask for.
  *
  * The rule set is kept as immutable snapshots: a frozen BPF array pinned
- * under the pin root as "rules-ID", where ID is the map id of the rule
- * index compiled from it. The rule set is the snapshot of the index the
- * datapath uses, so publishing a new index is the one step that changes
- * both what packets see and what every command reads: a writer killed
- * before it leaves the old set, killed after it the new one (README,
- * "Crash safety").
+ * under the pin root as "rules-ID", where ID is its map id, which the
+ * header block of the index compiled from it names (ix_meta.base_set).
+ * The rule set is the snapshot the live index names, so publishing a new
+ * index is the one step that changes both what packets see and what
+ * every command reads: a writer killed before it leaves the old set,
+ * killed after it the new one (README, "Crash safety").
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -19,13 +19,15 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "index.h"
+#include "arena.h"
 #include "out.h"
 #include "state.h"
 #include "store.h"
 
-#define SNAPSHOT_PIN "rules-" /* + the index's map id; bpffs refuses dots */
+#define SNAPSHOT_PIN "rules-" /* + its map id; bpffs refuses dots */
 #define LEGACY_PIN "rules" /* the hash map of splicer before snapshots */
+/* 0.1.0: its index was a map of its own, swapped in this slot */
+#define INDEX_V1_PIN "rule_index"
 #define SNAPSHOT_MAGIC 0x52504c53U /* "SLPR" */
 #define SNAPSHOT_VERSION 1
 /* Attempts to catch a snapshot that a writer replaces as we open it. */
@@ -54,17 +56,49 @@ static size_t snapshot_bytes(size_t slots)
 	return (slots * sizeof(struct rule) + page - 1) & ~(page - 1);
 }
 
-/* The map id of what the datapath uses now; 0 before the first publish. */
-static int live_index_id(const struct state *st, __u32 *id)
+/* The map id of the live rule set's snapshot; 0 before the first publish. */
+static int live_set_id(const struct state *st, __u32 *id)
 {
-	__u32 zero = 0;
+	struct arena a;
+	int err;
 
-	if (!bpf_map_lookup_elem(st->rule_index, &zero, id))
-		return 0;
-	if (errno != ENOENT)
-		return err_kernel(-errno, "read rule index");
 	*id = 0;
+	err = arena_open(st, false, &a);
+	if (!err)
+		*id = a.meta.base_set;
+	arena_close(&a);
+	return err;
+}
+
+/*
+ * The same for a pin root of splicer 0.1.0, whose snapshots are named
+ * by the map id of the index in its "rule_index" slot; 0 if none.
+ */
+static int v1_set_id(const struct state *st, __u32 *id)
+{
+	char path[4200];
+	__u32 zero = 0;
+	int fd;
+
+	*id = 0;
+	snprintf(path, sizeof(path), "%s/" INDEX_V1_PIN, st->root);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_kernel(-errno, "%s", path);
+	if (bpf_map_lookup_elem(fd, &zero, id))
+		*id = 0;
+	close(fd);
 	return 0;
+}
+
+/* The snapshot that holds the rule set: the arena's, else 0.1.0's. */
+static int set_id(const struct state *st, __u32 *id)
+{
+	int err = live_set_id(st, id);
+
+	if (!err && !*id)
+		err = v1_set_id(st, id);
+	return err;
 }
 
 static int map_id_of(int fd, __u32 *id)
@@ -73,7 +107,7 @@ static int map_id_of(int fd, __u32 *id)
 	__u32 len = sizeof(info);
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return err_kernel(-errno, "rule index info");
+		return err_kernel(-errno, "rule set info");
 	*id = info.id;
 	return 0;
 }
@@ -215,7 +249,7 @@ int rules_view(const struct state *st, struct rule_set *set)
 	 * the live index has moved on, and we look again.
 	 */
 	for (i = 0; i < VIEW_TRIES; i++) {
-		err = live_index_id(st, &id);
+		err = set_id(st, &id);
 		if (err || !id)
 			return err; /* before the first publish: no rules */
 		snapshot_path(st, id, path, sizeof(path));
@@ -229,7 +263,7 @@ int rules_view(const struct state *st, struct rule_set *set)
 		}
 		if (errno != ENOENT)
 			return err_kernel(-errno, "%s", path);
-		err = live_index_id(st, &again);
+		err = set_id(st, &again);
 		if (err)
 			return err;
 		if (again == id)
@@ -312,11 +346,24 @@ static void snapshots_sweep(const struct state *st, const char *keep)
 	closedir(d);
 }
 
-int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
+static __u32 max_id_of(const struct rule *r, size_t n)
+{
+	__u32 max = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (r[i].v.id > max)
+			max = r[i].v.id;
+	return max;
+}
+
+int rules_commit(const struct state *st, struct rule_set *set)
 {
 	struct snapshot_head *head = set->map;
+	struct arena_pub pub = {};
+	struct arena a;
 	char path[4200];
-	__u32 id = 0, live = 0;
+	__u32 id = 0;
 	void *map;
 	int err;
 
@@ -340,15 +387,7 @@ int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
 		return err_kernel(-errno, "map rule set");
 	set->map = map;
 	set->r = (struct rule *)map + 1;
-	/*
-	 * The snapshot is tied to its index by the index's map id, so every
-	 * index published must be a new map, as index_build() makes them.
-	 */
-	err = map_id_of(trie_fd, &id);
-	if (!err)
-		err = live_index_id(st, &live);
-	if (!err && id == live)
-		err = err_failed("rule index %u is live already", id);
+	err = map_id_of(set->fd, &id);
 	if (err)
 		return err;
 	snapshot_path(st, id, path, sizeof(path));
@@ -357,8 +396,20 @@ int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
 		return err_kernel(-errno, "%s", path);
 	if (bpf_obj_pin(set->fd, path))
 		return err_kernel(-errno, "%s", path);
-	/* The commit point: from here on the new set is the rule set. */
-	err = index_swap(st, trie_fd);
+	err = arena_open(st, true, &a);
+	if (!err) {
+		pub.base = set->r;
+		pub.n_base = set->n;
+		pub.meta.base_set = id;
+		pub.meta.rules = set->n;
+		pub.meta.base_rules = set->n;
+		pub.meta.max_id = max_id_of(set->r, set->n);
+		if (pub.meta.max_id < a.meta.max_id)
+			pub.meta.max_id = a.meta.max_id;
+		/* The commit point: from here on the new set is the rule set. */
+		err = arena_publish(st, &a, &pub);
+	}
+	arena_close(&a);
 	if (err) {
 		unlink(path);
 		return err;
@@ -369,34 +420,56 @@ int rules_commit(const struct state *st, struct rule_set *set, int trie_fd)
 
 int rules_tidy(const struct state *st, bool *live)
 {
-	char keep[64];
+	char keep[64], path[4200];
 	__u32 id;
 	int err;
 
-	err = live_index_id(st, &id);
+	err = live_set_id(st, &id);
 	*live = !err && id;
 	if (*live) {
 		snprintf(keep, sizeof(keep), SNAPSHOT_PIN "%u", id);
 		snapshots_sweep(st, keep);
+		/*
+		 * 0.1.0's index, once the arena holds its rules: a program
+		 * of 0.1.0 still running holds the map itself, not the pin.
+		 */
+		snprintf(path, sizeof(path), "%s/" INDEX_V1_PIN, st->root);
+		if (unlink(path) && errno != ENOENT)
+			return err_kernel(-errno, "%s", path);
 	}
+	return err;
+}
+
+int rules_adopt(const struct state *st)
+{
+	struct rule *r = NULL;
+	bool live;
+	size_t n;
+	int err;
+
+	err = rules_tidy(st, &live);
+	if (err || live)
+		return err;
+	err = rules_load(st, &r, &n);
+	if (!err)
+		err = rules_publish(st, r, n);
+	if (!err)
+		err = rules_tidy(st, &live);
+	free(r);
 	return err;
 }
 
 int rules_publish(const struct state *st, const struct rule *r, size_t n)
 {
 	struct rule_set set;
-	int trie = -1, err;
+	int err;
 
 	err = rules_stage(&set, n, true);
 	if (err)
 		return err;
 	memcpy(set.r, r, n * sizeof(*r));
 	set.n = n;
-	err = index_build(set.r, set.n, &trie);
-	if (!err)
-		err = rules_commit(st, &set, trie);
-	if (trie >= 0)
-		close(trie);
+	err = rules_commit(st, &set);
 	rules_release(&set);
 	return err;
 }

@@ -36,10 +36,10 @@ int rules_load(const struct state *st, struct rule **out, size_t *n);
 int rules_stage(struct rule_set *set, size_t cap, bool publish);
 /*
  * Makes set->r[0..set->n) the rule set: records it beside the live one,
- * then publishes trie_fd, the index compiled from it. That swap is the
- * commit point. set->r stays readable (not writable) until released.
+ * then compiles and publishes its index, which names it. That publish is
+ * the commit point. set->r stays readable (not writable) until released.
  */
-int rules_commit(const struct state *st, struct rule_set *set, int trie_fd);
+int rules_commit(const struct state *st, struct rule_set *set);
 void rules_release(struct rule_set *set);
 /* Stages, compiles and commits r[]. */
 int rules_publish(const struct state *st, const struct rule *r, size_t n);
@@ -48,6 +48,13 @@ int rules_publish(const struct state *st, const struct rule *r, size_t n);
  * says whether an index (and so its rule set) is published.
  */
 int rules_tidy(const struct state *st, bool *live);
+/*
+ * Publishes the rule set into the arena if nothing is published there:
+ * on a fresh pin root an empty one, on a pin root of splicer 0.1.0 the
+ * rule set its index names (ids, services and so counters kept). Before
+ * a program of this build goes live on any interface.
+ */
+int rules_adopt(const struct state *st);
 /* Fails, with what to do, on the pin root of an older splicer. */
 int rules_check_layout(const struct state *st);
 

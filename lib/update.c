@@ -74,11 +74,9 @@ static int publish(const struct state *st, struct rule_set *next,
 		   const struct plan *p, const struct rule *old, size_t n_old)
 {
 	struct routes *rt = NULL;
-	int err, trie = -1;
+	int err;
 
-	err = index_build(p->r, p->n, &trie);
-	if (!err)
-		err = routes_open(&rt);
+	err = routes_open(&rt);
 	if (!err)
 		err = routes_want(rt, p->r, p->n);
 	if (!err)
@@ -87,7 +85,7 @@ static int publish(const struct state *st, struct rule_set *next,
 		err = counters_zero(st, p->fresh, p->n_fresh);
 	if (!err) {
 		next->n = p->n;
-		err = rules_commit(st, next, trie);
+		err = rules_commit(st, next);
 	}
 	if (err) {
 		/* Take back routes only the new set asked for. */
@@ -98,8 +96,6 @@ static int publish(const struct state *st, struct rule_set *next,
 		err = routes_remove(rt);
 	}
 	routes_close(rt);
-	if (trie >= 0)
-		close(trie);
 	return err;
 }
 

@@ -27,3 +27,13 @@ UNIT="${BATS_TEST_DIRNAME}/../build/index_test"
 	[[ "$output" =~ \(([0-9]+)\ in\ a\ second\ bucket\) ]]
 	[ "${BASH_REMATCH[1]}" -gt 0 ]
 }
+
+@test "changes published as deltas over a base classify like the reference after every step, and like a rebuild" {
+	for seed in 1 2 3; do
+		run -0 timeout 300 unshare --net "$UNIT" delta "$seed" 3 25 40 200
+		[[ "$output" == *", 0 mismatches"* ]]
+		# deltas were published, not only rebuilds
+		[[ "$output" =~ ,\ ([0-9]+)\ deltas ]]
+		[ "${BASH_REMATCH[1]}" -gt 20 ]
+	done
+}

@@ -52,7 +52,7 @@ ingress_prog_id() {
 	# the rule set, its index and its route were written ...
 	local rules index route filter
 	rules=$(last_line '^pin rules-[0-9]+$')
-	index=$(last_line '^map rule_index update$')
+	index=$(last_line '^map rule_arena update$')
 	route=$(last_line '^nl RTM_NEWROUTE$')
 	filter=$(first_line '^nl RTM_NEWTFILTER$')
 	[ -n "$rules" ] && [ -n "$index" ] && [ -n "$route" ] && [ -n "$filter" ] ||
@@ -105,7 +105,7 @@ refute_line_in_changes() {
 	# write to the rule set or its counters
 	refute_line_in_changes '^nl RTM_(NEW|DEL)TFILTER$'
 	refute_line_in_changes '^nl RTM_DELQDISC$'
-	refute_line_in_changes '^map (rule_index|rule_stats) '
+	refute_line_in_changes '^map (rule_arena|rule_stats) '
 	refute_line_in_changes '^pin rules-'
 	assert_equal "$(splicer -j list | jq -S .)" "$list"
 	assert_equal "$(ingress_prog_id)" "$prog"

@@ -22,7 +22,8 @@
 #include <bpf/libbpf.h>
 
 #include "util.h"
-#include "index.h"
+#include "arena.h"
+#include "pinroot.h"
 #include "store.h"
 #include "state.h"
 #include "out.h"
@@ -282,26 +283,16 @@ static int run_packet(int prog_fd, const struct state *st,
 static size_t second_bucket_keys(const struct state *st, const struct rule *r,
 				 size_t n)
 {
-	struct bpf_map_info info = {};
-	__u32 zero = 0, id, len = sizeof(info), c;
-	union ix_rec *rec, *hdr;
 	size_t i, second = 0, j;
-	int fd;
+	struct arena a;
 
-	if (bpf_map_lookup_elem(st->rule_index, &zero, &id))
+	if (arena_open(st, false, &a))
 		return 0;
-	fd = bpf_map_get_fd_by_id(id);
-	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-		return 0;
-	rec = calloc(info.max_entries, sizeof(struct ix_chunk));
-	for (c = 0; rec && c < info.max_entries; c++)
-		bpf_map_lookup_elem(fd, &c, &rec[c * SPLICER_IX_CHUNK]);
-	close(fd);
-	hdr = rec;
-	for (i = 0; rec && hdr->hdr.exact && i < n; i++) {
+	for (i = 0; a.rec && a.base.exact && i < n; i++) {
 		__u32 b = splicer_ix_hash(ntohl(r[i].k.dst), r[i].k.proto, 0,
-					  hdr->hdr.exact_bits);
-		const union ix_rec *k = &rec[hdr->hdr.exact + 5 * b];
+					  a.base.exact_bits);
+		const union ix_rec *k =
+			&a.rec[a.base.exact + SPLICER_IX_BUCKET_RECS * b];
 
 		for (j = 0; j < SPLICER_IX_BUCKET; j++)
 			if (k->keys.addr[j] == r[i].k.dst &&
@@ -309,7 +300,7 @@ static size_t second_bucket_keys(const struct state *st, const struct rule *r,
 				break;
 		second += j == SPLICER_IX_BUCKET;
 	}
-	free(rec);
+	arena_close(&a);
 	return second;
 }
 
@@ -328,7 +319,6 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 	long mismatches = 0;
 	size_t i, j, second;
 	__u32 *addrs;
-	int trie;
 
 	if (!r)
 		return 2;
@@ -357,9 +347,8 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 		r[i].v.action = rnd() % 2 ? SPLICER_ACT_PASS : SPLICER_ACT_DROP;
 		bpf_map_update_elem(st->rule_stats, &r[i].v.id, zero, BPF_ANY);
 	}
-	if (index_build(r, n, &trie) || index_swap(st, trie))
+	if (arena_publish_rules(st, r, n))
 		return 2;
-	close(trie);
 	second = second_bucket_keys(st, r, n);
 	moved_reason(st, &before_if);
 	for (i = 0; i < n && mismatches <= 20; i++) {
@@ -402,6 +391,214 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 	return mismatches ? 1 : 0;
 }
 
+/* ------------------------------------------------------------- deltas */
+
+/* Do two destination prefixes of one protocol hold one another? */
+static bool overlaps(const struct rule *r, const struct ix_region *g)
+{
+	__u8 len = r->k.dst_len < g->len ? r->k.dst_len : g->len;
+
+	return r->k.proto == g->proto &&
+	       !((ntohl(r->k.dst) ^ ntohl(g->dst)) & mask4(len));
+}
+
+static void add_region(struct ix_region *g, size_t *n, const struct rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (g[i].dst == r->k.dst && g[i].len == r->k.dst_len &&
+		    g[i].proto == r->k.proto)
+			return;
+	g[(*n)++] = (struct ix_region){ r->k.dst, r->k.dst_len, r->k.proto };
+}
+
+/* One random change to the live set l[0..*n); its prefix becomes a region. */
+static void random_change(struct rule *l, size_t *n, __u32 *next_id,
+			  struct ix_region *g, size_t *n_g,
+			  const struct state *st)
+{
+	struct counter zero[256] = {};
+	struct rule r;
+	size_t i, k;
+
+	switch (*n ? rnd() % 4 : 0) {
+	case 0: /* a new rule, near an old one or anywhere */
+	case 1:
+		if (*n && rnd() % 2)
+			sibling_rule(&r, &l[rnd() % *n], *next_id);
+		else
+			random_rule(&r, *next_id);
+		for (i = 0; i < *n; i++)
+			if (!memcmp(&l[i].k, &r.k, sizeof(r.k)))
+				return;
+		if (*n >= MAX_TEST_RULES)
+			return;
+		bpf_map_update_elem(st->rule_stats, &r.v.id, zero, BPF_ANY);
+		(*next_id)++;
+		l[(*n)++] = r;
+		add_region(g, n_g, &r);
+		return;
+	case 2: /* a rule goes */
+		k = rnd() % *n;
+		add_region(g, n_g, &l[k]);
+		l[k] = l[--*n];
+		return;
+	default: /* a rule takes another action */
+		k = rnd() % *n;
+		l[k].v.action = (l[k].v.action + 1 + rnd() % 2) % 3;
+		add_region(g, n_g, &l[k]);
+		return;
+	}
+}
+
+/*
+ * Sends n_packets random packets; counts those whose verdict or rule
+ * counter differs from the reference classifier over l[0..n).
+ */
+static long check_packets(int prog_fd, const struct state *st,
+			  const struct rule *l, size_t n,
+			  const struct rule *all, size_t n_all, __u64 *before,
+			  int n_packets, const char *what)
+{
+	struct iface_stats before_if = {};
+	long mismatches = 0;
+	int i, got;
+
+	moved_reason(st, &before_if);
+	moved_rule(st, all, n_all, before);
+	for (i = 0; i < n_packets; i++) {
+		const struct rule *want;
+		struct packet p;
+		long got_rule;
+		char buf[96];
+
+		/* near the live rules, or near rules that are gone */
+		random_packet(rnd() % 4 || !n_all ? l : all,
+			      rnd() % 4 || !n_all ? n : n_all, &p);
+		want = reference(l, n, &p);
+		got = run_packet(prog_fd, st, &p, &before_if);
+		got_rule = moved_rule(st, all, n_all, before);
+		if (got == expected_reason(want) &&
+		    got_rule == (want ? (long)want->v.id : 0))
+			continue;
+		if (++mismatches <= 10) {
+			describe(&p, buf, sizeof(buf));
+			fprintf(stderr,
+				"index_test: %s: %s: reason %d rule %ld, "
+				"want %d rule %u\n",
+				what, buf, got, got_rule, expected_reason(want),
+				want ? want->v.id : 0);
+		}
+	}
+	return mismatches;
+}
+
+/*
+ * index_test delta SEED ROUNDS STEPS RULES PACKETS: a base of RULES
+ * random rules, then STEPS random changes, each published as a delta
+ * over that base (every live rule whose prefix holds or is held by a
+ * changed prefix, and those prefixes as regions); after each, packets
+ * must classify as the reference says of the live set, and again after
+ * the same set is published whole from scratch. Every few steps the
+ * live set becomes the base, as splicer does when a delta grows.
+ */
+static int delta_test(struct splicer_bpf *skel, const struct state *st,
+		      int rounds, int steps, int n_rules, int n_packets)
+{
+	int prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
+	size_t cap_all = MAX_TEST_RULES * 64;
+	struct rule *l = calloc(MAX_TEST_RULES, sizeof(*l));
+	struct rule *b = calloc(MAX_TEST_RULES, sizeof(*b));
+	struct rule *near = calloc(MAX_TEST_RULES, sizeof(*near));
+	struct rule *all = calloc(cap_all, sizeof(*all));
+	struct ix_region *g = calloc(cap_all, sizeof(*g));
+	__u64 *before = calloc(cap_all, sizeof(*before));
+	long mismatches = 0, checked = 0, deltas = 0;
+	size_t n, n_b, n_all = 0, n_g, n_near, i, j;
+	__u32 next_id = 1;
+	int round, step, k, err;
+
+	if (!l || !b || !near || !all || !g || !before)
+		return 2;
+	for (round = 0; round < rounds; round++) {
+		struct counter zero[256] = {};
+
+		n = n_g = 0;
+		while ((int)n < n_rules) {
+			if (n && rnd() % 3 == 0)
+				sibling_rule(&l[n], &l[rnd() % n], next_id);
+			else
+				random_rule(&l[n], next_id);
+			for (i = 0; i < n; i++)
+				if (!memcmp(&l[i].k, &l[n].k, sizeof(l[n].k)))
+					break;
+			if (i < n)
+				continue;
+			bpf_map_update_elem(st->rule_stats, &l[n].v.id, zero,
+					    BPF_ANY);
+			next_id++;
+			n++;
+		}
+		memcpy(b, l, n * sizeof(*l));
+		n_b = n;
+		for (step = 0; step < steps; step++) {
+			struct arena_pub pub = {};
+			struct arena a;
+
+			if (arena_publish_rules(st, b, n_b))
+				return 2;
+			for (k = 0; k < 1 + (int)(rnd() % 3); k++)
+				random_change(l, &n, &next_id, g, &n_g, st);
+			if (rnd() % 8 == 0 || n_g > MAX_TEST_RULES) {
+				/* the live set becomes the base */
+				memcpy(b, l, n * sizeof(*l));
+				n_b = n;
+				n_g = 0;
+				continue;
+			}
+			for (i = 0, n_near = 0; i < n; i++)
+				for (j = 0; j < n_g; j++)
+					if (overlaps(&l[i], &g[j])) {
+						near[n_near++] = l[i];
+						break;
+					}
+			pub.delta = near;
+			pub.n_delta = n_near;
+			pub.regions = g;
+			pub.n_regions = n_g;
+			err = arena_open(st, true, &a);
+			if (!err)
+				err = arena_publish(st, &a, &pub);
+			arena_close(&a);
+			if (err)
+				return 2;
+			deltas++;
+			/* every rule ever, for the counters */
+			for (i = 0; i < n && n_all < cap_all; i++) {
+				for (j = 0; j < n_all; j++)
+					if (all[j].v.id == l[i].v.id)
+						break;
+				if (j == n_all)
+					all[n_all++] = l[i];
+			}
+			mismatches += check_packets(prog_fd, st, l, n, all,
+						    n_all, before, n_packets,
+						    "delta");
+			if (arena_publish_rules(st, l, n))
+				return 2;
+			mismatches += check_packets(prog_fd, st, l, n, all,
+						    n_all, before, n_packets,
+						    "from scratch");
+			checked += 2 * n_packets;
+		}
+	}
+	printf("index_test: delta: %d rounds of %d steps, %ld deltas, %ld "
+	       "packets, %ld mismatches\n",
+	       rounds, steps, deltas, checked, mismatches);
+	return mismatches ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long long seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
@@ -420,6 +617,7 @@ int main(int argc, char **argv)
 	int round, i, prog_fd, err;
 
 	bool exact = argc == 4 && !strcmp(argv[1], "exact");
+	bool delta = argc == 7 && !strcmp(argv[1], "delta");
 
 	if (!rules || !before_rule || (!exact && n_rules > MAX_TEST_RULES)) {
 		fprintf(stderr, "index_test: bad arguments\n");
@@ -431,12 +629,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "index_test: load: %s\n", strerror(errno));
 		return 2;
 	}
+	if (delta) {
+		rnd_seed(strtoull(argv[2], NULL, 0));
+		st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+		st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
+		st.rule_index = bpf_map__fd(skel->maps.rule_arena);
+		test_pin_root_make(&st);
+		for (i = 0; i < 2; i++)
+			bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces),
+					    &ifs[i], &cfg, BPF_ANY);
+		return delta_test(skel, &st, atoi(argv[3]), atoi(argv[4]),
+				  atoi(argv[5]), atoi(argv[6]));
+	}
 	if (exact) {
 		seed = strtoull(argv[2], NULL, 0);
 		rnd_seed(seed);
 		st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
 		st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
-		st.rule_index = bpf_map__fd(skel->maps.rule_index);
+		st.rule_index = bpf_map__fd(skel->maps.rule_arena);
+		test_pin_root_make(&st);
 		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[0],
 				    &cfg, BPF_ANY);
 		return exact_test(skel, &st, seed, strtoul(argv[3], NULL, 0));
@@ -444,7 +655,8 @@ int main(int argc, char **argv)
 	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
 	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
 	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
-	st.rule_index = bpf_map__fd(skel->maps.rule_index);
+	st.rule_index = bpf_map__fd(skel->maps.rule_arena);
+	test_pin_root_make(&st);
 	/* Both test interfaces count into slot 1. */
 	for (i = 0; i < 2; i++)
 		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[i],
@@ -452,7 +664,6 @@ int main(int argc, char **argv)
 
 	for (round = 0; round < rounds; round++) {
 		size_t n = 0;
-		int trie;
 
 		for (i = 0; i < n_rules; i++) {
 			struct counter zero[256] = {};
@@ -474,15 +685,12 @@ int main(int argc, char **argv)
 			before_rule[n] = 0;
 			n++;
 		}
-		err = index_build(rules, n, &trie);
-		if (!err)
-			err = index_swap(&st, trie);
+		err = arena_publish_rules(&st, rules, n);
 		if (err) {
 			fprintf(stderr, "index_test: round %d: index: %d\n",
 				round, err);
 			return 2;
 		}
-		close(trie);
 		moved_reason(&st, &before_if);
 
 		for (i = 0; i < n_packets; i++) {

@@ -25,6 +25,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "arena.h"
+#include "pinroot.h"
 #include "rng.h"
 #include "splicer.skel.h"
 #include "world.h"
@@ -109,7 +111,7 @@ static __u64 load(void)
 	struct iface_addr a;
 	__u8 one = 1;
 	size_t i;
-	int trie, err;
+	int err;
 
 	skel = splicer_bpf__open();
 	if (!skel) {
@@ -127,7 +129,8 @@ static __u64 load(void)
 	state_init(&st);
 	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
 	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
-	st.rule_index = bpf_map__fd(skel->maps.rule_index);
+	st.rule_index = bpf_map__fd(skel->maps.rule_arena);
+	test_pin_root_make(&st);
 	for (i = 0; i < 3; i++) {
 		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[i],
 				    &cfg[i], BPF_ANY);
@@ -143,12 +146,9 @@ static __u64 load(void)
 		bpf_map_update_elem(st.rule_stats, &world_rules[i].v.id, zero,
 				    BPF_ANY);
 	}
-	err = index_build(world_rules, world_n_rules, &trie);
-	if (!err)
-		err = index_swap(&st, trie);
+	err = arena_publish_rules(&st, world_rules, world_n_rules);
 	if (err)
 		exit(2);
-	close(trie);
 	return processed_insns(log);
 }
 

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The arena: the array of index records the datapath reads, and how a
+ * compiled index is put in it without a packet seeing half of it.
+ */
+#ifndef SPLICER_ARENA_H
+#define SPLICER_ARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "index.h"
+
+struct state;
+
+/* The live arena, mapped read-only, or read-write for a writer. */
+struct arena {
+	int fd; /* the inner map; -1 before the first publish */
+	union ix_rec *rec;
+	size_t cap; /* records */
+	bool write;
+	__u32 header; /* the live header block; 0: nothing published */
+	struct ix_part base, delta;
+	struct ix_meta meta;
+};
+
+/* Opens the live arena; a writer (the lock held) makes one if none. */
+int arena_open(const struct state *st, bool write, struct arena *a);
+void arena_close(struct arena *a);
+
+/*
+ * What a publish puts in place: a new base (base != NULL) or the live
+ * one kept, and the delta over it (regions: the prefixes it knows).
+ */
+struct arena_pub {
+	const struct rule *base;
+	size_t n_base;
+	const struct rule *delta;
+	size_t n_delta;
+	const struct ix_region *regions;
+	size_t n_regions;
+	struct ix_meta meta; /* gen is set by arena_publish() */
+};
+
+/*
+ * Compiles and publishes pub: new records go where no packet reads,
+ * then one store of the anchor makes them live. Records freed by it are
+ * written again only after a grace period. On failure nothing a packet
+ * reads has changed.
+ */
+int arena_publish(const struct state *st, struct arena *a,
+		  const struct arena_pub *pub);
+
+/* Publishes r[0..n) as the base, naming no snapshot: for tests. */
+int arena_publish_rules(const struct state *st, const struct rule *r, size_t n);
+
+/* Records in use by the live index, of a->cap. */
+size_t arena_used(const struct arena *a);
+
+#endif /* SPLICER_ARENA_H */
