@@ -677,6 +677,13 @@ int do_watch(int argc, char **argv)
 	err_keep_mode();
 	apply_config(w);
 	resync(w);
+	/*
+	 * Its start is this watcher's one chance to replace the programs of
+	 * another build: later, they are most likely a newer binary's, put
+	 * in place while this one ran (systemctl reload runs the new binary's
+	 * apply first, then sends us SIGHUP).
+	 */
+	state_allow_upgrade(false);
 	log_watching(w);
 	for (;;) {
 		if (poll(pfd, 2, -1) < 0) {

@@ -261,6 +261,14 @@ static int ensure_bpffs(const char *root)
 	return 0;
 }
 
+/* Whether state_create() may replace another build's programs. */
+static bool upgrades = true;
+
+void state_allow_upgrade(bool allow)
+{
+	upgrades = allow;
+}
+
 /*
  * Which build of the BPF object this binary carries: a hash of the object
  * itself (upgrade.c says why this and not the program tag).
@@ -295,7 +303,7 @@ static int state_make(struct state *st, int prog_fd[2])
 	struct splicer_bpf *skel;
 	struct bpf_map *map;
 	char path[4200];
-	bool current;
+	bool current, keep;
 	size_t i;
 	int err;
 
@@ -352,7 +360,12 @@ static int state_make(struct state *st, int prog_fd[2])
 		prog_fd[i] = bpf_obj_get(path);
 	}
 	current = upgrade_current(st, build, prog_fd);
-	for (i = 0; i < 2 && current; i++)
+	keep = !current && !upgrades && prog_fd[0] >= 0 && prog_fd[1] >= 0;
+	if (keep)
+		p_notice("%s: the programs pinned are another splicer build's; "
+			 "kept until this splicer starts again",
+			 st->root);
+	for (i = 0; i < 2 && (current || keep); i++)
 		bpf_program__set_autoload(progs[i], false);
 	err = splicer_bpf__load(skel);
 	if (err) {
@@ -361,7 +374,7 @@ static int state_make(struct state *st, int prog_fd[2])
 		goto out;
 	}
 	err = open_pinned_maps(st);
-	if (!err && !current)
+	if (!err && !current && !keep)
 		err = upgrade_replace(st, build, progs, prog_fd);
 out:
 	splicer_bpf__destroy(skel);

@@ -28,6 +28,13 @@ int state_open(struct state *st, bool write);
  * programs' fds (ingress, egress) in prog_fd, unless it is NULL.
  */
 int state_create(struct state *st, int prog_fd[2]);
+/*
+ * Whether state_create() replaces the programs another splicer build
+ * pinned (an upgrade in place, the default) or keeps them. splicer watch
+ * stops after its start: a watcher that outlived an upgrade of its binary
+ * must not put its own programs back at the next event or SIGHUP.
+ */
+void state_allow_upgrade(bool allow);
 int state_purge(struct state *st);
 /* A pinned map by name (SPLICER_MAP_*): its fd, or a negative error. */
 int state_open_map(const struct state *st, const char *name, bool optional);
