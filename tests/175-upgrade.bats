@@ -36,12 +36,16 @@ teardown_file() {
 }
 
 setup() {
-	[ -z "$OLD_MISSING" ] || skip "$OLD_MISSING"
 	common_setup
 	STOP="$BATS_TEST_TMPDIR/stop"
 	TRACE="$BATS_TEST_TMPDIR/trace"
 }
 teardown() { common_teardown; }
+
+# The tests that run splicer 0.1.0 start with this.
+need_old() {
+	[ -z "$OLD_MISSING" ] || skip "$OLD_MISSING"
+}
 
 # The old binary, as splicer() runs the new one.
 old() {
@@ -141,6 +145,7 @@ flows_held() {
 }
 
 @test "attach of the new splicer over 0.1.0's pin root replaces the programs on every interface in place, under a running flow" {
+	need_old
 	old_router
 	local before counters dropped
 	before=$(rules_shown)
@@ -213,6 +218,7 @@ flows_held() {
 }
 
 @test "apply with the file's attach lines, as the service's start runs it, upgrades 0.1.0 in place" {
+	need_old
 	tcp_server "$NS_R" web --port 9999 --bind 127.0.0.1 --tag
 	run -0 old attach vr
 	run -0 old attach xr
@@ -298,6 +304,7 @@ all_filtered() {
 }
 
 @test "an upgrade killed with SIGKILL at each of its steps leaves every interface filtered, and the next attach finishes it" {
+	need_old
 	old_router
 	local before
 	before=$(rules_shown)
@@ -347,4 +354,46 @@ all_filtered() {
 	assert_output "$before"
 	run -2 tcp_client "$NS_C" --connect "$R_IP:8081" --timeout 1
 	flows_held
+}
+
+# The record says another build loaded the pinned programs, as it would
+# after the binary was upgraded and another splicer attached.
+forge_record() {
+	local ids
+	ids=$(timeout 10 bpftool -j map dump pinned "$PIN/build" |
+		jq -er '.[0].value[8:] | map(ltrimstr("0x")) | join(" ")') || return 1
+	timeout 10 bpftool map update pinned "$PIN/build" key hex 00 00 00 00 \
+		value hex 00 00 00 00 00 00 00 00 $ids
+}
+
+@test "a running watcher keeps another build's programs; its start replaces them" {
+	local conf="$BATS_TEST_TMPDIR/splicer.conf" in eg
+	printf 'attach vr\nattach xr icmp-echo on\n' >"$conf"
+	start_watch --config "$conf"
+	in=$(pinned_id ingress)
+	eg=$(pinned_id egress)
+	on_programs "$in" "$eg"
+	run -0 forge_record
+
+	# SIGHUP (systemctl reload, after the new binary's apply): the
+	# watcher, perhaps the older of the two, leaves the programs alone
+	kill -HUP "$WATCH_PID"
+	wait_for watch_logged '^<6>watching' 2 || fail "no reload: $(watch_log)"
+	[ "$(pinned_id ingress)" = "$in" ] && [ "$(pinned_id egress)" = "$eg" ]
+	on_programs "$in" "$eg"
+	run -0 watch_log
+	assert_line --partial "<5>$PIN: the programs pinned are another splicer build's; kept until this splicer starts again"
+	refute_line --partial "replaced the programs"
+
+	# started again, it puts its own in place, as splicer apply does
+	kill -TERM "$WATCH_PID"
+	wait "$WATCH_PID" || fail "the watcher exited $?: $(watch_log)"
+	start_watch --config "$conf"
+	run -0 watch_log
+	assert_line --regexp "^<5>replaced the programs of another splicer build in place \(ingress $in -> [0-9]+, egress $eg -> [0-9]+\); filters replaced on 2 interfaces$"
+	[ "$(pinned_id ingress)" != "$in" ] && [ "$(pinned_id egress)" != "$eg" ]
+	on_programs "$(pinned_id ingress)" "$(pinned_id egress)"
+	run -0 splicer -j stats
+	json_true "$output" '[.interfaces[] | select(.attached) | [.name, .icmp_echo]] | sort ==
+		[["vr", false], ["xr", true]]'
 }
