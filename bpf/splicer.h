@@ -14,6 +14,7 @@
 #define SPLICER_MAP_IFACE_ADDRS "iface_addrs"
 #define SPLICER_MAP_IFACE_STATS "iface_stats"
 #define SPLICER_MAP_INDEX "rule_arena"
+#define SPLICER_MAP_INDEX_V1 "rule_index" /* splicer 0.1.0's */
 #define SPLICER_MAP_FRAG_FLOWS "frag_flows"
 #define SPLICER_MAP_ECHO_OUT "echo_out"
 #define SPLICER_MAP_EVENTS "events"

@@ -18,7 +18,9 @@ const struct command commands[] = {
 	  "filters, and learn IFACE's IPv4 addresses for the SSH allowance.\n"
 	  "icmp-echo on lets IFACE answer pings; off (the default) drops them.\n"
 	  "Again on an attached IFACE: refresh its addresses and apply the\n"
-	  "icmp-echo setting if given, change nothing else.\n" },
+	  "icmp-echo setting if given, change nothing else. Programs another\n"
+	  "splicer build pinned are replaced in place first, on every attached\n"
+	  "interface, rules and counters kept.\n" },
 	{ "detach", do_detach, "detach IFACE [--purge]",
 	  "Remove splicer's filter from IFACE (and the clsact qdisc if splicer\n"
 	  "made it and nothing else uses it). Rules stay pinned for the next\n"

@@ -207,8 +207,8 @@ static void release(struct monitor *m)
 }
 
 /*
- * A datapath loaded by an older splicer (its program stays pinned across
- * upgrades) does not know the events map: say so rather than stay silent.
+ * A datapath loaded by an older splicer that the pin root still holds
+ * does not know the events map: say so rather than stay silent.
  */
 static int check_datapath(struct monitor *m)
 {
@@ -235,9 +235,8 @@ static int check_datapath(struct monitor *m)
 		if (ids[i] == minfo.id)
 			goto out;
 	err = err_kernel(-EOPNOTSUPP,
-			 "%s: the loaded datapath predates events; detach "
-			 "every interface (the last with --purge) and "
-			 "attach again",
+			 "%s: the loaded datapath predates events; 'splicer "
+			 "attach IFACE' replaces it in place",
 			 path);
 out:
 	close(fd);

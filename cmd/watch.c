@@ -630,7 +630,7 @@ static int signal_fd(void)
 	return fd < 0 ? err_kernel(-errno, "signalfd") : fd;
 }
 
-/* The file again, then every interface: at the start and on SIGHUP. */
+/* The file again, then every interface: on SIGHUP. */
 static void start_over(struct watch *w)
 {
 	apply_config(w);
@@ -701,7 +701,16 @@ int do_watch(int argc, char **argv)
 	pfd[0].events = pfd[1].events = POLLIN;
 
 	err_keep_mode();
-	start_over(w);
+	apply_config(w);
+	resync(w);
+	/*
+	 * Its start is this watcher's one chance to replace the programs of
+	 * another build: later, they are most likely a newer binary's, put
+	 * in place while this one ran (systemctl reload runs the new binary's
+	 * apply first, then sends us SIGHUP).
+	 */
+	state_allow_upgrade(false);
+	log_watching(w);
 	err = 1;
 	do {
 		if (poll(pfd, 2, -1) < 0) {

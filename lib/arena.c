@@ -206,6 +206,12 @@ int arena_open(const struct state *st, bool write, struct arena *a)
 	memset(a, 0, sizeof(*a));
 	a->fd = -1;
 	a->write = write;
+	if (st->rule_index < 0 && !write)
+		return 0; /* splicer 0.1.0's pin root: no arena yet */
+	if (st->rule_index < 0)
+		return err_failed("%s: made by splicer 0.1.0; 'splicer attach' "
+				  "upgrades it in place",
+				  st->root);
 	for (i = 0; i < ARENA_READ_TRIES; i++) {
 		if (bpf_map_lookup_elem(st->rule_index, &zero, &id)) {
 			if (errno != ENOENT)

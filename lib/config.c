@@ -138,6 +138,14 @@ size_t config_names(const struct config *c, bool dev, char (*names)[16],
 	return n;
 }
 
+static bool v1_root(void)
+{
+	struct state st;
+
+	state_init(&st);
+	return state_is_v1(&st);
+}
+
 /* Pins the maps and programs, attaching nothing. */
 static int state_ensure(void)
 {
@@ -221,7 +229,8 @@ int config_apply(const struct config *c, bool check)
 			err = attach_ifaces(c->ifaces, c->n_ifaces, true);
 		return err;
 	}
-	if (!err && fresh)
+	/* A fresh pin root is made; one of splicer 0.1.0 upgraded first. */
+	if (!err && (fresh || v1_root()))
 		err = state_ensure();
 	if (!err)
 		err = rules_update(c->ch, c->n_ch, UPDATE_REPLACE);

@@ -230,6 +230,20 @@ void p_status(const char *fmt, ...)
 	fflush(stderr);
 }
 
+void p_notice(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err_keep)
+		p_log(LOG_NOTICE, "%s", msg);
+	else
+		p_status("%s", msg);
+}
+
 void p_count(const char *key, unsigned long long n, const char *fmt, ...)
 {
 	va_list ap;

@@ -64,6 +64,12 @@ void p_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * -j (a -j reader reads stdout, and stderr stays for errors and counts).
  */
 void p_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Something done that the user did not ask for in so many words (an
+ * upgrade in place): a status line, or under splicer watch a log line of
+ * priority notice.
+ */
+void p_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A count worth telling on stderr: {"KEY":N} under -j, else the text. */
 void p_count(const char *key, unsigned long long n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

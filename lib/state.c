@@ -21,6 +21,8 @@
 #include "out.h"
 #include "state.h"
 #include "store.h"
+#include "upgrade.h"
+#include "util.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -154,6 +156,14 @@ static int lock_root(struct state *st)
 			  st->root, timeout / 1000.0);
 }
 
+bool state_is_v1(const struct state *st)
+{
+	char path[4200];
+
+	pin_path(st, SPLICER_MAP_INDEX_V1, path, sizeof(path));
+	return !access(path, F_OK);
+}
+
 int state_open(struct state *st, bool write)
 {
 	char path[4200];
@@ -180,14 +190,20 @@ int state_open(struct state *st, bool write)
 	for (i = 0; i < N_PINNED; i++) {
 		pin_path(st, pinned_maps[i].name, path, sizeof(path));
 		*fd_of(st, &pinned_maps[i]) = bpf_obj_get(path);
-		if (*fd_of(st, &pinned_maps[i]) < 0) {
-			err = -errno;
-			if (err == -ENOENT)
-				return err_absent("splicer is not attached (no "
-						  "maps under %s)",
-						  st->root);
-			return err_kernel(err, "%s", path);
-		}
+		if (*fd_of(st, &pinned_maps[i]) >= 0)
+			continue;
+		err = -errno;
+		/* splicer 0.1.0's pin root: readable, until attach upgrades it */
+		if (err == -ENOENT &&
+		    pinned_maps[i].offset ==
+			    offsetof(struct state, rule_index) &&
+		    state_is_v1(st))
+			continue;
+		if (err == -ENOENT)
+			return err_absent("splicer is not attached (no maps "
+					  "under %s)",
+					  st->root);
+		return err_kernel(err, "%s", path);
 	}
 	return 0;
 }
@@ -268,16 +284,49 @@ static int ensure_bpffs(const char *root)
 	return 0;
 }
 
+/* Whether state_create() may replace another build's programs. */
+static bool upgrades = true;
+
+void state_allow_upgrade(bool allow)
+{
+	upgrades = allow;
+}
+
+/*
+ * Which build of the BPF object this binary carries: a hash of the object
+ * itself (upgrade.c says why this and not the program tag).
+ */
+static __u64 build_identity(void)
+{
+	const void *elf;
+	size_t size;
+
+	elf = splicer_bpf__elf_bytes(&size);
+	return fnv1a(FNV_SEED, elf, size);
+}
+
+static int open_pinned_maps(struct state *st)
+{
+	char path[4200];
+	size_t i;
+
+	for (i = 0; i < N_PINNED; i++) {
+		pin_path(st, pinned_maps[i].name, path, sizeof(path));
+		*fd_of(st, &pinned_maps[i]) = bpf_obj_get(path);
+		if (*fd_of(st, &pinned_maps[i]) < 0)
+			return err_kernel(-errno, "%s", path);
+	}
+	return 0;
+}
+
 static int state_make(struct state *st, int prog_fd[2])
 {
-	struct {
-		const char *pin;
-		struct bpf_program *prog;
-	} progs[2] = { { .pin = SPLICER_PROG_INGRESS_PIN },
-		       { .pin = SPLICER_PROG_EGRESS_PIN } };
+	struct bpf_program *progs[2];
+	__u64 build = build_identity();
 	struct splicer_bpf *skel;
 	struct bpf_map *map;
 	char path[4200];
+	bool current, keep;
 	size_t i;
 	int err;
 
@@ -302,7 +351,11 @@ static int state_make(struct state *st, int prog_fd[2])
 	skel = splicer_bpf__open();
 	if (!skel)
 		return err_kernel(-errno, "open BPF object");
-	/* libbpf reuses a pinned map of the same name, or creates and pins. */
+	/*
+	 * libbpf reuses a pinned map of the same name, or creates and pins.
+	 * Reuse fails on a map whose definition differs: a layout change,
+	 * which rules_check_layout() refuses before this.
+	 */
 	bpf_object__for_each_map(map, skel->obj)
 	{
 		if (strchr(bpf_map__name(map), '.'))
@@ -314,48 +367,48 @@ static int state_make(struct state *st, int prog_fd[2])
 			return err_kernel(err, "%s", path);
 		}
 	}
-	/* One pair of programs serves every interface: load them once. */
-	progs[0].prog = skel->progs.splicer_ingress;
-	progs[1].prog = skel->progs.splicer_egress;
+	/*
+	 * One pair of programs serves every interface. The pinned pair is
+	 * reused when it is this binary's: then only the maps are loaded,
+	 * and the verifier does not run. Otherwise (a fresh pin root, or
+	 * another build's programs) this binary's are loaded against the
+	 * same pinned maps and take their place (upgrade.c).
+	 */
+	progs[0] = skel->progs.splicer_ingress;
+	progs[1] = skel->progs.splicer_egress;
 	for (i = 0; i < 2; i++) {
-		pin_path(st, progs[i].pin, path, sizeof(path));
+		pin_path(st,
+			 i ? SPLICER_PROG_EGRESS_PIN : SPLICER_PROG_INGRESS_PIN,
+			 path, sizeof(path));
 		prog_fd[i] = bpf_obj_get(path);
-		if (prog_fd[i] >= 0)
-			bpf_program__set_autoload(progs[i].prog, false);
 	}
+	current = upgrade_current(st, build, prog_fd);
+	keep = !current && !upgrades && prog_fd[0] >= 0 && prog_fd[1] >= 0;
+	if (keep)
+		p_notice("%s: the programs pinned are another splicer build's; "
+			 "kept until this splicer starts again",
+			 st->root);
+	for (i = 0; i < 2 && (current || keep); i++)
+		bpf_program__set_autoload(progs[i], false);
 	err = splicer_bpf__load(skel);
 	if (err) {
 		err = err_kernel(err, "load BPF program (pin root %s)",
 				 st->root);
 		goto out;
 	}
-	for (i = 0; i < 2; i++) {
-		if (prog_fd[i] >= 0)
-			continue;
-		pin_path(st, progs[i].pin, path, sizeof(path));
-		err = bpf_program__pin(progs[i].prog, path);
-		if (err) {
-			err = err_kernel(err, "%s", path);
-			goto out;
-		}
-		prog_fd[i] = bpf_obj_get(path);
-		if (prog_fd[i] < 0) {
-			err = err_kernel(-errno, "%s", path);
-			goto out;
-		}
-	}
+	err = open_pinned_maps(st);
+	/*
+	 * The arena holds the rule set before a program that reads it goes
+	 * live: on a pin root of 0.1.0, whose programs read "rule_index",
+	 * the rule set that index names is published there first.
+	 */
+	if (!err)
+		err = rules_adopt(st);
+	if (!err && !current && !keep)
+		err = upgrade_replace(st, build, progs, prog_fd);
 out:
 	splicer_bpf__destroy(skel);
-	if (err)
-		return err;
-
-	for (i = 0; i < N_PINNED; i++) {
-		pin_path(st, pinned_maps[i].name, path, sizeof(path));
-		*fd_of(st, &pinned_maps[i]) = bpf_obj_get(path);
-		if (*fd_of(st, &pinned_maps[i]) < 0)
-			return err_kernel(-errno, "%s", path);
-	}
-	return 0;
+	return err;
 }
 
 int state_create(struct state *st, int prog_fd[2])

@@ -22,7 +22,13 @@ struct state {
 int check_privileges(void);
 /* Empty state that state_close() accepts. */
 void state_init(struct state *st);
+/*
+ * Opens the pinned maps. On a pin root of splicer 0.1.0 that attach has
+ * not upgraded yet, st->rule_index is -1: it can be read, not written.
+ */
 int state_open(struct state *st, bool write);
+/* A pin root of splicer 0.1.0: its index map, not an arena, is pinned. */
+bool state_is_v1(const struct state *st);
 /*
  * Is there state under the pin root? The one answer every command uses:
  * state_make() pins every map at once, and the ifaces map among them.
@@ -33,6 +39,13 @@ bool state_exists(void);
  * programs' fds (ingress, egress) in prog_fd, unless it is NULL.
  */
 int state_create(struct state *st, int prog_fd[2]);
+/*
+ * Whether state_create() replaces the programs another splicer build
+ * pinned (an upgrade in place, the default) or keeps them. splicer watch
+ * stops after its start: a watcher that outlived an upgrade of its binary
+ * must not put its own programs back at the next event or SIGHUP.
+ */
+void state_allow_upgrade(bool allow);
 int state_purge(struct state *st);
 /* A pinned map by name (SPLICER_MAP_*): its fd, or a negative error. */
 int state_open_map(const struct state *st, const char *name, bool optional);

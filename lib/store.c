@@ -27,7 +27,7 @@
 #define SNAPSHOT_PIN "rules-" /* + its map id; bpffs refuses dots */
 #define LEGACY_PIN "rules" /* the hash map of splicer before snapshots */
 /* 0.1.0: its index was a map of its own, swapped in this slot */
-#define INDEX_V1_PIN "rule_index"
+#define INDEX_V1_PIN SPLICER_MAP_INDEX_V1
 #define SNAPSHOT_MAGIC 0x52504c53U /* "SLPR" */
 #define SNAPSHOT_VERSION 1
 /* Attempts to catch a snapshot that a writer replaces as we open it. */

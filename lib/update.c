@@ -116,6 +116,10 @@ static int update_in(const struct state *st, const struct rule_change *ch,
 
 	if (!check)
 		err = rules_check_layout(st);
+	if (!err && !check && st->rule_index < 0)
+		err = err_failed("%s: made by splicer 0.1.0; 'splicer attach' "
+				 "upgrades it in place, keeping its rules",
+				 st->root);
 	if (!err)
 		err = rules_view(st, &live);
 	/* The new set is written straight into the snapshot that holds it. */

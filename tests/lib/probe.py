@@ -51,6 +51,25 @@ Subcommands:
                      "ok=N timeout=N refused=N error=N retrans=N" and one
                      "listener=IP:PORT N" line per listener seen; exits 0
                      if every connection got an answer.
+  seq-server         --port P [--bind IP]
+                     Reads numbered lines ("0\\n", "1\\n", ...) from each
+                     connection, logging "accept local=IP:PORT peer=IP:PORT",
+                     "at N" every 100 lines, and at the end of the stream
+                     "end lines=N gaps=G", which it also sends back (G:
+                     lines that were not the next number); "error ..."
+                     for a reset.
+  seq-client         --connect IP:PORT --until FILE [--interval S]
+                     [--max-seconds S]
+                     One long-lived connection sending numbered lines
+                     every S seconds until FILE exists, then the server's
+                     verdict: prints "sent=N retrans=R" and the server's
+                     "end ..." line; exits 0 if every line arrived in
+                     order, 3 on a reset, 2 on a timeout.
+  syn-probe          --connect IP:PORT --until FILE [--interval S]
+                     Opens a connection every S seconds without waiting
+                     for it (nonblocking), gives each 0.2 s, and prints
+                     "syns=N connected=M"; exits 0 if none connected
+                     (a default-deny port stayed closed throughout).
   raw-frame          --dev IF --dst-mac MAC --ethertype 0xNNNN
                      [--count N] [--payload-len B]
   raw-ip             --dev IF --dst-mac MAC --src IP --dst IP [options]
@@ -425,6 +444,109 @@ def cmd_tcp_loop(args):
     return EXIT_OK if counts["ok"] and not bad else EXIT_ERR
 
 
+def seq_handle(conn):
+    try:
+        conn.settimeout(60)
+        log("accept local=%s peer=%s" % (fmt(conn.getsockname()),
+                                         fmt(conn.getpeername())))
+        want, gaps, buf = 0, 0, b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if line != str(want).encode():
+                    gaps += 1
+                    want = int(line) if line.isdigit() else want
+                want += 1
+                if want % 100 == 0:
+                    log("at %d" % want)
+        end = "end lines=%d gaps=%d" % (want, gaps + (1 if buf else 0))
+        log(end)
+        conn.sendall((end + "\n").encode())
+        conn.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        log("error %s" % e)
+    finally:
+        conn.close()
+
+
+def cmd_seq_server(args):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((args.bind, args.port[0]))
+    s.listen(16)
+    log("listening tcp " + fmt(s.getsockname()))
+    while True:
+        conn, _ = s.accept()
+        threading.Thread(target=seq_handle, args=(conn,), daemon=True).start()
+
+
+def cmd_seq_client(args):
+    dst = parse_hostport(args.connect)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sent = 0
+    try:
+        s.settimeout(5)
+        s.connect(dst)
+        deadline = time.monotonic() + args.max_seconds
+        while not os.path.exists(args.until):
+            if time.monotonic() > deadline:
+                log("sent=%d: --until never came" % sent)
+                return EXIT_ERR
+            s.sendall(b"%d\n" % sent)
+            sent += 1
+            time.sleep(args.interval)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        retrans = tcp_retrans(s)
+    except OSError as e:
+        log("sent=%d error %s" % (sent, e))
+        return classify_error(e)
+    finally:
+        s.close()
+    end = data.decode(errors="replace").strip()
+    log("sent=%d retrans=%d" % (sent, retrans))
+    log(end)
+    return EXIT_OK if end == "end lines=%d gaps=0" % sent else EXIT_ERR
+
+
+def cmd_syn_probe(args):
+    dst = parse_hostport(args.connect)
+    pending = []
+    syns = connected = 0
+
+    def settle(older_than):
+        nonlocal connected
+        now = time.monotonic()
+        while pending and now - pending[0][1] >= older_than:
+            s = pending.pop(0)[0]
+            _, w, _ = select.select([], [s], [], 0)
+            if w and not s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                connected += 1
+            s.close()
+
+    while not os.path.exists(args.until):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(dst)
+        syns += 1
+        pending.append((s, time.monotonic()))
+        settle(0.2)
+        time.sleep(args.interval)
+    time.sleep(0.2)
+    settle(0)
+    log("syns=%d connected=%d" % (syns, connected))
+    return EXIT_OK if syns and not connected else EXIT_ERR
+
+
 def cmd_raw_frame(args):
     mac = bytes(int(b, 16) for b in args.dst_mac.split(":"))
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -697,6 +819,23 @@ def main():
     sp.add_argument("--log")
     sp.add_argument("--max-seconds", type=float, default=60.0)
 
+    sp = sub.add_parser("seq-server")
+    sp.add_argument("--port", type=int, action="append", required=True)
+    sp.add_argument("--bind", default="0.0.0.0")
+
+    sp = sub.add_parser("seq-client")
+    sp.add_argument("--connect", required=True)
+    sp.add_argument("--until", required=True,
+                    help="stop sending once this file exists")
+    sp.add_argument("--interval", type=float, default=0.005)
+    sp.add_argument("--max-seconds", type=float, default=110.0)
+
+    sp = sub.add_parser("syn-probe")
+    sp.add_argument("--connect", required=True)
+    sp.add_argument("--until", required=True,
+                    help="stop once this file exists")
+    sp.add_argument("--interval", type=float, default=0.002)
+
     sp = sub.add_parser("raw-frame")
     sp.add_argument("--dev", required=True)
     sp.add_argument("--dst-mac", required=True)
@@ -760,6 +899,9 @@ def main():
         "tcp-client": cmd_tcp_client,
         "udp-client": cmd_udp_client,
         "tcp-loop": cmd_tcp_loop,
+        "seq-server": cmd_seq_server,
+        "seq-client": cmd_seq_client,
+        "syn-probe": cmd_syn_probe,
         "raw-frame": cmd_raw_frame,
         "raw-ip": cmd_raw_ip,
     }[args.cmd]
