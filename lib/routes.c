@@ -216,3 +216,38 @@ int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
 	routes_close(rt);
 	return err;
 }
+
+int route_local(bool add, __be32 dst, __u8 len)
+{
+	struct nl_link lo;
+	struct nl *nl;
+	char buf[32];
+	int err;
+
+	err = nl_open(&nl);
+	if (err)
+		return err_kernel(err, "netlink");
+	err = nl_link_by_name(nl, "lo", &lo);
+	if (err) {
+		nl_close(nl);
+		return err_kernel(err, "lo");
+	}
+	if (add) {
+		err = nl_local_route_add(nl, dst, len, lo.ifindex,
+					 RTPROT_SPLICER);
+		/* an equal local route serves as well (see routes_add()) */
+		if (err == -EEXIST)
+			err = 0;
+	} else {
+		err = nl_local_route_del(nl, dst, len, lo.ifindex,
+					 RTPROT_SPLICER);
+		if (err == -ESRCH)
+			err = 0;
+	}
+	if (err)
+		err = err_netlink(nl, err, "%s local %s dev lo",
+				  add ? "route" : "remove route",
+				  fmt_prefix(dst, len, buf, sizeof(buf)));
+	nl_close(nl);
+	return err;
+}

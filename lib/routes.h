@@ -22,6 +22,11 @@ int routes_want(struct routes *rt, const struct rule *r, size_t n);
 int routes_add(struct routes *rt);
 int routes_remove(struct routes *rt);
 void routes_close(struct routes *rt);
+/*
+ * One of splicer's local routes, without a dump: added (an equal local
+ * route serves as well) or removed (one that is not there is fine).
+ */
+int route_local(bool add, __be32 dst, __u8 len);
 /* The same in one call. */
 int routes_sync(const struct rule *r, size_t n, bool add, bool remove);
 

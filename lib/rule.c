@@ -39,6 +39,26 @@ struct row {
 	struct counter c;
 };
 
+#define CMP(x, y)                                  \
+	do {                                       \
+		if ((x) != (y))                    \
+			return (x) < (y) ? -1 : 1; \
+	} while (0)
+
+int rule_match_cmp(const struct rule_key *a, const struct rule_key *b)
+{
+	CMP(a->proto, b->proto);
+	CMP(ntohl(a->dst), ntohl(b->dst));
+	CMP(a->dst_len, b->dst_len);
+	CMP(ntohl(a->src), ntohl(b->src));
+	CMP(a->src_len, b->src_len);
+	CMP(a->ifindex, b->ifindex);
+	CMP(a->port_lo, b->port_lo);
+	CMP(a->port_hi, b->port_hi);
+	return 0;
+}
+#undef CMP
+
 /*
  * The name of a rule's interface, or "ifN" (false) for one that is gone:
  * the rule waits, whether or not the kernel has given N to another link.

@@ -17,6 +17,13 @@ struct rule {
 	struct rule_val v;
 	__u32 pad; /* to a multiple of 8 bytes: the rule set's array stride */
 };
+/*
+ * The order of rule snapshots: protocol, destination (address, then
+ * length), source, interface, ports; every prefix's rules are together,
+ * and so are the rules of every address range of a protocol.
+ */
+int rule_match_cmp(const struct rule_key *a, const struct rule_key *b);
+
 /* Which rules list_rules() prints; NULL prints every rule. */
 struct rule_filter {
 	bool by_dst;

@@ -56,16 +56,21 @@ static size_t snapshot_bytes(size_t slots)
 	return (slots * sizeof(struct rule) + page - 1) & ~(page - 1);
 }
 
-/* The map id of the live rule set's snapshot; 0 before the first publish. */
-static int live_set_id(const struct state *st, __u32 *id)
+/*
+ * The map ids of the live rule set's snapshots, its base and its delta
+ * (0: none); 0 before the first publish.
+ */
+static int live_sets(const struct state *st, __u32 *base, __u32 *delta)
 {
 	struct arena a;
 	int err;
 
-	*id = 0;
+	*base = *delta = 0;
 	err = arena_open(st, false, &a);
-	if (!err)
-		*id = a.meta.base_set;
+	if (!err) {
+		*base = a.meta.base_set;
+		*delta = a.meta.delta_set;
+	}
 	arena_close(&a);
 	return err;
 }
@@ -91,13 +96,13 @@ static int v1_set_id(const struct state *st, __u32 *id)
 	return 0;
 }
 
-/* The snapshot that holds the rule set: the arena's, else 0.1.0's. */
-static int set_id(const struct state *st, __u32 *id)
+/* The snapshots that hold the rule set: the arena's, else 0.1.0's. */
+static int set_ids(const struct state *st, __u32 *base, __u32 *delta)
 {
-	int err = live_set_id(st, id);
+	int err = live_sets(st, base, delta);
 
-	if (!err && !*id)
-		err = v1_set_id(st, id);
+	if (!err && !*base)
+		err = v1_set_id(st, base);
 	return err;
 }
 
@@ -235,39 +240,92 @@ void rules_release(struct rule_set *set)
 	set->fd = -1;
 }
 
-int rules_view(const struct state *st, struct rule_set *set)
+/* Maps snapshot id; -ENOENT, without an error line, if it is gone. */
+static int snapshot_open(const struct state *st, __u32 id, struct rule_set *set)
 {
 	char path[4200];
-	__u32 id, again;
+	int fd, err;
+
+	memset(set, 0, sizeof(*set));
+	set->fd = -1;
+	snapshot_path(st, id, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT :
+					 err_kernel(-errno, "%s", path);
+	err = snapshot_map(fd, path, set);
+	close(fd);
+	if (err)
+		rules_release(set);
+	return err;
+}
+
+/*
+ * The base with the delta over it, in one malloc()ed array: a delta
+ * entry replaces the base rule of its match, or removes it (id 0).
+ */
+static int merge(const struct rule_set *b, const struct rule_set *d,
+		 struct rule_set *out)
+{
+	size_t i = 0, j = 0, n = 0;
+	int c;
+
+	out->r = malloc((b->n + d->n + 1) * sizeof(*out->r));
+	if (!out->r)
+		return err_kernel(-ENOMEM, "load rules");
+	while (i < b->n || j < d->n) {
+		c = i == b->n ? 1 :
+		    j == d->n ? -1 :
+				rule_match_cmp(&b->r[i].k, &d->r[j].k);
+		if (c < 0) {
+			out->r[n++] = b->r[i++];
+			continue;
+		}
+		if (d->r[j].v.id)
+			out->r[n++] = d->r[j];
+		i += !c;
+		j++;
+	}
+	out->n = n;
+	return 0;
+}
+
+int rules_view(const struct state *st, struct rule_set *set)
+{
+	struct rule_set base, delta;
+	char path[4200];
+	__u32 id, did;
 	int i, fd, err;
 
 	memset(set, 0, sizeof(*set));
 	set->fd = -1;
 	/*
 	 * A writer may publish a new rule set between our reading the live
-	 * index and opening its snapshot, and remove the old snapshot: then
-	 * the live index has moved on, and we look again.
+	 * index and opening its snapshots, and remove the old ones: then the
+	 * live index has moved on, and we look again.
 	 */
 	for (i = 0; i < VIEW_TRIES; i++) {
-		err = set_id(st, &id);
+		err = set_ids(st, &id, &did);
 		if (err || !id)
 			return err; /* before the first publish: no rules */
-		snapshot_path(st, id, path, sizeof(path));
-		fd = bpf_obj_get(path);
-		if (fd >= 0) {
-			err = snapshot_map(fd, path, set);
-			close(fd);
-			if (err)
-				rules_release(set);
+		err = snapshot_open(st, id, &base);
+		if (err == -ENOENT)
+			continue;
+		if (err || !did) {
+			if (!err)
+				*set = base;
+			set->published = !err;
 			return err;
 		}
-		if (errno != ENOENT)
-			return err_kernel(-errno, "%s", path);
-		err = set_id(st, &again);
-		if (err)
+		err = snapshot_open(st, did, &delta);
+		if (!err)
+			err = merge(&base, &delta, set);
+		set->published = !err;
+		rules_release(&base);
+		if (err != -ENOENT)
+			rules_release(&delta);
+		if (err != -ENOENT)
 			return err;
-		if (again == id)
-			break;
 	}
 	fd = legacy_open(st, path, sizeof(path));
 	if (fd >= 0) {
@@ -328,20 +386,24 @@ int rules_stage(struct rule_set *set, size_t cap, bool publish)
 }
 
 /*
- * Removes every snapshot but keep: older sets, and those of writers
- * killed before they published. Only writers call this, under the lock.
+ * Removes every snapshot but the live base and delta: older sets, and
+ * those of writers killed before they published. Only writers call
+ * this, under the lock.
  */
-static void snapshots_sweep(const struct state *st, const char *keep)
+static void snapshots_sweep(const struct state *st, __u32 base, __u32 delta)
 {
+	char keep[2][32];
 	struct dirent *e;
 	DIR *d;
 
+	snprintf(keep[0], sizeof(keep[0]), SNAPSHOT_PIN "%u", base);
+	snprintf(keep[1], sizeof(keep[1]), SNAPSHOT_PIN "%u", delta);
 	d = opendir(st->root);
 	if (!d)
 		return;
 	while ((e = readdir(d)))
 		if (!strncmp(e->d_name, SNAPSHOT_PIN, strlen(SNAPSHOT_PIN)) &&
-		    strcmp(e->d_name, keep))
+		    strcmp(e->d_name, keep[0]) && strcmp(e->d_name, keep[1]))
 			unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
 }
@@ -357,16 +419,24 @@ static __u32 max_id_of(const struct rule *r, size_t n)
 	return max;
 }
 
-int rules_commit(const struct state *st, struct rule_set *set)
+static int cmp_rule_match(const void *a, const void *b)
+{
+	return rule_match_cmp(&((const struct rule *)a)->k,
+			      &((const struct rule *)b)->k);
+}
+
+/*
+ * Freezes set (sorted by match first, so writers find a match by binary
+ * search) and pins it as rules-ID; *path names the pin, *id its map id.
+ */
+static int snapshot_freeze(const struct state *st, struct rule_set *set,
+			   char *path, size_t size, __u32 *id)
 {
 	struct snapshot_head *head = set->map;
-	struct arena_pub pub = {};
-	struct arena a;
-	char path[4200];
-	__u32 id = 0;
 	void *map;
 	int err;
 
+	qsort(set->r, set->n, sizeof(*set->r), cmp_rule_match);
 	*head = (struct snapshot_head){
 		.magic = SNAPSHOT_MAGIC,
 		.version = SNAPSHOT_VERSION,
@@ -387,15 +457,43 @@ int rules_commit(const struct state *st, struct rule_set *set)
 		return err_kernel(-errno, "map rule set");
 	set->map = map;
 	set->r = (struct rule *)map + 1;
-	err = map_id_of(set->fd, &id);
+	err = map_id_of(set->fd, id);
 	if (err)
 		return err;
-	snapshot_path(st, id, path, sizeof(path));
+	snapshot_path(st, *id, path, size);
 	/* Map ids are not reused while the map lives: a leftover is stale. */
 	if (unlink(path) && errno != ENOENT)
 		return err_kernel(-errno, "%s", path);
 	if (bpf_obj_pin(set->fd, path))
 		return err_kernel(-errno, "%s", path);
+	return 0;
+}
+
+/* Publishes pub (the commit point), then sweeps what it replaced. */
+static int publish(const struct state *st, struct arena *a,
+		   struct arena_pub *pub, const char *path)
+{
+	int err = arena_publish(st, a, pub);
+
+	if (err) {
+		unlink(path);
+		return err;
+	}
+	snapshots_sweep(st, pub->meta.base_set, pub->meta.delta_set);
+	return 0;
+}
+
+int rules_commit(const struct state *st, struct rule_set *set)
+{
+	struct arena_pub pub = {};
+	struct arena a;
+	char path[4200];
+	__u32 id = 0;
+	int err;
+
+	err = snapshot_freeze(st, set, path, sizeof(path), &id);
+	if (err)
+		return err;
 	err = arena_open(st, true, &a);
 	if (!err) {
 		pub.base = set->r;
@@ -407,28 +505,67 @@ int rules_commit(const struct state *st, struct rule_set *set)
 		if (pub.meta.max_id < a.meta.max_id)
 			pub.meta.max_id = a.meta.max_id;
 		/* The commit point: from here on the new set is the rule set. */
-		err = arena_publish(st, &a, &pub);
+		err = publish(st, &a, &pub, path);
+	} else {
+		unlink(path);
 	}
 	arena_close(&a);
+	return err;
+}
+
+int rules_commit_delta(const struct state *st, struct arena *a,
+		       struct rule_set *entries, const struct rule *near,
+		       size_t n_near, const struct ix_region *reg, size_t n_reg,
+		       const struct ix_meta *meta)
+{
+	struct arena_pub pub = {
+		.delta = near,
+		.n_delta = n_near,
+		.regions = reg,
+		.n_regions = n_reg,
+		.meta = *meta,
+	};
+	char path[4200];
+	int err;
+
+	err = snapshot_freeze(st, entries, path, sizeof(path),
+			      &pub.meta.delta_set);
+	if (!err)
+		err = publish(st, a, &pub, path);
+	return err;
+}
+
+int rules_live(const struct state *st, const struct arena *a,
+	       struct rule_set *base, struct rule_set *delta)
+{
+	int err;
+
+	memset(delta, 0, sizeof(*delta));
+	delta->fd = -1;
+	err = snapshot_open(st, a->meta.base_set, base);
+	if (!err && a->meta.delta_set)
+		err = snapshot_open(st, a->meta.delta_set, delta);
+	if (err == -ENOENT)
+		err = err_failed("%s: a snapshot of the live rule set is "
+				 "missing",
+				 st->root);
 	if (err) {
-		unlink(path);
-		return err;
+		rules_release(base);
+		rules_release(delta);
 	}
-	snapshots_sweep(st, strrchr(path, '/') + 1);
-	return 0;
+	return err;
 }
 
 int rules_tidy(const struct state *st, bool *live)
 {
-	char keep[64], path[4200];
-	__u32 id;
+	__u32 id, delta;
+	char path[4200];
 	int err;
 
-	err = live_set_id(st, &id);
+	err = live_sets(st, &id, &delta);
 	*live = !err && id;
 	if (*live) {
-		snprintf(keep, sizeof(keep), SNAPSHOT_PIN "%u", id);
-		snapshots_sweep(st, keep);
+		snapshots_sweep(st, id, delta);
 		/*
 		 * 0.1.0's index, once the arena holds its rules: a program
 		 * of 0.1.0 still running holds the map itself, not the pin.

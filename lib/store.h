@@ -20,6 +20,7 @@ struct rule_set {
 	void *map; /* the mmap()ed snapshot, if r points into one */
 	size_t bytes;
 	int fd; /* a staged snapshot, or -1 */
+	bool published; /* the live rule set, as rules_view() read it */
 };
 #define RULE_SET_INIT    \
 	{                \
@@ -41,6 +42,27 @@ int rules_stage(struct rule_set *set, size_t cap, bool publish);
  */
 int rules_commit(const struct state *st, struct rule_set *set);
 void rules_release(struct rule_set *set);
+
+struct arena;
+struct ix_region;
+struct ix_meta;
+/*
+ * The live rule set as its snapshots, mapped: the base, sorted by match
+ * (rule_match_cmp), and the delta over it (delta->n 0 if none), whose
+ * entries replace the base rule of their match or remove it (id 0).
+ */
+int rules_live(const struct state *st, const struct arena *a,
+	       struct rule_set *base, struct rule_set *delta);
+/*
+ * Makes the live base with entries (staged, of any order) over it the
+ * rule set: records the entries, then publishes the delta index of the
+ * rules near[0..n_near) and the regions reg[0..n_reg) with meta. That
+ * publish is the commit point.
+ */
+int rules_commit_delta(const struct state *st, struct arena *a,
+		       struct rule_set *entries, const struct rule *near,
+		       size_t n_near, const struct ix_region *reg, size_t n_reg,
+		       const struct ix_meta *meta);
 /* Stages, compiles and commits r[]. */
 int rules_publish(const struct state *st, const struct rule *r, size_t n);
 /*

@@ -7,6 +7,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "arena.h"
+#include "delta.h"
 #include "index.h"
 #include "plan.h"
 #include "out.h"
@@ -14,6 +16,16 @@
 #include "state.h"
 #include "store.h"
 #include "update.h"
+
+/*
+ * A delta holds the changes since the base was compiled whole: at most
+ * this many matches, and at most this many rules near them, or the next
+ * change compiles the whole set as a new base (README "Rule index").
+ */
+#define DELTA_MAX_ENTRIES 512
+#define DELTA_MAX_NEAR 8192
+/* update_delta(): the change goes the whole way instead */
+#define UPDATE_WHOLE 1
 
 /* Counters move in batches of this many rules: few syscalls, small buffers. */
 #define COUNTER_BATCH 4096
@@ -99,6 +111,121 @@ static int publish(const struct state *st, struct rule_set *next,
 	return err;
 }
 
+/* A plan's outcome as the error line it deserves. */
+static int plan_error(int err, const struct rule_change *ch, size_t failed,
+		      size_t n_rules)
+{
+	if (err == PLAN_NO_RULE && ch[failed].line)
+		return err_absent("line %u: no such rule", ch[failed].line);
+	if (err == PLAN_NO_RULE)
+		return err_absent("no such rule");
+	if (err == -ENOMEM)
+		return err_kernel(err, "rule table");
+	if (!err && n_rules > SPLICER_MAX_RULES)
+		return err_failed("rule table is full: %zu rules, at most %u",
+				  n_rules, SPLICER_MAX_RULES);
+	return err;
+}
+
+/*
+ * Adds (add) or removes the routes of the prefixes of d's regions whose
+ * wish for a route differs with the base's entries before and after.
+ */
+static int delta_routes(const struct rule_set *base, const struct rule *before,
+			size_t n_before, const struct rule *after,
+			size_t n_after, const struct delta_index *d, bool add)
+{
+	size_t i;
+	bool was, will;
+	int err = 0;
+
+	for (i = 0; i < d->n_reg && !err; i++) {
+		const struct ix_region *g = &d->reg[i];
+
+		/* a prefix of both protocols is one route: look once */
+		if (i && d->reg[i - 1].dst == g->dst &&
+		    d->reg[i - 1].len == g->len)
+			continue;
+		was = delta_wants_route(base->r, base->n, before, n_before,
+					g->dst, g->len);
+		will = delta_wants_route(base->r, base->n, after, n_after,
+					 g->dst, g->len);
+		if (was != will && will == add)
+			err = route_local(add, g->dst, g->len);
+	}
+	return err;
+}
+
+/*
+ * A change as a delta over the live base: it touches the base snapshot
+ * only by binary search, writes a snapshot of the delta's entries, and
+ * compiles only the rules near what it changes. UPDATE_WHOLE when there
+ * is no base yet, or the delta has grown too large: then the change
+ * goes the whole way, and compiles the set as a new base.
+ */
+static int update_delta(const struct state *st, const struct rule_change *ch,
+			size_t n_ch, bool check)
+{
+	struct rule_set base = RULE_SET_INIT, entries = RULE_SET_INIT;
+	struct rule_set staged = RULE_SET_INIT;
+	struct delta_plan p = {};
+	struct delta_index d = {};
+	struct delta_in in;
+	struct ix_meta meta;
+	struct arena a;
+	int err;
+
+	err = arena_open(st, !check, &a);
+	if (!err && (!a.header || !a.meta.base_set))
+		err = UPDATE_WHOLE;
+	if (!err)
+		err = rules_live(st, &a, &base, &entries);
+	if (err)
+		goto out;
+	in = (struct delta_in){ base.r,	   base.n,	 entries.r,
+				entries.n, a.meta.rules, a.meta.max_id };
+	err = delta_plan_make(&in, ch, n_ch, &p);
+	err = plan_error(err, ch, p.failed, p.n_rules);
+	if (err || check || p.same)
+		goto out;
+	err = delta_index_make(&in, &p, DELTA_MAX_ENTRIES, DELTA_MAX_NEAR, &d);
+	if (err == DELTA_TOO_LARGE)
+		err = UPDATE_WHOLE;
+	else if (err)
+		err = err_kernel(err, "rule index");
+	if (!err)
+		err = delta_routes(&base, entries.r, entries.n, p.e, p.n, &d,
+				   true);
+	if (!err)
+		err = counters_zero(st, p.fresh, p.n_fresh);
+	if (!err)
+		err = rules_stage(&staged, p.n, true);
+	if (err)
+		goto out;
+	memcpy(staged.r, p.e, p.n * sizeof(*p.e));
+	staged.n = p.n;
+	meta = a.meta;
+	meta.rules = p.n_rules;
+	meta.max_id = p.max_id;
+	err = rules_commit_delta(st, &a, &staged, d.near, d.n_near, d.reg,
+				 d.n_reg, &meta);
+	if (err) {
+		/* take back the routes only the new set asked for */
+		delta_routes(&base, p.e, p.n, entries.r, entries.n, &d, false);
+		goto out;
+	}
+	counters_forget(st, p.gone, p.n_gone);
+	err = delta_routes(&base, entries.r, entries.n, p.e, p.n, &d, false);
+out:
+	arena_close(&a);
+	delta_index_free(&d);
+	delta_plan_free(&p);
+	rules_release(&staged);
+	rules_release(&entries);
+	rules_release(&base);
+	return err;
+}
+
 /*
  * Applies the changes in order to the current rule set (or to an empty
  * one with UPDATE_REPLACE), then publishes the result as one new index.
@@ -120,29 +247,27 @@ static int update_in(const struct state *st, const struct rule_change *ch,
 		err = err_failed("%s: made by splicer 0.1.0; 'splicer attach' "
 				 "upgrades it in place, keeping its rules",
 				 st->root);
+	if (!err && !replace) {
+		err = update_delta(st, ch, n_ch, check);
+		if (err != UPDATE_WHOLE)
+			return err;
+		err = 0;
+	}
 	if (!err)
 		err = rules_view(st, &live);
 	/* The new set is written straight into the snapshot that holds it. */
 	if (!err)
 		err = rules_stage(&next, plan_cap(live.n, n_ch, replace),
 				  !check);
-	if (!err)
+	if (!err) {
 		err = plan_make(live.r, live.n, ch, n_ch, replace, next.r, &p);
-	if (err == PLAN_NO_RULE && ch[p.failed].line) {
-		err = err_absent("line %u: no such rule", ch[p.failed].line);
-	} else if (err == PLAN_NO_RULE) {
-		err = err_absent("no such rule");
-	} else if (err == -ENOMEM) {
-		err = err_kernel(err, "rule table");
-	} else if (!err && p.n > SPLICER_MAX_RULES) {
-		err = err_failed("rule table is full: %zu rules, at most %u",
-				 p.n, SPLICER_MAX_RULES);
+		err = plan_error(err, ch, p.failed, p.n);
 	}
 	/*
 	 * Nothing to publish for a check, or for the live rule set again
 	 * (a file applied twice): no new index and no new snapshot.
 	 */
-	if (!err && !check && !(live.map && p.same))
+	if (!err && !check && !(live.published && p.same))
 		err = publish(st, &next, &p, live.r, live.n);
 	plan_free(&p);
 	rules_release(&next);

@@ -381,3 +381,126 @@ answers_from() {
 	run -0 in_r ss -Htan state time-wait
 	assert_output --regexp "$VIP:80 +$C_IP:401(0[0-7])"
 }
+
+# kill_points TRACE: "SYSCALL N" for every bpf, unlink and rename call of
+# a traced writer (strace counts each system call on its own)
+kill_points() {
+	awk '{ sub(/^[0-9]+ +/, ""); sc = $0; sub(/\(.*/, "", sc);
+		if (sc == "bpf" || sc == "unlink" || sc == "rename") print sc, ++n[sc] }' "$1"
+}
+
+# killed_at SYSCALL N ARGS...: splicer ARGS, SIGKILLed as it enters its
+# N-th call of SYSCALL (strace fault injection: the call is not made)
+killed_at() {
+	local sc=$1 n=$2
+	shift 2
+	timeout 20 nsenter --net="/run/netns/$NS_R" -- \
+		strace -f -o /dev/null -e trace="$sc" \
+		-e inject="$sc:signal=KILL:when=$n" "$SPLICER" --pin-root "$PIN" "$@"
+}
+
+# kills_leave_old_or_new OLD NEW ARGS...: splicer ARGS killed before each
+# of its system calls in turn, from rule set OLD (a sorted save); each
+# time the set is OLD or NEW and port 80 of the VIP answers as it says.
+kills_leave_old_or_new() {
+	local old=$1 new=$2 trace="$BATS_TEST_TMPDIR/trace" sc n state
+	shift 2
+	# traced from where every kill below starts
+	run -0 splicer_slow apply "$old"
+	run -0 timeout 20 nsenter --net="/run/netns/$NS_R" -- strace -f -o "$trace" \
+		-e trace=bpf,unlink,rename "$SPLICER" --pin-root "$PIN" "$@"
+	[ "$(saved_sorted)" = "$(cat "$new")" ] || fail "$* did not make the new set"
+	local points
+	points=$(kill_points "$trace")
+	[ "$(wc -l <<<"$points")" -ge 10 ] || fail "too few system calls: $points"
+	while read -r sc n; do
+		run -0 splicer_slow apply "$old"
+		# (a run that tidies less than the traced one may end first)
+		run killed_at "$sc" "$n" "$@"
+		[ "$status" -eq 137 ] || [ "$status" -eq 0 ] ||
+			fail "killed at $sc #$n: exit $status: $output"
+		run -0 saved_sorted
+		if [ "$output" = "$(cat "$old")" ]; then
+			state=old
+		elif [ "$output" = "$(cat "$new")" ]; then
+			state=new
+		else
+			fail "killed at $sc #$n: neither set: $(diff <(echo "$output") "$new" | head)"
+		fi
+		if grep -qF "add $VNET proto tcp port 80 " "${!state}"; then
+			answers_from 9001 || fail "killed at $sc #$n: $state set, port 80 does not answer"
+		else
+			run -2 tcp_client "$NS_C" --connect "$VIP:80" --timeout 1
+		fi
+		# from the old set, the same command again converges
+		if [ "$state" = old ]; then
+			run -0 splicer_slow "$@"
+			[ "$(saved_sorted)" = "$(cat "$new")" ] ||
+				fail "killed at $sc #$n: the rerun did not converge"
+		fi
+	done <<<"$points"
+	echo "# $(wc -l <<<"$points") kills of: $*" >&3
+}
+
+@test "one add or one del killed with SIGKILL before any of its system calls leaves the old or the new rule set" {
+	tcp_server "$NS_R" a --port 9001 --bind 127.0.0.1 --tag
+	attach_router
+	local without="$BATS_TEST_TMPDIR/without" with="$BATS_TEST_TMPDIR/with"
+	{
+		echo "add 172.16.241.0/24 proto tcp port 81 pass"
+		filler 2000 23
+	} >"$without"
+	run -0 splicer_slow apply "$without"
+	saved_sorted >"$without.sorted"
+	run -0 splicer_slow add "$VNET" proto tcp port 80 redirect 9001 route
+	saved_sorted >"$with.sorted"
+	# a single insert, a delta over the base
+	kills_leave_old_or_new "$without.sorted" "$with.sorted" \
+		add "$VNET" proto tcp port 80 redirect 9001 route
+	# and its delete
+	kills_leave_old_or_new "$with.sorted" "$without.sorted" \
+		del "$VNET" proto tcp port 80
+}
+
+# The seq-server's count of lines received, by hundreds.
+seq_at() {
+	grep '^at ' "$BATS_TEST_TMPDIR/seq.log" | tail -n 1 | cut -d' ' -f2
+}
+seq_beyond() {
+	local at
+	at=$(seq_at)
+	[ -n "$at" ] && [ "$at" -ge "$1" ]
+}
+
+@test "a long sequence of single changes around a live service: its flow never stops, its connections never go astray" {
+	tcp_server "$NS_R" a --port 9001 --bind 127.0.0.1 --tag
+	tcp_server "$NS_R" b --port 9002 --bind 127.0.0.1 --tag
+	probe_server seq-server tcp "$NS_R" seq --port 9998 --bind 127.0.0.1
+	attach_router
+	filler 2000 24 >"$BATS_TEST_TMPDIR/filler"
+	run -0 splicer_slow apply "$BATS_TEST_TMPDIR/filler"
+	run -0 splicer add "$VNET" proto tcp port 80 redirect 9001 route
+	run -0 splicer add "$VNET" proto tcp port 81 redirect 9998 route
+	local stop="$BATS_TEST_TMPDIR/stop"
+	start_bg "$NS_C" stream "$PY" "$PROBE" seq-client --connect "$VIP:81" --until "$stop"
+	wait_for seq_beyond 100 || fail "the stream does not flow: $(bg_log seq) $(bg_log stream)"
+	# 300 changes, one process each: narrower and broader prefixes over
+	# the service, its own port 82, the other port of its prefix
+	local i net
+	for i in $(seq 1 75); do
+		net="172.16.$((i % 3 + 240)).$((i % 250 + 1))"
+		run -0 splicer add "$net" proto tcp port 82 redirect 9002
+		run -0 splicer add 172.16.0.0/12 proto tcp port 80-81 drop
+		answers_from 9001 || fail "change $i: VIP:80 went astray"
+		run -0 splicer del "$net" proto tcp port 82
+		run -0 splicer del 172.16.0.0/12 proto tcp port 80-81
+	done
+	answers_from 9001
+	touch "$stop"
+	wait_for -t 10 "grep -q '^end ' '$BATS_TEST_TMPDIR/stream.log'" ||
+		fail "the stream did not end: $(bg_log stream) / $(bg_log seq)"
+	run -0 grep -c '^accept ' "$BATS_TEST_TMPDIR/seq.log"
+	assert_output 1 # one connection from start to end
+	run -0 grep -E '^(end|error)' "$BATS_TEST_TMPDIR/seq.log"
+	assert_output --regexp '^end lines=[0-9]+ gaps=0$'
+}

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delta.h"
 #include "plan.h"
+#include "util.h"
 #include "rng.h"
 
 static unsigned long checks, failed;
@@ -353,6 +355,157 @@ static void sequences(unsigned long long seed, int steps)
 	}
 }
 
+/* ------------------------------------------------------------ deltas */
+
+static int cmp_match(const void *a, const void *b)
+{
+	return rule_match_cmp(&((const struct rule *)a)->k,
+			      &((const struct rule *)b)->k);
+}
+
+/* base[0..nb) with entries over it, as the store merges them. */
+static size_t merged(const struct rule *b, size_t nb, const struct rule *e,
+		     size_t ne, struct rule *out)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < nb; i++) {
+		for (j = 0; j < ne; j++)
+			if (!rule_match_cmp(&b[i].k, &e[j].k))
+				break;
+		if (j == ne)
+			out[n++] = b[i];
+	}
+	for (j = 0; j < ne; j++)
+		if (e[j].v.id)
+			out[n++] = e[j];
+	qsort(out, n, sizeof(*out), cmp_match);
+	return n;
+}
+
+/* Like random_change(), with prefixes that nest and the wildcards. */
+static struct rule_change random_delta_change(void)
+{
+	static const __u8 lens[] = { 8, 16, 24, 32 };
+	struct rule_change c = random_change();
+	__u8 len = lens[rnd() % 4];
+
+	c.r.k.dst = htonl((0x0a000000 | (rnd() % 3) << 16 | (rnd() % 3) << 8 |
+			   rnd() % 3) &
+			  mask4(len));
+	c.r.k.dst_len = len;
+	c.r.v.flags = rnd() % 4 ? 0 : SPLICER_RULE_ROUTE;
+	switch (rnd() % 12) {
+	case 0:
+		c.kind = CHANGE_DEL_PREFIX;
+		break;
+	case 1:
+		c.kind = CHANGE_DEL_ANY_HIGH;
+		break;
+	}
+	return c;
+}
+
+static bool near_ok(const struct rule *set, size_t n,
+		    const struct delta_index *d)
+{
+	size_t i, j, want = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < d->n_reg; j++) {
+			const struct ix_region *g = &d->reg[j];
+			__u8 len = set[i].k.dst_len < g->len ?
+					   set[i].k.dst_len :
+					   g->len;
+
+			if (set[i].k.proto == g->proto &&
+			    !((ntohl(set[i].k.dst) ^ ntohl(g->dst)) &
+			      mask4(len)))
+				break;
+		}
+		if (j == d->n_reg)
+			continue;
+		want++;
+		if (!bsearch(&set[i], d->near, d->n_near, sizeof(*d->near),
+			     cmp_match))
+			return false;
+	}
+	return want == d->n_near;
+}
+
+/*
+ * Random change sequences through delta_plan_make() over a base, beside
+ * plan_make() over the whole set: the same rules, actions and labels,
+ * the ids of kept rules kept, the counters' ids right, and the delta
+ * index's rules exactly those near its regions. Now and then the set
+ * becomes the base, as a rebuild makes it.
+ */
+static void deltas(unsigned long long seed, int steps)
+{
+	static struct rule base[512], ent[512], whole[512], mine[512];
+	static struct rule_change ch[16];
+	size_t nb = 0, ne = 0, nw = 0, nm, n, i, j;
+	struct delta_index d;
+	struct delta_plan dp;
+	struct delta_in in;
+	struct plan p;
+	__u32 max_id = 0;
+	int step, e1, e2;
+
+	rnd_seed(seed);
+	for (step = 0; step < steps; step++) {
+		n = 1 + rnd() % (rnd() % 4 ? 3 : 12);
+		for (i = 0; i < n; i++)
+			ch[i] = random_delta_change();
+		e1 = plan(whole, nw, ch, n, false, &p);
+		in = (struct delta_in){ base, nb, ent, ne, nw, max_id };
+		e2 = delta_plan_make(&in, ch, n, &dp);
+		CHECK(e1 == e2);
+		if (e1 || e2 || dp.n > 500) {
+			done(&p);
+			delta_plan_free(&dp);
+			continue;
+		}
+		CHECK(dp.n_rules == p.n);
+		nm = merged(base, nb, dp.e, dp.n, mine);
+		CHECK(nm == p.n);
+		qsort(p.r, p.n, sizeof(*p.r), cmp_match);
+		for (i = 0; i < nm && i < p.n; i++) {
+			CHECK(!rule_match_cmp(&mine[i].k, &p.r[i].k));
+			CHECK(mine[i].v.action == p.r[i].v.action &&
+			      mine[i].v.flags == p.r[i].v.flags);
+			/* a rule that was there keeps its id in both */
+			for (j = 0; j < nw; j++)
+				if (!rule_match_cmp(&whole[j].k, &mine[i].k))
+					break;
+			if (j < nw)
+				CHECK(mine[i].v.id == whole[j].v.id &&
+				      p.r[i].v.id == whole[j].v.id);
+			else
+				CHECK(has_id(dp.fresh, dp.n_fresh,
+					     mine[i].v.id));
+		}
+		CHECK(dp.n_gone == p.n_gone);
+		for (i = 0; i < dp.n_gone; i++)
+			CHECK(has_id(p.gone, p.n_gone, dp.gone[i]));
+		CHECK(!delta_index_make(&in, &dp, 512, 512, &d));
+		CHECK(near_ok(mine, nm, &d));
+		delta_index_free(&d);
+		memcpy(ent, dp.e, dp.n * sizeof(*ent));
+		ne = dp.n;
+		max_id = dp.max_id;
+		memcpy(whole, mine, nm * sizeof(*whole));
+		nw = nm;
+		if (!(rnd() % 16)) {
+			memcpy(base, mine, nm * sizeof(*base));
+			nb = nm;
+			ne = 0;
+		}
+		done(&p);
+		delta_plan_free(&dp);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long long seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
@@ -360,6 +513,7 @@ int main(int argc, char **argv)
 
 	cases();
 	sequences(seed, steps);
+	deltas(seed, steps);
 	printf("plan_test: %lu checks, %lu failed\n", checks, failed);
 	return failed ? 1 : 0;
 }

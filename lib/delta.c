@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * A rule change as a delta over the live base. The base is the rule set
+ * as last compiled whole, sorted by match; the delta's entries say what
+ * changed since, one per match (a rule, or a removal: id 0). A change
+ * costs what it touches: a binary search in the base per match it
+ * names, and then, for the delta index, the rules near every prefix the
+ * entries name (README "Rule index"). Pure, like plan.c: its unit test
+ * runs without root.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "delta.h"
+#include "util.h"
+
+/* The first position in r[0..n) whose match is not below k. */
+static size_t lower(const struct rule *r, size_t n, const struct rule_key *k)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (rule_match_cmp(&r[mid].k, k) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The rule of match k in r[0..n), or NULL. */
+static const struct rule *exact(const struct rule *r, size_t n,
+				const struct rule_key *k)
+{
+	size_t i = lower(r, n, k);
+
+	return i < n && !rule_match_cmp(&r[i].k, k) ? &r[i] : NULL;
+}
+
+/* ---------------------------------------------------------- the plan */
+
+/* The live rule of match k: the entry's if there is one, else the base's. */
+static const struct rule *find(const struct delta_in *in,
+			       const struct delta_plan *p,
+			       const struct rule_key *k)
+{
+	const struct rule *e = exact(p->e, p->n, k);
+
+	if (e)
+		return e->v.id ? e : NULL;
+	return exact(in->base, in->n_base, k);
+}
+
+/* Makes r the entry of its match. */
+static int put(struct delta_plan *p, const struct rule *r)
+{
+	size_t i = lower(p->e, p->n, &r->k);
+
+	if (i < p->n && !rule_match_cmp(&p->e[i].k, &r->k)) {
+		p->e[i] = *r;
+		return 0;
+	}
+	if (grow(&p->e, &p->cap, p->n + 1, sizeof(*p->e)))
+		return -ENOMEM;
+	memmove(&p->e[i + 1], &p->e[i], (p->n - i) * sizeof(*p->e));
+	p->e[i] = *r;
+	p->n++;
+	return 0;
+}
+
+/*
+ * The live rule of match k goes: an entry of id 0 says so. It keeps the
+ * id in .pad until the plan is done, so that the same match added again
+ * by this plan gets its id and counters back, as plan.c does.
+ */
+static int drop(const struct delta_in *in, struct delta_plan *p,
+		const struct rule *live)
+{
+	struct rule gone = { .k = live->k, .pad = live->v.id };
+
+	if (live->v.id <= in->max_id) {
+		if (grow(&p->gone, &p->cap_gone, p->n_gone + 1,
+			 sizeof(*p->gone)))
+			return -ENOMEM;
+		p->gone[p->n_gone++] = live->v.id;
+	}
+	p->n_rules--;
+	p->same = false;
+	return put(p, &gone);
+}
+
+/* A rule this plan dropped is back: it is not gone after all. */
+static void revive(struct delta_plan *p, __u32 id)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_gone; i++)
+		if (p->gone[i] == id) {
+			p->gone[i] = p->gone[--p->n_gone];
+			break;
+		}
+	p->n_rules++;
+}
+
+/* The action and labels of a change, onto the rule it names. */
+static void take_action(struct rule *to, const struct rule *from)
+{
+	to->v.flags = from->v.flags;
+	to->v.action = from->v.action;
+	to->v.to_addr = from->v.to_addr;
+	to->v.to_port = from->v.to_port;
+	memcpy(to->v.service, from->v.service, sizeof(to->v.service));
+}
+
+static bool same_action(const struct rule_val *a, const struct rule_val *b)
+{
+	return a->flags == b->flags && a->action == b->action &&
+	       a->to_addr == b->to_addr && a->to_port == b->to_port &&
+	       !memcmp(a->service, b->service, sizeof(a->service));
+}
+
+/* Does the wildcard delete c (as plan.c reads it) take the match k? */
+static bool wild_takes(const struct rule_change *c, const struct rule_key *k)
+{
+	const struct rule_key *w = &c->r.k;
+
+	if (k->dst != w->dst || k->dst_len != w->dst_len)
+		return false;
+	return c->kind == CHANGE_DEL_PREFIX ||
+	       (k->src == w->src && k->src_len == w->src_len &&
+		k->proto == w->proto && k->port_lo == w->port_lo &&
+		k->ifindex == w->ifindex);
+}
+
+/*
+ * The wildcard deletes of the old tools: every live rule of the prefix
+ * (either protocol), or of the match but for the high port. Its base
+ * candidates are together in the sorted base: found by one search each.
+ */
+static int del_wild(const struct delta_in *in, struct delta_plan *p,
+		    const struct rule_change *c, size_t *hits)
+{
+	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	struct rule_key k = { .dst = c->r.k.dst, .dst_len = c->r.k.dst_len };
+	const struct rule *live;
+	struct rule_key *keys = NULL;
+	size_t n = 0, cap = 0, i, j;
+	int err = 0;
+
+	if (c->kind == CHANGE_DEL_ANY_HIGH) {
+		k = c->r.k;
+		k.port_hi = 0;
+	}
+	for (j = 0; j < 2; j++) {
+		if (c->kind == CHANGE_DEL_PREFIX)
+			k.proto = protos[j];
+		else if (j)
+			break;
+		for (i = lower(in->base, in->n_base, &k);
+		     !err && i < in->n_base && wild_takes(c, &in->base[i].k);
+		     i++) {
+			err = grow(&keys, &cap, n + 1, sizeof(*keys));
+			if (!err)
+				keys[n++] = in->base[i].k;
+		}
+	}
+	for (i = 0; !err && i < p->n; i++)
+		if (p->e[i].v.id && wild_takes(c, &p->e[i].k) &&
+		    !exact(in->base, in->n_base, &p->e[i].k)) {
+			err = grow(&keys, &cap, n + 1, sizeof(*keys));
+			if (!err)
+				keys[n++] = p->e[i].k;
+		}
+	for (i = 0; !err && i < n; i++) {
+		live = find(in, p, &keys[i]);
+		if (!live)
+			continue;
+		(*hits)++;
+		err = drop(in, p, live);
+	}
+	free(keys);
+	return err;
+}
+
+static int one_change(const struct delta_in *in, struct delta_plan *p,
+		      const struct rule_change *c)
+{
+	const struct rule *live;
+	struct rule r;
+	size_t hits = 0;
+	int err;
+
+	if (c->kind == CHANGE_DEL_ANY_HIGH || c->kind == CHANGE_DEL_PREFIX) {
+		err = del_wild(in, p, c, &hits);
+		return err ?: hits ? 0 : PLAN_NO_RULE;
+	}
+	live = find(in, p, &c->r.k);
+	if (c->kind == CHANGE_DEL)
+		return live ? drop(in, p, live) : PLAN_NO_RULE;
+	if (live) {
+		if (same_action(&live->v, &c->r.v))
+			return 0;
+		r = *live;
+	} else if ((live = exact(p->e, p->n, &c->r.k)) && live->pad) {
+		/* dropped by this plan: back with its id */
+		r = (struct rule){ .k = c->r.k };
+		r.v.id = live->pad;
+		revive(p, r.v.id);
+	} else {
+		r = (struct rule){ .k = c->r.k };
+		r.v.id = ++p->max_id;
+		p->n_rules++;
+	}
+	take_action(&r, &c->r);
+	p->same = false;
+	return put(p, &r);
+}
+
+/* The ids of entries that are new matches: their counters start at 0. */
+static int fresh_ids(const struct delta_in *in, struct delta_plan *p)
+{
+	size_t i;
+
+	p->fresh = calloc(p->n + 1, sizeof(*p->fresh));
+	if (!p->fresh)
+		return -ENOMEM;
+	for (i = 0; i < p->n; i++)
+		if (p->e[i].v.id > in->max_id)
+			p->fresh[p->n_fresh++] = p->e[i].v.id;
+	return 0;
+}
+
+int delta_plan_make(const struct delta_in *in, const struct rule_change *ch,
+		    size_t n_ch, struct delta_plan *p)
+{
+	size_t i;
+	int err = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->same = true;
+	p->n_rules = in->n_rules;
+	p->max_id = in->max_id;
+	if (grow(&p->e, &p->cap, in->n_entries + n_ch + 1, sizeof(*p->e)))
+		return -ENOMEM;
+	memcpy(p->e, in->entries, in->n_entries * sizeof(*p->e));
+	p->n = in->n_entries;
+	for (i = 0; i < p->n; i++)
+		p->e[i].pad = 0;
+	for (i = 0; i < n_ch && !err; i++) {
+		p->failed = i;
+		err = one_change(in, p, &ch[i]);
+	}
+	if (!err) {
+		p->failed = 0;
+		err = fresh_ids(in, p);
+	}
+	for (i = 0; i < p->n; i++)
+		p->e[i].pad = 0;
+	return err;
+}
+
+void delta_plan_free(struct delta_plan *p)
+{
+	free(p->e);
+	free(p->fresh);
+	free(p->gone);
+	memset(p, 0, sizeof(*p));
+}
+
+/* --------------------------------------------------------- the index */
+
+/* The live version of a base rule: NULL if an entry replaced or removed it. */
+static bool replaced(const struct delta_plan *p, const struct rule *b)
+{
+	return exact(p->e, p->n, &b->k) != NULL;
+}
+
+static int near_add(struct delta_index *d, const struct rule *r,
+		    size_t max_near)
+{
+	if (d->n_near >= max_near)
+		return DELTA_TOO_LARGE;
+	if (grow(&d->near, &d->cap_near, d->n_near + 1, sizeof(*d->near)))
+		return -ENOMEM;
+	d->near[d->n_near++] = *r;
+	return 0;
+}
+
+/*
+ * The base rules near region g: of every shorter prefix holding it (one
+ * search per length), and of g and every prefix it holds (one range).
+ */
+static int near_base(const struct delta_in *in, const struct delta_plan *p,
+		     const struct ix_region *g, size_t max_near,
+		     struct delta_index *d)
+{
+	__u32 start = ntohl(g->dst), end = start | ~mask4(g->len);
+	struct rule_key k = { .proto = g->proto };
+	const struct rule *b = in->base;
+	unsigned int len;
+	size_t i;
+	int err = 0;
+
+	for (len = 0; len < g->len && !err; len++) {
+		k.dst = htonl(start & mask4(len));
+		k.dst_len = len;
+		for (i = lower(b, in->n_base, &k);
+		     !err && i < in->n_base && b[i].k.proto == g->proto &&
+		     b[i].k.dst == k.dst && b[i].k.dst_len == len;
+		     i++)
+			if (!replaced(p, &b[i]))
+				err = near_add(d, &b[i], max_near);
+	}
+	k.dst = g->dst;
+	k.dst_len = 0;
+	for (i = lower(b, in->n_base, &k);
+	     !err && i < in->n_base && b[i].k.proto == g->proto &&
+	     ntohl(b[i].k.dst) <= end;
+	     i++)
+		if (b[i].k.dst_len >= g->len && !replaced(p, &b[i]))
+			err = near_add(d, &b[i], max_near);
+	return err;
+}
+
+static bool holds_or_held(const struct rule_key *k, const struct ix_region *g)
+{
+	unsigned int len = k->dst_len < g->len ? k->dst_len : g->len;
+
+	return k->proto == g->proto &&
+	       !((ntohl(k->dst) ^ ntohl(g->dst)) & mask4(len));
+}
+
+static int cmp_near(const void *a, const void *b)
+{
+	return rule_match_cmp(&((const struct rule *)a)->k,
+			      &((const struct rule *)b)->k);
+}
+
+int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
+		     size_t max_entries, size_t max_near, struct delta_index *d)
+{
+	size_t i, j, k;
+	int err = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (p->n > max_entries)
+		return DELTA_TOO_LARGE;
+	d->reg = calloc(p->n + 1, sizeof(*d->reg));
+	if (!d->reg)
+		return -ENOMEM;
+	/* entries are sorted by match, so a prefix's are together */
+	for (i = 0; i < p->n; i++) {
+		const struct rule_key *e = &p->e[i].k;
+		struct ix_region *last = d->n_reg ? &d->reg[d->n_reg - 1] :
+						    NULL;
+
+		if (last && last->proto == e->proto && last->dst == e->dst &&
+		    last->len == e->dst_len)
+			continue;
+		d->reg[d->n_reg++] =
+			(struct ix_region){ e->dst, e->dst_len, e->proto };
+	}
+	for (i = 0; i < d->n_reg && !err; i++)
+		err = near_base(in, p, &d->reg[i], max_near, d);
+	for (i = 0; i < p->n && !err; i++) {
+		if (!p->e[i].v.id)
+			continue;
+		for (j = 0; j < d->n_reg; j++)
+			if (holds_or_held(&p->e[i].k, &d->reg[j]))
+				break;
+		if (j < d->n_reg)
+			err = near_add(d, &p->e[i], max_near);
+	}
+	if (err)
+		return err;
+	/* a rule near two regions was taken twice */
+	qsort(d->near, d->n_near, sizeof(*d->near), cmp_near);
+	for (i = 0, k = 0; i < d->n_near; i++)
+		if (!k || rule_match_cmp(&d->near[k - 1].k, &d->near[i].k))
+			d->near[k++] = d->near[i];
+	d->n_near = k;
+	return 0;
+}
+
+void delta_index_free(struct delta_index *d)
+{
+	free(d->reg);
+	free(d->near);
+	memset(d, 0, sizeof(*d));
+}
+
+bool delta_wants_route(const struct rule *base, size_t n_base,
+		       const struct rule *entries, size_t n_entries, __be32 dst,
+		       __u8 len)
+{
+	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	struct rule_key k = { .dst = dst, .dst_len = len };
+	const struct rule *e;
+	size_t i, j;
+
+	for (i = 0; i < n_entries; i++)
+		if (entries[i].v.id && entries[i].k.dst == dst &&
+		    entries[i].k.dst_len == len &&
+		    (entries[i].v.flags & SPLICER_RULE_ROUTE))
+			return true;
+	for (j = 0; j < 2; j++) {
+		k.proto = protos[j];
+		for (i = lower(base, n_base, &k);
+		     i < n_base && base[i].k.proto == k.proto &&
+		     base[i].k.dst == dst && base[i].k.dst_len == len;
+		     i++) {
+			if (!(base[i].v.flags & SPLICER_RULE_ROUTE))
+				continue;
+			e = exact(entries, n_entries, &base[i].k);
+			if (!e)
+				return true; /* a replaced one was looked at above */
+		}
+	}
+	return false;
+}
