@@ -45,44 +45,71 @@
 /* Readers retry when a publish moves the anchor under them. */
 #define ARENA_READ_TRIES 64
 
-static size_t arena_bytes(size_t chunks)
+union ix_rec *arena_rec(struct arena *a, __u32 lo, size_t n)
 {
-	return chunks * sizeof(struct ix_chunk);
+	size_t page = sysconf(_SC_PAGESIZE), i;
+	size_t from = (size_t)lo * sizeof(union ix_rec);
+	size_t to = ((size_t)lo + n) * sizeof(union ix_rec);
+	size_t off = from & ~(page - 1),
+	       len = ((to + page - 1) & ~(page - 1)) - off;
+	int prot = PROT_READ | (a->write ? PROT_WRITE : 0);
+	void *mem;
+
+	for (i = 0; i < a->n_win; i++)
+		if (a->win[i].off <= from &&
+		    to <= a->win[i].off + a->win[i].len)
+			return (void *)((char *)a->win[i].mem + from -
+					a->win[i].off);
+	if (lo + n > a->cap || a->n_win == ARENA_WINDOWS) {
+		err_failed("rule index: records %u..%zu out of reach", lo,
+			   lo + n);
+		return NULL;
+	}
+	mem = mmap(NULL, len, prot, MAP_SHARED, a->fd, off);
+	if (mem == MAP_FAILED) {
+		err_kernel(-errno, "map rule index");
+		return NULL;
+	}
+	a->win[a->n_win].mem = mem;
+	a->win[a->n_win].off = off;
+	a->win[a->n_win++].len = len;
+	return (void *)((char *)mem + from - off);
 }
 
-static struct ix_anchor *anchor(const struct arena *a)
+/* Record 0, mapped when the arena is opened. */
+static struct ix_anchor *anchor(struct arena *a)
 {
-	return &a->rec[0].anchor;
+	return &((union ix_rec *)a->win[0].mem)->anchor;
 }
 
 static int arena_map(struct arena *a, int fd)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	int prot = PROT_READ | (a->write ? PROT_WRITE : 0);
-	void *mem;
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return err_kernel(-errno, "rule index info");
 	if (info.value_size != sizeof(struct ix_chunk) || !info.max_entries)
 		return err_failed("rule index: not an arena of this version");
-	mem = mmap(NULL, arena_bytes(info.max_entries), prot, MAP_SHARED, fd,
-		   0);
-	if (mem == MAP_FAILED)
-		return err_kernel(-errno, "map rule index");
 	a->fd = fd;
-	a->rec = mem;
 	a->cap = (size_t)info.max_entries * SPLICER_IX_CHUNK;
+	a->n_win = 0;
+	if (!arena_rec(a, 0, 1)) {
+		a->fd = -1;
+		return -EINVAL;
+	}
 	return 0;
 }
 
 static void arena_unmap(struct arena *a)
 {
-	if (a->rec)
-		munmap(a->rec, a->cap * sizeof(*a->rec));
+	size_t i;
+
+	for (i = 0; i < a->n_win; i++)
+		munmap(a->win[i].mem, a->win[i].len);
 	if (a->fd >= 0)
 		close(a->fd);
-	a->rec = NULL;
+	a->n_win = 0;
 	a->fd = -1;
 	a->cap = 0;
 }
@@ -93,6 +120,7 @@ static void arena_unmap(struct arena *a)
  */
 static void read_live(struct arena *a)
 {
+	union ix_rec *hdr;
 	__u32 h, again;
 	int i;
 
@@ -104,9 +132,14 @@ static void read_live(struct arena *a)
 		memset(&a->meta, 0, sizeof(a->meta));
 		if (!h || h + SPLICER_IX_HDR_RECS > a->cap)
 			return;
-		a->base = a->rec[h + SPLICER_IX_HDR_BASE].part;
-		a->delta = a->rec[h + SPLICER_IX_HDR_DELTA].part;
-		a->meta = a->rec[h + SPLICER_IX_HDR_META].meta;
+		hdr = arena_rec(a, h, SPLICER_IX_HDR_RECS);
+		if (!hdr) {
+			err_take(); /* read as nothing published */
+			return;
+		}
+		a->base = hdr[SPLICER_IX_HDR_BASE].part;
+		a->delta = hdr[SPLICER_IX_HDR_DELTA].part;
+		a->meta = hdr[SPLICER_IX_HDR_META].meta;
 		a->header = h;
 		again = __atomic_load_n(&anchor(a)->header, __ATOMIC_ACQUIRE);
 		if (a->write || again == h)
@@ -322,14 +355,22 @@ static int arena_grow(struct arena *a, size_t need)
 {
 	struct arena big = { .fd = -1, .write = true };
 	size_t chunks = 2 * a->cap / SPLICER_IX_CHUNK;
+	union ix_rec *from, *to;
 	int err;
 
 	while (chunks * SPLICER_IX_CHUNK < 2 * need)
 		chunks *= 2;
+
 	err = arena_new(&big, chunks);
 	if (err)
 		return err;
-	memcpy(big.rec, a->rec, a->cap * sizeof(*a->rec));
+	from = arena_rec(a, 0, a->cap);
+	to = arena_rec(&big, 0, a->cap);
+	if (!from || !to) {
+		arena_unmap(&big);
+		return -ENOMEM;
+	}
+	memcpy(to, from, a->cap * sizeof(*to));
 	big.header = a->header;
 	big.base = a->base;
 	big.delta = a->delta;
@@ -397,6 +438,7 @@ static int compile_into(const struct state *st, struct arena *a,
 			struct ix_build *b)
 {
 	__u32 at = anchor(a)->bump, pos = 0;
+	union ix_rec *to;
 	int err;
 
 	err = index_compile(r, n, reg, n_reg, at, reserve, b);
@@ -409,7 +451,11 @@ static int compile_into(const struct state *st, struct arena *a,
 	}
 	if (err)
 		return err;
-	memcpy(&a->rec[b->at], b->rec, b->n * sizeof(*b->rec));
+	to = b->n ? arena_rec(a, b->at, b->n) : NULL;
+	if (b->n && !to)
+		return -ENOMEM;
+	if (b->n)
+		memcpy(to, b->rec, b->n * sizeof(*b->rec));
 	take(t, b->part.lo, b->part.hi);
 	return 0;
 }
@@ -437,7 +483,11 @@ int arena_publish(const struct state *st, struct arena *a,
 	if (err)
 		goto out;
 	meta.gen = a->meta.gen + 1;
-	hdr = &a->rec[delta.at];
+	hdr = arena_rec(a, delta.at, SPLICER_IX_HDR_RECS);
+	if (!hdr) {
+		err = -ENOMEM;
+		goto out;
+	}
 	hdr[SPLICER_IX_HDR_BASE].part = pub->base ? base.part : a->base;
 	hdr[SPLICER_IX_HDR_DELTA].part = delta.part;
 	hdr[SPLICER_IX_HDR_META].meta = meta;

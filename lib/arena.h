@@ -13,12 +13,21 @@
 
 struct state;
 
-/* The live arena, mapped read-only, or read-write for a writer. */
+/*
+ * The live arena, mapped read-only, or read-write for a writer. Only
+ * the pages a command reads or writes are mapped (arena_rec()): the
+ * kernel maps every page of a BPF array's mapping up front.
+ */
+#define ARENA_WINDOWS 8
 struct arena {
 	int fd; /* the inner map; -1 before the first publish */
-	union ix_rec *rec;
 	size_t cap; /* records */
 	bool write;
+	struct {
+		void *mem;
+		size_t off, len; /* bytes of the map */
+	} win[ARENA_WINDOWS];
+	size_t n_win;
 	__u32 header; /* the live header block; 0: nothing published */
 	struct ix_part base, delta;
 	struct ix_meta meta;
@@ -53,6 +62,9 @@ int arena_publish(const struct state *st, struct arena *a,
 
 /* Publishes r[0..n) as the base, naming no snapshot: for tests. */
 int arena_publish_rules(const struct state *st, const struct rule *r, size_t n);
+
+/* Records lo .. lo + n - 1, mapped; NULL (with an error line) if not. */
+union ix_rec *arena_rec(struct arena *a, __u32 lo, size_t n);
 
 /* Records in use by the live index, of a->cap. */
 size_t arena_used(const struct arena *a);

@@ -284,15 +284,17 @@ static size_t second_bucket_keys(const struct state *st, const struct rule *r,
 				 size_t n)
 {
 	size_t i, second = 0, j;
+	union ix_rec *rec;
 	struct arena a;
 
 	if (arena_open(st, false, &a))
 		return 0;
-	for (i = 0; a.rec && a.base.exact && i < n; i++) {
+	rec = a.header ? arena_rec(&a, 0, a.cap) : NULL;
+	for (i = 0; rec && a.base.exact && i < n; i++) {
 		__u32 b = splicer_ix_hash(ntohl(r[i].k.dst), r[i].k.proto, 0,
 					  a.base.exact_bits);
 		const union ix_rec *k =
-			&a.rec[a.base.exact + SPLICER_IX_BUCKET_RECS * b];
+			&rec[a.base.exact + SPLICER_IX_BUCKET_RECS * b];
 
 		for (j = 0; j < SPLICER_IX_BUCKET; j++)
 			if (k->keys.addr[j] == r[i].k.dst &&
