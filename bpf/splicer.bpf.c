@@ -726,10 +726,26 @@ static __always_inline int reuse_timewait(struct __sk_buff *skb,
 	return REASON_PASS_ESTABLISHED;
 }
 
+/*
+ * A rule's counter, made at its first packet: user space creates none,
+ * so an apply of many rules allocates nothing per rule, and it never
+ * gives an id twice, so an id's counter is its rule's. NULL when
+ * rule_stats is full: the packet is still judged, not counted.
+ */
+static __always_inline struct counter *rule_counter(__u32 id)
+{
+	struct counter zero = {}, *c = bpf_map_lookup_elem(&rule_stats, &id);
+
+	if (c)
+		return c;
+	bpf_map_update_elem(&rule_stats, &id, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&rule_stats, &id);
+}
+
 static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
 				      const struct ix_verdict *v)
 {
-	struct counter *c = bpf_map_lookup_elem(&rule_stats, &v->id);
+	struct counter *c = rule_counter(v->id);
 
 	if (c)
 		count(c, skb->len);

@@ -125,7 +125,7 @@ static int run_changes(const struct rule *old, size_t n_old,
 		       struct key_table *old_t, struct key_table *new_t,
 		       bool *gone, struct plan *p)
 {
-	__u32 max_id = 0;
+	__u32 max_id = p->max_id;
 	size_t i, j, k;
 
 	for (i = 0; i < n_old; i++)
@@ -161,6 +161,7 @@ static int run_changes(const struct rule *old, size_t n_old,
 		take_action(&p->r[j], r);
 	}
 	p->n = new_t->n;
+	p->max_id = max_id;
 	return 0;
 }
 
@@ -232,7 +233,7 @@ size_t plan_cap(size_t n_old, size_t n_ch, bool replace)
 
 int plan_make(const struct rule *old, size_t n_old,
 	      const struct rule_change *ch, size_t n_ch, bool replace,
-	      struct rule *out, struct plan *p)
+	      __u32 max_id, struct rule *out, struct plan *p)
 {
 	size_t cap = plan_cap(n_old, n_ch, replace), n = 0;
 	struct key_table old_t = {}, new_t = {};
@@ -241,6 +242,7 @@ int plan_make(const struct rule *old, size_t n_old,
 
 	memset(p, 0, sizeof(*p));
 	p->r = out;
+	p->max_id = max_id;
 	p->origin = calloc(cap + 1, sizeof(*p->origin));
 	gone = calloc(cap + 1, sizeof(*gone));
 	if (!p->origin || !gone) {

@@ -39,6 +39,7 @@ struct plan {
 	size_t n_gone;
 	bool same; /* the new set is the old one, actions and labels too */
 	size_t failed; /* on PLAN_NO_RULE: the change that found none */
+	__u32 max_id; /* the highest id given, max_id's or a new match's */
 };
 
 /* A delete that matched no rule: plan.failed says which change. */
@@ -47,13 +48,14 @@ struct plan {
 /*
  * Applies ch[0..n_ch) in order to old[0..n_old), or to an empty set if
  * replace, writing the new set into out[0..cap): cap must be at least
- * plan_cap(). Returns 0, PLAN_NO_RULE, or -ENOMEM; plan_free() after,
- * also on failure.
+ * plan_cap(). New matches get ids above every old one and above
+ * max_id, the highest ever given: no id is given twice. Returns 0,
+ * PLAN_NO_RULE, or -ENOMEM; plan_free() after, also on failure.
  */
 size_t plan_cap(size_t n_old, size_t n_ch, bool replace);
 int plan_make(const struct rule *old, size_t n_old,
 	      const struct rule_change *ch, size_t n_ch, bool replace,
-	      struct rule *out, struct plan *p);
+	      __u32 max_id, struct rule *out, struct plan *p);
 void plan_free(struct plan *p);
 
 #endif /* SPLICER_PLAN_H */

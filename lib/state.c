@@ -164,29 +164,69 @@ bool state_is_v1(const struct state *st)
 	return !access(path, F_OK);
 }
 
+static bool is_bpffs(const char *path)
+{
+	struct statfs s;
+
+	return !statfs(path, &s) && s.f_type == BPF_FS_MAGIC;
+}
+
+/* Mounts bpffs where tools expect it, as bpftool and iproute2 do. */
+static int ensure_bpffs(const char *root)
+{
+	char parent[4096], *slash;
+
+	if (!is_bpffs(BPFFS_ROOT)) {
+		if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700"))
+			return err_kernel(-errno, "mount bpffs on %s",
+					  BPFFS_ROOT);
+	}
+	snprintf(parent, sizeof(parent), "%s", root);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (!is_bpffs(parent))
+		return err_usage("%s: pin root must be on a bpffs mount", root);
+	return 0;
+}
+
+/*
+ * Opens the pin root (made first if make, on a bpffs mounted if need
+ * be), locked for a writer. Without make, a missing root is "not
+ * attached".
+ */
+static int root_open(struct state *st, bool make, bool lock)
+{
+	int err;
+
+	state_init(st);
+	err = check_privileges();
+	if (!err && make)
+		err = ensure_bpffs(st->root);
+	if (err)
+		return err;
+	if (make && mkdir(st->root, 0700) && errno != EEXIST)
+		return err_kernel(-errno, "%s", st->root);
+	st->root_fd = open(st->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->root_fd < 0) {
+		if (!make && (errno == ENOENT || errno == ENOTDIR))
+			return err_absent("splicer is not attached (no maps "
+					  "under %s)",
+					  st->root);
+		return err_kernel(-errno, "%s", st->root);
+	}
+	return lock ? lock_root(st) : 0;
+}
+
 int state_open(struct state *st, bool write)
 {
 	char path[4200];
 	size_t i;
 	int err;
 
-	state_init(st);
-	err = check_privileges();
+	err = root_open(st, false, write);
 	if (err)
 		return err;
-	st->root_fd = open(st->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->root_fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return err_absent("splicer is not attached (no maps "
-					  "under %s)",
-					  st->root);
-		return err_kernel(-errno, "%s", st->root);
-	}
-	if (write) {
-		err = lock_root(st);
-		if (err)
-			return err;
-	}
 	for (i = 0; i < N_PINNED; i++) {
 		pin_path(st, pinned_maps[i].name, path, sizeof(path));
 		*fd_of(st, &pinned_maps[i]) = bpf_obj_get(path);
@@ -258,32 +298,6 @@ void state_close(struct state *st)
 	st->root_fd = -1;
 }
 
-static bool is_bpffs(const char *path)
-{
-	struct statfs s;
-
-	return !statfs(path, &s) && s.f_type == BPF_FS_MAGIC;
-}
-
-/* Mounts bpffs where tools expect it, as bpftool and iproute2 do. */
-static int ensure_bpffs(const char *root)
-{
-	char parent[4096], *slash;
-
-	if (!is_bpffs(BPFFS_ROOT)) {
-		if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700"))
-			return err_kernel(-errno, "mount bpffs on %s",
-					  BPFFS_ROOT);
-	}
-	snprintf(parent, sizeof(parent), "%s", root);
-	slash = strrchr(parent, '/');
-	if (slash && slash != parent)
-		*slash = '\0';
-	if (!is_bpffs(parent))
-		return err_usage("%s: pin root must be on a bpffs mount", root);
-	return 0;
-}
-
 /* Whether state_create() may replace another build's programs. */
 static bool upgrades = true;
 
@@ -319,30 +333,40 @@ static int open_pinned_maps(struct state *st)
 	return 0;
 }
 
+/*
+ * libbpf reuses a pinned map of the same name, or creates and pins.
+ * Reuse fails on a map whose definition differs: a layout change, which
+ * rules_check_layout() refuses before this.
+ */
+static int pin_maps(const struct state *st, struct splicer_bpf *skel)
+{
+	struct bpf_map *map;
+	char path[4200];
+	int err;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (strchr(bpf_map__name(map), '.'))
+			continue; /* the inner-map template is not pinned */
+		pin_path(st, bpf_map__name(map), path, sizeof(path));
+		err = bpf_map__set_pin_path(map, path);
+		if (err)
+			return err_kernel(err, "%s", path);
+	}
+	return 0;
+}
+
 static int state_make(struct state *st, int prog_fd[2])
 {
 	struct bpf_program *progs[2];
 	__u64 build = build_identity();
 	struct splicer_bpf *skel;
-	struct bpf_map *map;
 	char path[4200];
 	bool current, keep;
 	size_t i;
 	int err;
 
-	state_init(st);
-	err = check_privileges();
-	if (err)
-		return err;
-	err = ensure_bpffs(st->root);
-	if (err)
-		return err;
-	if (mkdir(st->root, 0700) && errno != EEXIST)
-		return err_kernel(-errno, "%s", st->root);
-	st->root_fd = open(st->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->root_fd < 0)
-		return err_kernel(-errno, "%s", st->root);
-	err = lock_root(st);
+	err = root_open(st, true, true);
 	if (!err)
 		err = rules_check_layout(st);
 	if (err)
@@ -351,21 +375,10 @@ static int state_make(struct state *st, int prog_fd[2])
 	skel = splicer_bpf__open();
 	if (!skel)
 		return err_kernel(-errno, "open BPF object");
-	/*
-	 * libbpf reuses a pinned map of the same name, or creates and pins.
-	 * Reuse fails on a map whose definition differs: a layout change,
-	 * which rules_check_layout() refuses before this.
-	 */
-	bpf_object__for_each_map(map, skel->obj)
-	{
-		if (strchr(bpf_map__name(map), '.'))
-			continue; /* the inner-map template is not pinned */
-		pin_path(st, bpf_map__name(map), path, sizeof(path));
-		err = bpf_map__set_pin_path(map, path);
-		if (err) {
-			splicer_bpf__destroy(skel);
-			return err_kernel(err, "%s", path);
-		}
+	err = pin_maps(st, skel);
+	if (err) {
+		splicer_bpf__destroy(skel);
+		return err;
 	}
 	/*
 	 * One pair of programs serves every interface. The pinned pair is

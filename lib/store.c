@@ -556,6 +556,17 @@ int rules_live(const struct state *st, const struct arena *a,
 	return err;
 }
 
+__u32 rules_max_id(const struct state *st)
+{
+	struct arena a;
+	__u32 max = 0;
+
+	if (!arena_open(st, false, &a))
+		max = a.meta.max_id;
+	arena_close(&a);
+	return max;
+}
+
 int rules_tidy(const struct state *st, bool *live)
 {
 	__u32 id, delta;

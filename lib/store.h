@@ -77,6 +77,8 @@ int rules_tidy(const struct state *st, bool *live);
  * a program of this build goes live on any interface.
  */
 int rules_adopt(const struct state *st);
+/* The highest rule id ever given on this pin root (0: none known). */
+__u32 rules_max_id(const struct state *st);
 /* Fails, with what to do, on the pin root of an older splicer. */
 int rules_check_layout(const struct state *st);
 

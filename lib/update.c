@@ -30,37 +30,6 @@
 /* Counters move in batches of this many rules: few syscalls, small buffers. */
 #define COUNTER_BATCH 4096
 
-/*
- * Zeroes the counters of ids[] (overwriting any a killed writer left).
- * Runs before the commit: new rules count from their first packet.
- */
-static int counters_zero(const struct state *st, __u32 *ids, size_t n)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
-	int ncpu = libbpf_num_possible_cpus();
-	struct counter *zero;
-	size_t i;
-	__u32 cnt;
-	int err = 0;
-
-	if (ncpu < 0)
-		return err_kernel(ncpu, "rule counters");
-	zero = calloc((size_t)COUNTER_BATCH * ncpu, sizeof(*zero));
-	if (!zero)
-		return err_kernel(-ENOMEM, "rule counters");
-	for (i = 0; i < n && !err; i += cnt) {
-		cnt = n - i < COUNTER_BATCH ? n - i : COUNTER_BATCH;
-		if (bpf_map_update_batch(st->rule_stats, ids + i, zero, &cnt,
-					 &bo))
-			err = err_kernel(-errno,
-					 errno == E2BIG ?
-						 "rule counters are full" :
-						 "rule counters");
-	}
-	free(zero);
-	return err;
-}
-
 /* Deletes the counters of ids[]; one that is not there is skipped. */
 static void counters_forget(const struct state *st, __u32 *ids, size_t n)
 {
@@ -93,8 +62,6 @@ static int publish(const struct state *st, struct rule_set *next,
 		err = routes_want(rt, p->r, p->n);
 	if (!err)
 		err = routes_add(rt);
-	if (!err)
-		err = counters_zero(st, p->fresh, p->n_fresh);
 	if (!err) {
 		next->n = p->n;
 		err = rules_commit(st, next);
@@ -197,8 +164,6 @@ static int update_delta(const struct state *st, const struct rule_change *ch,
 		err = delta_routes(&base, entries.r, entries.n, p.e, p.n, &d,
 				   true);
 	if (!err)
-		err = counters_zero(st, p.fresh, p.n_fresh);
-	if (!err)
 		err = rules_stage(&staged, p.n, true);
 	if (err)
 		goto out;
@@ -239,6 +204,7 @@ static int update_in(const struct state *st, const struct rule_change *ch,
 	bool replace = flags & UPDATE_REPLACE;
 	bool check = flags & UPDATE_CHECK;
 	struct plan p = {};
+	bool tidy;
 	int err = 0;
 
 	if (!check)
@@ -247,6 +213,9 @@ static int update_in(const struct state *st, const struct rule_change *ch,
 		err = err_failed("%s: made by splicer 0.1.0; 'splicer attach' "
 				 "upgrades it in place, keeping its rules",
 				 st->root);
+	/* what a writer killed before its commit left: one at most */
+	if (!err && !check)
+		err = rules_tidy(st, &tidy);
 	if (!err && !replace) {
 		err = update_delta(st, ch, n_ch, check);
 		if (err != UPDATE_WHOLE)
@@ -260,7 +229,8 @@ static int update_in(const struct state *st, const struct rule_change *ch,
 		err = rules_stage(&next, plan_cap(live.n, n_ch, replace),
 				  !check);
 	if (!err) {
-		err = plan_make(live.r, live.n, ch, n_ch, replace, next.r, &p);
+		err = plan_make(live.r, live.n, ch, n_ch, replace,
+				rules_max_id(st), next.r, &p);
 		err = plan_error(err, ch, p.failed, p.n);
 	}
 	/*

@@ -56,7 +56,7 @@ static int plan(const struct rule *old, size_t n_old,
 	size_t cap = plan_cap(n_old, n_ch, replace);
 	struct rule *out = calloc(cap + 1, sizeof(*out));
 
-	return plan_make(old, n_old, ch, n_ch, replace, out, p);
+	return plan_make(old, n_old, ch, n_ch, replace, 0, out, p);
 }
 
 static void done(struct plan *p)
