@@ -105,23 +105,6 @@ static void revive(struct delta_plan *p, __u32 id)
 	p->n_rules++;
 }
 
-/* The action and labels of a change, onto the rule it names. */
-static void take_action(struct rule *to, const struct rule *from)
-{
-	to->v.flags = from->v.flags;
-	to->v.action = from->v.action;
-	to->v.to_addr = from->v.to_addr;
-	to->v.to_port = from->v.to_port;
-	memcpy(to->v.service, from->v.service, sizeof(to->v.service));
-}
-
-static bool same_action(const struct rule_val *a, const struct rule_val *b)
-{
-	return a->flags == b->flags && a->action == b->action &&
-	       a->to_addr == b->to_addr && a->to_port == b->to_port &&
-	       !memcmp(a->service, b->service, sizeof(a->service));
-}
-
 /* Does the wildcard delete c (as plan.c reads it) take the match k? */
 static bool wild_takes(const struct rule_change *c, const struct rule_key *k)
 {
@@ -201,7 +184,7 @@ static int one_change(const struct delta_in *in, struct delta_plan *p,
 	if (c->kind == CHANGE_DEL)
 		return live ? drop(in, p, live) : PLAN_NO_RULE;
 	if (live) {
-		if (same_action(&live->v, &c->r.v))
+		if (plan_same_action(&live->v, &c->r.v))
 			return 0;
 		r = *live;
 	} else if ((live = exact(p->e, p->n, &c->r.k)) && live->pad) {
@@ -214,7 +197,7 @@ static int one_change(const struct delta_in *in, struct delta_plan *p,
 		r.v.id = ++p->max_id;
 		p->n_rules++;
 	}
-	take_action(&r, &c->r);
+	plan_take_action(&r, &c->r);
 	p->same = false;
 	return put(p, &r);
 }

@@ -194,17 +194,6 @@ int refresh_addrs(const struct state *st, int ifindex)
 	return 0;
 }
 
-static int prog_id_of(int fd, __u32 *id)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	*id = info.id;
-	return 0;
-}
-
 /* Puts prog on one hook unless it is there already; true if it was. */
 static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd,
 		       bool *kept, const char *name)

@@ -106,8 +106,7 @@ static size_t del_matching(const struct rule_change *c, const struct rule *r,
 	return hits;
 }
 
-/* The action and labels of a change, onto the rule it names. */
-static void take_action(struct rule *to, const struct rule *from)
+void plan_take_action(struct rule *to, const struct rule *from)
 {
 	to->v.flags = from->v.flags;
 	to->v.action = from->v.action;
@@ -158,7 +157,7 @@ static int run_changes(const struct rule *old, size_t n_old,
 			table_add(new_t);
 		}
 		gone[j] = false;
-		take_action(&p->r[j], r);
+		plan_take_action(&p->r[j], r);
 	}
 	p->n = new_t->n;
 	p->max_id = max_id;
@@ -179,12 +178,10 @@ static void compact(struct plan *p, const bool *gone)
 	p->n = k;
 }
 
-/* Does a, which came from b, keep b's id, action and labels? */
-static bool same_action(const struct rule_val *a, const struct rule_val *b)
+bool plan_same_action(const struct rule_val *a, const struct rule_val *b)
 {
-	return a->id == b->id && a->flags == b->flags &&
-	       a->action == b->action && a->to_addr == b->to_addr &&
-	       a->to_port == b->to_port &&
+	return a->flags == b->flags && a->action == b->action &&
+	       a->to_addr == b->to_addr && a->to_port == b->to_port &&
 	       !memcmp(a->service, b->service, sizeof(a->service));
 }
 
@@ -212,7 +209,8 @@ static int changed_ids(const struct rule *old, size_t n_old, struct plan *p)
 			continue;
 		}
 		kept[p->origin[i]] = true;
-		if (!same_action(&p->r[i].v, &old[p->origin[i]].v))
+		if (p->r[i].v.id != old[p->origin[i]].v.id ||
+		    !plan_same_action(&p->r[i].v, &old[p->origin[i]].v))
 			p->same = false;
 	}
 	p->fresh = ids;

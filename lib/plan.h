@@ -58,4 +58,9 @@ int plan_make(const struct rule *old, size_t n_old,
 	      __u32 max_id, struct rule *out, struct plan *p);
 void plan_free(struct plan *p);
 
+/* The action and labels of a change, onto the rule it names. */
+void plan_take_action(struct rule *to, const struct rule *from);
+/* Do a and b have the same action and labels? */
+bool plan_same_action(const struct rule_val *a, const struct rule_val *b);
+
 #endif /* SPLICER_PLAN_H */

@@ -68,17 +68,6 @@ static void path_of(const struct state *st, const char *name,
 	snprintf(buf, size, "%s/%s%s", st->root, name, suffix);
 }
 
-static int prog_id(int fd, __u32 *id)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	*id = info.id;
-	return 0;
-}
-
 /* The record's map, if it is one of ours; -1 otherwise. */
 static int record_open(const struct state *st)
 {
@@ -117,7 +106,7 @@ bool upgrade_current(const struct state *st, __u64 build, const int pinned[2])
 	if (i || rec.build != build)
 		return false;
 	for (i = 0; i < 2; i++)
-		if (prog_id(pinned[i], &id) || id != rec.prog_id[i])
+		if (prog_id_of(pinned[i], &id) || id != rec.prog_id[i])
 			return false;
 	return true;
 }
@@ -252,8 +241,8 @@ int upgrade_replace(const struct state *st, __u64 build,
 	had = prog_fd[0] >= 0 || prog_fd[1] >= 0;
 	for (i = 0; i < 2; i++) {
 		if (prog_fd[i] >= 0)
-			prog_id(prog_fd[i], &old[i]);
-		err = prog_id(bpf_program__fd(prog[i]), &ids[i]);
+			prog_id_of(prog_fd[i], &old[i]);
+		err = prog_id_of(bpf_program__fd(prog[i]), &ids[i]);
 		if (err)
 			return err_kernel(err, "program info");
 	}

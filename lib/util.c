@@ -62,3 +62,14 @@ int map_keys(int fd, size_t key_size, void **keys, size_t *n)
 	*keys = k;
 	return err;
 }
+
+int prog_id_of(int fd, __u32 *id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*id = info.id;
+	return 0;
+}

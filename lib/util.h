@@ -29,4 +29,7 @@ int grow(void *arr, size_t *cap, size_t want, size_t size);
  */
 int map_keys(int fd, size_t key_size, void **keys, size_t *n);
 
+/* The id of the program fd names: 0, or a negative errno. */
+int prog_id_of(int fd, __u32 *id);
+
 #endif /* SPLICER_UTIL_H */

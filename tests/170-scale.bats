@@ -389,16 +389,6 @@ kill_points() {
 		if (sc == "bpf" || sc == "unlink" || sc == "rename") print sc, ++n[sc] }' "$1"
 }
 
-# killed_at SYSCALL N ARGS...: splicer ARGS, SIGKILLed as it enters its
-# N-th call of SYSCALL (strace fault injection: the call is not made)
-killed_at() {
-	local sc=$1 n=$2
-	shift 2
-	timeout 20 nsenter --net="/run/netns/$NS_R" -- \
-		strace -f -o /dev/null -e trace="$sc" \
-		-e inject="$sc:signal=KILL:when=$n" "$SPLICER" --pin-root "$PIN" "$@"
-}
-
 # kills_leave_old_or_new OLD NEW ARGS...: splicer ARGS killed before each
 # of its system calls in turn, from rule set OLD (a sorted save); each
 # time the set is OLD or NEW and port 80 of the VIP answers as it says.
@@ -460,16 +450,6 @@ kills_leave_old_or_new() {
 	# and its delete
 	kills_leave_old_or_new "$with.sorted" "$without.sorted" \
 		del "$VNET" proto tcp port 80
-}
-
-# The seq-server's count of lines received, by hundreds.
-seq_at() {
-	grep '^at ' "$BATS_TEST_TMPDIR/seq.log" | tail -n 1 | cut -d' ' -f2
-}
-seq_beyond() {
-	local at
-	at=$(seq_at)
-	[ -n "$at" ] && [ "$at" -ge "$1" ]
 }
 
 @test "a long sequence of single changes around a live service: its flow never stops, its connections never go astray" {

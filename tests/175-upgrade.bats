@@ -85,16 +85,6 @@ rules_shown() {
 	splicer -j list | jq -c '[.rules[] | del(.packets, .bytes)]'
 }
 
-# The seq-server's count of lines received, by hundreds.
-seq_at() {
-	grep '^at ' "$BATS_TEST_TMPDIR/seq.log" | tail -n 1 | cut -d' ' -f2
-}
-seq_beyond() {
-	local at
-	at=$(seq_at)
-	[ -n "$at" ] && [ "$at" -ge "$1" ]
-}
-
 # A router as 0.1.0 left it: vr and xr attached (xr answering pings),
 # a redirected web service and a redirected stream service; then a
 # long-lived numbered stream through the redirect, and a probe of a
@@ -261,16 +251,6 @@ revert() {
 		done
 	done
 	on_programs "$OLD_IN" "$OLD_EG"
-}
-
-# killed_at SYSCALL N ARGS...: splicer ARGS, SIGKILLed as it enters its
-# N-th call of SYSCALL (strace fault injection: the call is not made)
-killed_at() {
-	local sc=$1 n=$2
-	shift 2
-	timeout 20 nsenter --net="/run/netns/$NS_R" -- \
-		strace -f -o /dev/null -e trace="$sc" \
-		-e inject="$sc:signal=KILL:when=$n" "$SPLICER" --pin-root "$PIN" "$@"
 }
 
 # The moments to kill an upgrade at, from the trace of one: "SYSCALL N

@@ -372,3 +372,23 @@ wait_rule_counter() {
 	wait_for counter_at_least "$3" rule_field "$1" "$2" ||
 		fail "rule ($1) $2 did not reach $3 (is $(rule_field "$1" "$2"))"
 }
+
+# killed_at SYSCALL N ARGS...: splicer ARGS, SIGKILLed as it enters its
+# N-th call of SYSCALL (strace fault injection: the call is not made)
+killed_at() {
+	local sc=$1 n=$2
+	shift 2
+	timeout 20 nsenter --net="/run/netns/$NS_R" -- \
+		strace -f -o /dev/null -e trace="$sc" \
+		-e inject="$sc:signal=KILL:when=$n" "$SPLICER" --pin-root "$PIN" "$@"
+}
+
+# The seq-server's count of lines received, by hundreds.
+seq_at() {
+	grep '^at ' "$BATS_TEST_TMPDIR/seq.log" | tail -n 1 | cut -d' ' -f2
+}
+seq_beyond() {
+	local at
+	at=$(seq_at)
+	[ -n "$at" ] && [ "$at" -ge "$1" ]
+}
