@@ -37,3 +37,11 @@ UNIT="${BATS_TEST_DIRNAME}/../build/index_test"
 		[ "${BASH_REMATCH[1]}" -gt 20 ]
 	done
 }
+
+@test "thousands of publishes reuse the arena's records after grace periods and classify like the reference throughout" {
+	run -0 timeout 300 unshare --net "$UNIT" 7 3000 6 8
+	[[ "$output" == *", 0 mismatches"* ]]
+	# the free extent ran out and was chosen anew, more than once
+	[[ "$output" =~ ,\ ([0-9]+)\ free\ extents\ chosen\ anew ]]
+	[ "${BASH_REMATCH[1]}" -ge 2 ]
+}

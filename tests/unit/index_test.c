@@ -393,6 +393,19 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 	return mismatches ? 1 : 0;
 }
 
+/* The arena's bump: where its next records go. */
+static __u32 arena_bump(const struct state *st)
+{
+	union ix_rec *r;
+	struct arena a;
+	__u32 bump = 0;
+
+	if (!arena_open(st, false, &a) && (r = arena_rec(&a, 0, 1)))
+		bump = r->anchor.bump;
+	arena_close(&a);
+	return bump;
+}
+
 /* ------------------------------------------------------------- deltas */
 
 /* Do two destination prefixes of one protocol hold one another? */
@@ -614,8 +627,8 @@ int main(int argc, char **argv)
 	unsigned char frame[128];
 	struct splicer_bpf *skel;
 	struct state st = {};
-	long mismatches = 0, checked = 0, matched = 0;
-	__u32 ifs[] = { IF_A, IF_B };
+	long mismatches = 0, checked = 0, matched = 0, extents = 0;
+	__u32 ifs[] = { IF_A, IF_B }, bump, last_bump = 0;
 	int round, i, prog_fd, err;
 
 	bool exact = argc == 4 && !strcmp(argv[1], "exact");
@@ -693,6 +706,10 @@ int main(int argc, char **argv)
 				round, err);
 			return 2;
 		}
+		/* a free extent chosen anew: after a grace period */
+		bump = arena_bump(&st);
+		extents += bump < last_bump;
+		last_bump = bump;
 		moved_reason(&st, &before_if);
 
 		for (i = 0; i < n_packets; i++) {
@@ -742,9 +759,9 @@ int main(int argc, char **argv)
 		for (i = 0; i < (int)n; i++)
 			bpf_map_delete_elem(st.rule_stats, &rules[i].v.id);
 	}
-	printf("index_test: seed %llu: %ld packets (%ld matching a rule), "
-	       "%ld mismatches\n",
-	       seed, checked, matched, mismatches);
+	printf("index_test: seed %llu: %ld packets (%ld matching a rule, %ld "
+	       "free extents chosen anew), %ld mismatches\n",
+	       seed, checked, matched, extents, mismatches);
 	splicer_bpf__destroy(skel);
 	return mismatches ? 1 : 0;
 }
