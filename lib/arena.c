@@ -14,7 +14,9 @@
  * records, and the largest gap between those becomes the extent. When
  * even that is too small, the arena grows: a larger copy replaces it in
  * the outer map's slot, the one step that waits for the kernel's grace
- * period inside the system call. Writers hold the pin root's lock, so
+ * period inside the system call. A whole build large beside the arena
+ * goes straight to a fresh one of its size and half again, with nothing
+ * copied, so the arena stays near the size of one index. Writers hold the pin root's lock, so
  * there is one at a time, and the bump and limit are written before the
  * header that makes their records live, so a writer killed at any point
  * leaves an extent that holds nothing live.
@@ -380,6 +382,30 @@ static int arena_grow(struct arena *a, size_t need)
 	return 0;
 }
 
+/*
+ * An empty arena for a whole build of n records, with room for half as
+ * much again (deltas, the next build's overlap) and at least the room
+ * of the smallest. It takes the slot after the publish; the records of
+ * the old one are nobody's then, so nothing is copied.
+ */
+static int arena_fresh(struct arena *a, size_t n)
+{
+	struct arena fresh = { .fd = -1, .write = true };
+	size_t want = 1 + n + n / 2 + ARENA_MIN_CHUNKS * SPLICER_IX_CHUNK;
+	int err;
+
+	err = arena_new(&fresh,
+			(want + SPLICER_IX_CHUNK - 1) / SPLICER_IX_CHUNK);
+	if (err)
+		return err;
+	anchor(&fresh)->bump = 1;
+	anchor(&fresh)->limit = fresh.cap;
+	fresh.meta = a->meta;
+	arena_unmap(a);
+	*a = fresh;
+	return 0;
+}
+
 /* The free extent chosen anew: every record but those in t is free. */
 static void new_extent(struct arena *a, const struct taken *t)
 {
@@ -394,13 +420,26 @@ static void new_extent(struct arena *a, const struct taken *t)
  * Where n records go: at the bump, else after a grace period, else in a
  * larger arena (*grown). The bump moves past them.
  */
-static int place(const struct state *st, struct arena *a, const struct taken *t,
-		 size_t n, bool *graced, bool *grown, __u32 *pos)
+static int place(const struct state *st, struct arena *a, struct taken *t,
+		 size_t n, bool whole, bool *graced, bool *grown, __u32 *pos)
 {
 	struct ix_anchor *an = anchor(a);
 	size_t used = n, i;
 	int err;
 
+	/*
+	 * A whole build that does not fit and is large beside the arena
+	 * goes to a fresh one: neither a grace period nor a copy of the
+	 * records it replaces.
+	 */
+	if ((__u64)an->bump + n > an->limit && whole && n > a->cap / 4) {
+		err = arena_fresh(a, n);
+		if (err)
+			return err;
+		*grown = true;
+		t->n = 0; /* nothing of the old arena lives in the new one */
+		an = anchor(a);
+	}
 	if ((__u64)an->bump + n > an->limit && !*graced && !*grown) {
 		err = grace_period(st, a);
 		if (err)
@@ -434,7 +473,7 @@ static int place(const struct state *st, struct arena *a, const struct taken *t,
 static int compile_into(const struct state *st, struct arena *a,
 			struct taken *t, const struct rule *r, size_t n,
 			const struct ix_region *reg, size_t n_reg,
-			__u32 reserve, bool *graced, bool *grown,
+			__u32 reserve, bool whole, bool *graced, bool *grown,
 			struct ix_build *b)
 {
 	__u32 at = anchor(a)->bump, pos = 0;
@@ -444,7 +483,7 @@ static int compile_into(const struct state *st, struct arena *a,
 	err = index_compile(r, n, reg, n_reg, at, reserve, b);
 	if (err)
 		return err;
-	err = place(st, a, t, b->n ? b->n : 1, graced, grown, &pos);
+	err = place(st, a, t, b->n ? b->n : 1, whole, graced, grown, &pos);
 	if (!err && pos != at) {
 		index_build_free(b);
 		err = index_compile(r, n, reg, n_reg, pos, reserve, b);
@@ -474,11 +513,11 @@ int arena_publish(const struct state *st, struct arena *a,
 	take(&t, a->delta.lo, a->delta.hi);
 	if (pub->base)
 		err = compile_into(st, a, &t, pub->base, pub->n_base, NULL, 0,
-				   0, &graced, &grown, &base);
+				   0, true, &graced, &grown, &base);
 	if (!err)
 		err = compile_into(st, a, &t, pub->delta, pub->n_delta,
 				   pub->regions, pub->n_regions,
-				   SPLICER_IX_HDR_RECS, &graced, &grown,
+				   SPLICER_IX_HDR_RECS, false, &graced, &grown,
 				   &delta);
 	if (err)
 		goto out;
