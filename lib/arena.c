@@ -233,9 +233,21 @@ static int arena_pin_done(const struct state *st)
 	return 0;
 }
 
+/* Unpins an "arena-next" that never took the slot. */
+static int arena_next_drop(const struct state *st)
+{
+	char path[4200];
+
+	arena_path(st, ARENA_NEXT_PIN, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		return err_kernel(-errno, "%s", path);
+	return 0;
+}
+
 int arena_open(const struct state *st, bool write, struct arena *a)
 {
 	__u32 zero = 0, id;
+	bool next;
 	int fd, i, err;
 
 	memset(a, 0, sizeof(*a));
@@ -264,7 +276,8 @@ int arena_open(const struct state *st, bool write, struct arena *a)
 			return err ?: arena_pin_done(st);
 		}
 		fd = pinned_arena(st, ARENA_PIN, id);
-		if (fd < 0)
+		next = fd < 0;
+		if (next)
 			fd = pinned_arena(st, ARENA_NEXT_PIN, id);
 		if (fd < 0)
 			continue; /* replaced by a larger one as we looked */
@@ -274,8 +287,16 @@ int arena_open(const struct state *st, bool write, struct arena *a)
 			return err;
 		}
 		read_live(a);
-		/* a writer killed between the slot and the rename */
-		return write ? arena_pin_done(st) : 0;
+		if (!write)
+			return 0;
+		/*
+		 * A writer killed between the slot and the rename left the
+		 * live arena as "arena-next": it becomes "arena". One killed
+		 * before the slot left an arena no packet uses: it goes.
+		 */
+		if (next)
+			return arena_pin_done(st);
+		return arena_next_drop(st);
 	}
 	return err_failed("rule index: the arena in use is not pinned under "
 			  "%s",

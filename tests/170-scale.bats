@@ -484,3 +484,38 @@ kills_leave_old_or_new() {
 	run -0 grep -E '^(end|error)' "$BATS_TEST_TMPDIR/seq.log"
 	assert_output --regexp '^end lines=[0-9]+ gaps=0$'
 }
+
+@test "an apply that moves to a fresh arena, killed before and after it takes the slot, leaves a working store" {
+	tcp_server "$NS_R" a --port 9001 --bind 127.0.0.1 --tag
+	attach_router
+	local big="$BATS_TEST_TMPDIR/big" trace="$BATS_TEST_TMPDIR/trace"
+	{
+		echo "add $VNET proto tcp port 80 redirect 9001 route"
+		filler 20000 25
+	} >"$big"
+	# where a whole build goes to a fresh arena: pinned as arena-next,
+	# put in the slot, renamed to arena
+	run -0 timeout 60 nsenter --net="/run/netns/$NS_R" -- strace -f -o "$trace" \
+		-e trace=bpf,rename "$SPLICER" --pin-root "$PIN" apply "$big"
+	local points
+	points=$(awk '
+		{ sub(/^[0-9]+ +/, ""); sc = $0; sub(/\(.*/, "", sc); n[sc]++ }
+		sc == "bpf" && /BPF_OBJ_PIN.*arena-next/ { pinned = 1 }
+		sc == "bpf" && pinned && /BPF_MAP_UPDATE_ELEM/ && !slot { print "bpf", n[sc], "slot"; slot = 1 }
+		sc == "rename" && slot && !ren { print "rename", n[sc], "rename"; ren = 1 }
+		' "$trace")
+	[ "$(wc -l <<<"$points")" -eq 2 ] || fail "no fresh arena in the trace: $points"
+	echo "# kills: $(tr "\n" " " <<<"$points")" >&3
+	local sc n what
+	while read -r sc n what; do
+		run -0 splicer_slow apply - <<<"add 172.16.241.0/24 proto tcp port 81 pass"
+		run -137 killed_at "$sc" "$n" apply "$big"
+		# every writer and reader goes on: old or new set, then a change
+		run -0 splicer add 172.16.242.0/24 proto tcp port 82 pass
+		run -0 rule_count_slow
+		[ "$output" -eq 2 ] || [ "$output" -eq 20002 ] || fail "killed at $what: $output rules"
+		run -0 splicer_slow apply "$big"
+		answers_from 9001 || fail "killed at $what: the rerun does not redirect"
+		[ ! -e "$PIN/arena-next" ] || fail "killed at $what: arena-next left"
+	done <<<"$points"
+}
