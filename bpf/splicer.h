@@ -177,7 +177,7 @@ struct ix_meta {
 	__u32 base_set; /* map ids of the rule set snapshots (store.c) */
 	__u32 delta_set;
 	__u32 max_id; /* the highest rule id ever given */
-	__u32 base_rules; /* in the base */
+	__u32 pad;
 };
 
 #define SPLICER_IX_HDR_BASE 0

@@ -16,10 +16,10 @@
  * the outer map's slot, the one step that waits for the kernel's grace
  * period inside the system call. A whole build large beside the arena
  * goes straight to a fresh one of its size and half again, with nothing
- * copied, so the arena stays near the size of one index. Writers hold the pin root's lock, so
- * there is one at a time, and the bump and limit are written before the
- * header that makes their records live, so a writer killed at any point
- * leaves an extent that holds nothing live.
+ * copied, so the arena stays near the size of one index. Writers hold
+ * the pin root's lock, so there is one at a time, and the bump and limit
+ * are written before the header that makes their records live, so a
+ * writer killed at any point leaves an extent that holds nothing live.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -120,7 +120,7 @@ static void arena_unmap(struct arena *a)
  * The live header block. A writer holds the lock, so it reads once; a
  * reader rereads until the anchor stayed put around its copy.
  */
-static void read_live(struct arena *a)
+static int read_live(struct arena *a)
 {
 	union ix_rec *hdr;
 	__u32 h, again;
@@ -133,23 +133,25 @@ static void read_live(struct arena *a)
 		memset(&a->delta, 0, sizeof(a->delta));
 		memset(&a->meta, 0, sizeof(a->meta));
 		if (!h || h + SPLICER_IX_HDR_RECS > a->cap)
-			return;
+			return 0;
 		hdr = arena_rec(a, h, SPLICER_IX_HDR_RECS);
-		if (!hdr) {
-			err_take(); /* read as nothing published */
-			return;
-		}
+		if (!hdr)
+			return -ENOMEM;
 		a->base = hdr[SPLICER_IX_HDR_BASE].part;
 		a->delta = hdr[SPLICER_IX_HDR_DELTA].part;
 		a->meta = hdr[SPLICER_IX_HDR_META].meta;
 		a->header = h;
 		again = __atomic_load_n(&anchor(a)->header, __ATOMIC_ACQUIRE);
 		if (a->write || again == h)
-			return;
+			return 0;
 	}
+	return err_failed("rule index: changed too often while reading");
 }
 
-/* A new, empty arena of chunks chunks, not yet in the slot. */
+/*
+ * A new, empty arena of chunks chunks, not yet in the slot: all of it is
+ * the free extent.
+ */
 static int arena_new(struct arena *a, size_t chunks)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mopts,
@@ -169,9 +171,13 @@ static int arena_new(struct arena *a, size_t chunks)
 		return err_kernel(-errno, "create rule index (%zu records)",
 				  chunks * SPLICER_IX_CHUNK);
 	err = arena_map(a, fd);
-	if (err)
+	if (err) {
 		close(fd);
-	return err;
+		return err;
+	}
+	anchor(a)->bump = 1;
+	anchor(a)->limit = a->cap;
+	return 0;
 }
 
 /* Puts a's map in the outer slot: waits for the kernel's grace period. */
@@ -209,19 +215,18 @@ static int pinned_arena(const struct state *st, const char *name, __u32 id)
 	return fd;
 }
 
-/* Pins a's map as "arena-next", then moves it to the slot and "arena". */
-static int arena_next_pin(const struct state *st, const struct arena *a)
+/* Unpins an "arena-next" that never took the slot. */
+static int arena_next_drop(const struct state *st)
 {
 	char path[4200];
 
 	arena_path(st, ARENA_NEXT_PIN, path, sizeof(path));
 	if (unlink(path) && errno != ENOENT)
 		return err_kernel(-errno, "%s", path);
-	if (bpf_obj_pin(a->fd, path))
-		return err_kernel(-errno, "%s", path);
 	return 0;
 }
 
+/* "arena-next" is the one in the slot now: it becomes "arena". */
 static int arena_pin_done(const struct state *st)
 {
 	char from[4200], to[4200];
@@ -233,15 +238,20 @@ static int arena_pin_done(const struct state *st)
 	return 0;
 }
 
-/* Unpins an "arena-next" that never took the slot. */
-static int arena_next_drop(const struct state *st)
+/* a's map takes the slot: pinned as "arena-next", put in, renamed. */
+static int arena_take_slot(const struct state *st, const struct arena *a)
 {
 	char path[4200];
+	int err;
 
+	err = arena_next_drop(st);
+	if (err)
+		return err;
 	arena_path(st, ARENA_NEXT_PIN, path, sizeof(path));
-	if (unlink(path) && errno != ENOENT)
+	if (bpf_obj_pin(a->fd, path))
 		return err_kernel(-errno, "%s", path);
-	return 0;
+	err = arena_install(st, a);
+	return err ?: arena_pin_done(st);
 }
 
 int arena_open(const struct state *st, bool write, struct arena *a)
@@ -256,9 +266,7 @@ int arena_open(const struct state *st, bool write, struct arena *a)
 	if (st->rule_index < 0 && !write)
 		return 0; /* splicer 0.1.0's pin root: no arena yet */
 	if (st->rule_index < 0)
-		return err_failed("%s: made by splicer 0.1.0; 'splicer attach' "
-				  "upgrades it in place",
-				  st->root);
+		return state_refuse_v1(st);
 	for (i = 0; i < ARENA_READ_TRIES; i++) {
 		if (bpf_map_lookup_elem(st->rule_index, &zero, &id)) {
 			if (errno != ENOENT)
@@ -266,14 +274,7 @@ int arena_open(const struct state *st, bool write, struct arena *a)
 			if (!write)
 				return 0; /* nothing published yet */
 			err = arena_new(a, ARENA_MIN_CHUNKS);
-			if (err)
-				return err;
-			anchor(a)->bump = 1;
-			anchor(a)->limit = a->cap;
-			err = arena_next_pin(st, a);
-			if (!err)
-				err = arena_install(st, a);
-			return err ?: arena_pin_done(st);
+			return err ?: arena_take_slot(st, a);
 		}
 		fd = pinned_arena(st, ARENA_PIN, id);
 		next = fd < 0;
@@ -286,9 +287,9 @@ int arena_open(const struct state *st, bool write, struct arena *a)
 			close(fd);
 			return err;
 		}
-		read_live(a);
-		if (!write)
-			return 0;
+		err = read_live(a);
+		if (err || !write)
+			return err;
 		/*
 		 * A writer killed between the slot and the rename left the
 		 * live arena as "arena-next": it becomes "arena". One killed
@@ -419,8 +420,6 @@ static int arena_fresh(struct arena *a, size_t n)
 			(want + SPLICER_IX_CHUNK - 1) / SPLICER_IX_CHUNK);
 	if (err)
 		return err;
-	anchor(&fresh)->bump = 1;
-	anchor(&fresh)->limit = fresh.cap;
 	fresh.meta = a->meta;
 	arena_unmap(a);
 	*a = fresh;
@@ -553,14 +552,9 @@ int arena_publish(const struct state *st, struct arena *a,
 	hdr[SPLICER_IX_HDR_META].meta = meta;
 	/* The commit point: one aligned store, after every record it names. */
 	__atomic_store_n(&anchor(a)->header, delta.at, __ATOMIC_RELEASE);
-	if (grown) {
-		/* ... or, for a larger arena, taking the slot */
-		err = arena_next_pin(st, a);
-		if (!err)
-			err = arena_install(st, a);
-		if (!err)
-			err = arena_pin_done(st);
-	}
+	/* ... or, for a new arena, taking the slot */
+	if (grown)
+		err = arena_take_slot(st, a);
 	if (err)
 		goto out; /* the old arena is still in the slot */
 	a->header = delta.at;
@@ -571,13 +565,6 @@ out:
 	index_build_free(&base);
 	index_build_free(&delta);
 	return err;
-}
-
-size_t arena_used(const struct arena *a)
-{
-	if (!a->header)
-		return 0;
-	return 1 + (a->base.hi - a->base.lo) + (a->delta.hi - a->delta.lo);
 }
 
 int arena_publish_rules(const struct state *st, const struct rule *r, size_t n)

@@ -66,7 +66,4 @@ int arena_publish_rules(const struct state *st, const struct rule *r, size_t n);
 /* Records lo .. lo + n - 1, mapped; NULL (with an error line) if not. */
 union ix_rec *arena_rec(struct arena *a, __u32 lo, size_t n);
 
-/* Records in use by the live index, of a->cap. */
-size_t arena_used(const struct arena *a);
-
 #endif /* SPLICER_ARENA_H */

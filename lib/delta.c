@@ -105,19 +105,6 @@ static void revive(struct delta_plan *p, __u32 id)
 	p->n_rules++;
 }
 
-/* Does the wildcard delete c (as plan.c reads it) take the match k? */
-static bool wild_takes(const struct rule_change *c, const struct rule_key *k)
-{
-	const struct rule_key *w = &c->r.k;
-
-	if (k->dst != w->dst || k->dst_len != w->dst_len)
-		return false;
-	return c->kind == CHANGE_DEL_PREFIX ||
-	       (k->src == w->src && k->src_len == w->src_len &&
-		k->proto == w->proto && k->port_lo == w->port_lo &&
-		k->ifindex == w->ifindex);
-}
-
 /*
  * The wildcard deletes of the old tools: every live rule of the prefix
  * (either protocol), or of the match but for the high port. Its base
@@ -143,7 +130,8 @@ static int del_wild(const struct delta_in *in, struct delta_plan *p,
 		else if (j)
 			break;
 		for (i = lower(in->base, in->n_base, &k);
-		     !err && i < in->n_base && wild_takes(c, &in->base[i].k);
+		     !err && i < in->n_base &&
+		     plan_wild_takes(c, &in->base[i].k);
 		     i++) {
 			err = grow(&keys, &cap, n + 1, sizeof(*keys));
 			if (!err)
@@ -151,7 +139,7 @@ static int del_wild(const struct delta_in *in, struct delta_plan *p,
 		}
 	}
 	for (i = 0; !err && i < p->n; i++)
-		if (p->e[i].v.id && wild_takes(c, &p->e[i].k) &&
+		if (p->e[i].v.id && plan_wild_takes(c, &p->e[i].k) &&
 		    !exact(in->base, in->n_base, &p->e[i].k)) {
 			err = grow(&keys, &cap, n + 1, sizeof(*keys));
 			if (!err)
@@ -202,20 +190,6 @@ static int one_change(const struct delta_in *in, struct delta_plan *p,
 	return put(p, &r);
 }
 
-/* The ids of entries that are new matches: their counters start at 0. */
-static int fresh_ids(const struct delta_in *in, struct delta_plan *p)
-{
-	size_t i;
-
-	p->fresh = calloc(p->n + 1, sizeof(*p->fresh));
-	if (!p->fresh)
-		return -ENOMEM;
-	for (i = 0; i < p->n; i++)
-		if (p->e[i].v.id > in->max_id)
-			p->fresh[p->n_fresh++] = p->e[i].v.id;
-	return 0;
-}
-
 int delta_plan_make(const struct delta_in *in, const struct rule_change *ch,
 		    size_t n_ch, struct delta_plan *p)
 {
@@ -236,10 +210,8 @@ int delta_plan_make(const struct delta_in *in, const struct rule_change *ch,
 		p->failed = i;
 		err = one_change(in, p, &ch[i]);
 	}
-	if (!err) {
+	if (!err)
 		p->failed = 0;
-		err = fresh_ids(in, p);
-	}
 	for (i = 0; i < p->n; i++)
 		p->e[i].pad = 0;
 	return err;
@@ -248,14 +220,13 @@ int delta_plan_make(const struct delta_in *in, const struct rule_change *ch,
 void delta_plan_free(struct delta_plan *p)
 {
 	free(p->e);
-	free(p->fresh);
 	free(p->gone);
 	memset(p, 0, sizeof(*p));
 }
 
 /* --------------------------------------------------------- the index */
 
-/* The live version of a base rule: NULL if an entry replaced or removed it. */
+/* Did an entry replace or remove base rule b? */
 static bool replaced(const struct delta_plan *p, const struct rule *b)
 {
 	return exact(p->e, p->n, &b->k) != NULL;
@@ -316,12 +287,6 @@ static bool holds_or_held(const struct rule_key *k, const struct ix_region *g)
 	       !((ntohl(k->dst) ^ ntohl(g->dst)) & mask4(len));
 }
 
-static int cmp_near(const void *a, const void *b)
-{
-	return rule_match_cmp(&((const struct rule *)a)->k,
-			      &((const struct rule *)b)->k);
-}
-
 int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 		     size_t max_entries, size_t max_near, struct delta_index *d)
 {
@@ -360,7 +325,7 @@ int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 	if (err)
 		return err;
 	/* a rule near two regions was taken twice */
-	qsort(d->near, d->n_near, sizeof(*d->near), cmp_near);
+	qsort(d->near, d->n_near, sizeof(*d->near), rule_sort_match);
 	for (i = 0, k = 0; i < d->n_near; i++)
 		if (!k || rule_match_cmp(&d->near[k - 1].k, &d->near[i].k))
 			d->near[k++] = d->near[i];

@@ -31,9 +31,7 @@ struct delta_plan {
 	struct rule *e; /* the new entries, sorted by match */
 	size_t n, cap;
 	size_t n_rules; /* in the new rule set */
-	__u32 max_id;
-	__u32 *fresh; /* ids of new matches: their counters start at 0 */
-	size_t n_fresh;
+	__u32 max_id; /* above in->max_id: ids of new matches */
 	__u32 *gone; /* ids of rules no longer in the set */
 	size_t n_gone, cap_gone;
 	bool same; /* no rule, action or label changed */

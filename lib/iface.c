@@ -99,10 +99,11 @@ static int alloc_slot(const struct state *st, __u32 *slot)
 
 	/* The slots of interfaces that are gone are free again. */
 	err = forget_gone(st);
-	if (!err)
-		err = iface_list(st, &idx, &n);
 	if (err)
-		return err == -ENOMEM ? err_kernel(err, "attach") : err;
+		return err;
+	err = iface_list(st, &idx, &n);
+	if (err)
+		return err_kernel(err, "interface state");
 	for (i = 0; i < n; i++)
 		if (!bpf_map_lookup_elem(st->ifaces, &idx[i], &cfg) &&
 		    cfg.slot < SPLICER_MAX_IFACES)
@@ -340,10 +341,11 @@ static int count_others(const struct state *st, __u32 skip, size_t *n)
 	int err = forget_gone(st);
 
 	*n = 0;
-	if (!err)
-		err = iface_list(st, &idx, &all);
 	if (err)
-		return err == -ENOMEM ? err_kernel(err, "detach") : err;
+		return err;
+	err = iface_list(st, &idx, &all);
+	if (err)
+		return err_kernel(err, "interface state");
 	for (i = 0; i < all; i++)
 		*n += idx[i] != skip;
 	free(idx);

@@ -83,22 +83,26 @@ static size_t table_find(const struct key_table *t, const struct rule_key *k)
 	return SIZE_MAX;
 }
 
+bool plan_wild_takes(const struct rule_change *c, const struct rule_key *k)
+{
+	const struct rule_key *w = &c->r.k;
+
+	if (k->dst != w->dst || k->dst_len != w->dst_len)
+		return false;
+	return c->kind == CHANGE_DEL_PREFIX ||
+	       (k->src == w->src && k->src_len == w->src_len &&
+		k->proto == w->proto && k->port_lo == w->port_lo &&
+		k->ifindex == w->ifindex);
+}
+
 /* The wildcard deletes of the old tools; how many rules they took. */
 static size_t del_matching(const struct rule_change *c, const struct rule *r,
 			   size_t n, bool *gone)
 {
-	const struct rule_key *w = &c->r.k;
 	size_t i, hits = 0;
 
 	for (i = 0; i < n; i++) {
-		const struct rule_key *k = &r[i].k;
-
-		if (gone[i] || k->dst != w->dst || k->dst_len != w->dst_len)
-			continue;
-		if (c->kind == CHANGE_DEL_ANY_HIGH &&
-		    (k->src != w->src || k->src_len != w->src_len ||
-		     k->proto != w->proto || k->port_lo != w->port_lo ||
-		     k->ifindex != w->ifindex))
+		if (gone[i] || !plan_wild_takes(c, &r[i].k))
 			continue;
 		gone[i] = true;
 		hits++;

@@ -58,6 +58,12 @@ int plan_make(const struct rule *old, size_t n_old,
 	      __u32 max_id, struct rule *out, struct plan *p);
 void plan_free(struct plan *p);
 
+/*
+ * Does the wildcard delete c (CHANGE_DEL_PREFIX: every rule of the
+ * prefix; CHANGE_DEL_ANY_HIGH: the match whatever its high port) take
+ * the rule of match k?
+ */
+bool plan_wild_takes(const struct rule_change *c, const struct rule_key *k);
 /* The action and labels of a change, onto the rule it names. */
 void plan_take_action(struct rule *to, const struct rule *from);
 /* Do a and b have the same action and labels? */

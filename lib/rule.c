@@ -59,6 +59,12 @@ int rule_match_cmp(const struct rule_key *a, const struct rule_key *b)
 }
 #undef CMP
 
+int rule_sort_match(const void *a, const void *b)
+{
+	return rule_match_cmp(&((const struct rule *)a)->k,
+			      &((const struct rule *)b)->k);
+}
+
 /*
  * The name of a rule's interface, or "ifN" (false) for one that is gone:
  * the rule waits, whether or not the kernel has given N to another link.

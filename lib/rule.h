@@ -23,6 +23,8 @@ struct rule {
  * and so are the rules of every address range of a protocol.
  */
 int rule_match_cmp(const struct rule_key *a, const struct rule_key *b);
+/* The same over two struct rule, for qsort() and bsearch(). */
+int rule_sort_match(const void *a, const void *b);
 
 /* Which rules list_rules() prints; NULL prints every rule. */
 struct rule_filter {

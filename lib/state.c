@@ -218,6 +218,13 @@ static int root_open(struct state *st, bool make, bool lock)
 	return lock ? lock_root(st) : 0;
 }
 
+int state_refuse_v1(const struct state *st)
+{
+	return err_failed("%s: made by splicer 0.1.0; 'splicer attach' "
+			  "upgrades it in place, keeping its rules",
+			  st->root);
+}
+
 int state_open(struct state *st, bool write)
 {
 	char path[4200];

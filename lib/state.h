@@ -29,6 +29,8 @@ void state_init(struct state *st);
 int state_open(struct state *st, bool write);
 /* A pin root of splicer 0.1.0: its index map, not an arena, is pinned. */
 bool state_is_v1(const struct state *st);
+/* The error line of a change to such a pin root before attach upgrades it. */
+int state_refuse_v1(const struct state *st);
 /*
  * Is there state under the pin root? The one answer every command uses:
  * state_make() pins every map at once, and the ifaces map among them.

@@ -261,6 +261,27 @@ static int snapshot_open(const struct state *st, __u32 id, struct rule_set *set)
 }
 
 /*
+ * Maps the snapshots id and, unless 0, did: a base and its delta (with
+ * delta->n 0 when there is none). -ENOENT, without an error line, if
+ * one is gone.
+ */
+static int snapshots_open(const struct state *st, __u32 id, __u32 did,
+			  struct rule_set *base, struct rule_set *delta)
+{
+	int err;
+
+	memset(delta, 0, sizeof(*delta));
+	delta->fd = -1;
+	err = snapshot_open(st, id, base);
+	if (!err && did) {
+		err = snapshot_open(st, did, delta);
+		if (err)
+			rules_release(base);
+	}
+	return err;
+}
+
+/*
  * The base with the delta over it, in one malloc()ed array: a delta
  * entry replaces the base rule of its match, or removes it (id 0).
  */
@@ -308,24 +329,20 @@ int rules_view(const struct state *st, struct rule_set *set)
 		err = set_ids(st, &id, &did);
 		if (err || !id)
 			return err; /* before the first publish: no rules */
-		err = snapshot_open(st, id, &base);
+		err = snapshots_open(st, id, did, &base, &delta);
 		if (err == -ENOENT)
 			continue;
-		if (err || !did) {
-			if (!err)
-				*set = base;
-			set->published = !err;
+		if (err)
 			return err;
-		}
-		err = snapshot_open(st, did, &delta);
-		if (!err)
+		if (!did) {
+			*set = base;
+		} else {
 			err = merge(&base, &delta, set);
-		set->published = !err;
-		rules_release(&base);
-		if (err != -ENOENT)
+			rules_release(&base);
 			rules_release(&delta);
-		if (err != -ENOENT)
-			return err;
+		}
+		set->published = !err;
+		return err;
 	}
 	fd = legacy_open(st, path, sizeof(path));
 	if (fd >= 0) {
@@ -419,12 +436,6 @@ static __u32 max_id_of(const struct rule *r, size_t n)
 	return max;
 }
 
-static int cmp_rule_match(const void *a, const void *b)
-{
-	return rule_match_cmp(&((const struct rule *)a)->k,
-			      &((const struct rule *)b)->k);
-}
-
 /*
  * Freezes set (sorted by match first, so writers find a match by binary
  * search) and pins it as rules-ID; *path names the pin, *id its map id.
@@ -436,7 +447,7 @@ static int snapshot_freeze(const struct state *st, struct rule_set *set,
 	void *map;
 	int err;
 
-	qsort(set->r, set->n, sizeof(*set->r), cmp_rule_match);
+	qsort(set->r, set->n, sizeof(*set->r), rule_sort_match);
 	*head = (struct snapshot_head){
 		.magic = SNAPSHOT_MAGIC,
 		.version = SNAPSHOT_VERSION,
@@ -488,27 +499,36 @@ int rules_commit(const struct state *st, struct rule_set *set)
 	struct arena_pub pub = {};
 	struct arena a;
 	char path[4200];
-	__u32 id = 0;
+	__u32 id = 0, did;
 	int err;
 
-	err = snapshot_freeze(st, set, path, sizeof(path), &id);
+	/*
+	 * What a writer killed before its commit left: one at most. Not
+	 * before the arena names a rule set: until then the snapshot 0.1.0's
+	 * index names is the rule set.
+	 */
+	err = live_sets(st, &id, &did);
+	if (!err && id)
+		snapshots_sweep(st, id, did);
+	if (!err)
+		err = snapshot_freeze(st, set, path, sizeof(path), &id);
 	if (err)
 		return err;
 	err = arena_open(st, true, &a);
-	if (!err) {
-		pub.base = set->r;
-		pub.n_base = set->n;
-		pub.meta.base_set = id;
-		pub.meta.rules = set->n;
-		pub.meta.base_rules = set->n;
-		pub.meta.max_id = max_id_of(set->r, set->n);
-		if (pub.meta.max_id < a.meta.max_id)
-			pub.meta.max_id = a.meta.max_id;
-		/* The commit point: from here on the new set is the rule set. */
-		err = publish(st, &a, &pub, path);
-	} else {
+	if (err) {
+		arena_close(&a);
 		unlink(path);
+		return err;
 	}
+	pub.base = set->r;
+	pub.n_base = set->n;
+	pub.meta.base_set = id;
+	pub.meta.rules = set->n;
+	pub.meta.max_id = max_id_of(set->r, set->n);
+	if (pub.meta.max_id < a.meta.max_id)
+		pub.meta.max_id = a.meta.max_id;
+	/* The commit point: from here on the new set is the rule set. */
+	err = publish(st, &a, &pub, path);
 	arena_close(&a);
 	return err;
 }
@@ -528,6 +548,7 @@ int rules_commit_delta(const struct state *st, struct arena *a,
 	char path[4200];
 	int err;
 
+	snapshots_sweep(st, a->meta.base_set, a->meta.delta_set);
 	err = snapshot_freeze(st, entries, path, sizeof(path),
 			      &pub.meta.delta_set);
 	if (!err)
@@ -538,21 +559,13 @@ int rules_commit_delta(const struct state *st, struct arena *a,
 int rules_live(const struct state *st, const struct arena *a,
 	       struct rule_set *base, struct rule_set *delta)
 {
-	int err;
+	int err = snapshots_open(st, a->meta.base_set, a->meta.delta_set, base,
+				 delta);
 
-	memset(delta, 0, sizeof(*delta));
-	delta->fd = -1;
-	err = snapshot_open(st, a->meta.base_set, base);
-	if (!err && a->meta.delta_set)
-		err = snapshot_open(st, a->meta.delta_set, delta);
 	if (err == -ENOENT)
 		err = err_failed("%s: a snapshot of the live rule set is "
 				 "missing",
 				 st->root);
-	if (err) {
-		rules_release(base);
-		rules_release(delta);
-	}
 	return err;
 }
 

@@ -46,10 +46,10 @@ static void counters_forget(const struct state *st, __u32 *ids, size_t n)
 }
 
 /*
- * Publishes plan p over the live set old[0..n_old): builds the index
- * (and so checks that it fits) before anything changes, adds routes and
- * zeroes the counters of new rules before the new set goes live, removes
- * what only the old set used after.
+ * Publishes plan p over the live set old[0..n_old) as a new base: adds
+ * the routes new rules ask for before the new set goes live (a failed
+ * commit takes them back), removes the counters and routes only the old
+ * set used after.
  */
 static int publish(const struct state *st, struct rule_set *next,
 		   const struct plan *p, const struct rule *old, size_t n_old)
@@ -204,18 +204,12 @@ static int update_in(const struct state *st, const struct rule_change *ch,
 	bool replace = flags & UPDATE_REPLACE;
 	bool check = flags & UPDATE_CHECK;
 	struct plan p = {};
-	bool tidy;
 	int err = 0;
 
 	if (!check)
 		err = rules_check_layout(st);
 	if (!err && !check && st->rule_index < 0)
-		err = err_failed("%s: made by splicer 0.1.0; 'splicer attach' "
-				 "upgrades it in place, keeping its rules",
-				 st->root);
-	/* what a writer killed before its commit left: one at most */
-	if (!err && !check)
-		err = rules_tidy(st, &tidy);
+		err = state_refuse_v1(st);
 	if (!err && !replace) {
 		err = update_delta(st, ch, n_ch, check);
 		if (err != UPDATE_WHOLE)
