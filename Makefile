@@ -279,7 +279,7 @@ demo: deps
 	$(MAKE) all
 	tests/demo.sh
 
-FORMATTED := $(SRCS) $(HDRS) $(BPF_SRC) $(wildcard tests/unit/*.[ch]) \
+FORMATTED := $(SRCS) $(HDRS) $(BPF_SRC) bpf/lookup.bpf.h $(wildcard tests/unit/*.[ch]) \
 	$(wildcard bench/*.c)
 format:
 	clang-format -i $(FORMATTED)

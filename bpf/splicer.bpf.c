@@ -102,6 +102,34 @@ struct {
 } iface_stats SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SPLICER_MAX_IFACE_ADDRS);
+	__type(key, struct iface_addr6);
+	__type(value, __u8);
+} iface_addrs6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SPLICER_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct iface_stats6);
+} iface_stats6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLICER_MAX_FRAG_FLOWS);
+	__type(key, struct frag_key6);
+	__type(value, struct frag_val);
+} frag_flows6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SPLICER_MAX_ECHO_OUT);
+	__type(key, struct echo_key6);
+	__type(value, __u64); /* when the request left, ns */
+} echo_out6 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SPLICER_MAX_FRAG_FLOWS);
 	__type(key, struct frag_key);
@@ -183,8 +211,8 @@ enum frag {
 };
 
 struct pkt {
-	__be32 saddr;
-	__be32 daddr;
+	__be32 saddr[4]; /* IPv4: the first word */
+	__be32 daddr[4];
 	__be16 sport; /* TCP, UDP; ICMP: echo id */
 	__be16 dport;
 	__be16 ip_id;
@@ -199,6 +227,8 @@ struct pkt {
 	__u8 tcp_word[2]; /* data offset and flags bytes, TCP only */
 	__u16 pad2;
 	__u32 rule; /* the rule whose counter counted the packet, 0: none */
+	__u8 v6; /* an IPv6 packet */
+	__u8 pad3[3];
 };
 
 /*
@@ -230,7 +260,7 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 	    eth->h_proto == bpf_htons(ETH_P_8021AD))
 		return REASON_DROP_VLAN;
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return REASON_DROP_NOT_IPV4;
+		return REASON_DROP_NOT_IP;
 
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end)
@@ -248,8 +278,8 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 				       FRAG_NONE;
 	if (p->frag == FRAG_REST && (frag & IP_OFFSET) < MIN_FRAG_OFFSET)
 		return REASON_DROP_MALFORMED;
-	p->saddr = ip->saddr;
-	p->daddr = ip->daddr;
+	p->saddr[0] = ip->saddr;
+	p->daddr[0] = ip->daddr;
 	p->proto = ip->protocol;
 	p->ip_id = ip->id;
 	p->l4_off = sizeof(*eth) + ihl;
@@ -316,8 +346,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 static __always_inline void tuple_of(const struct pkt *p,
 				     struct bpf_sock_tuple *t)
 {
-	t->ipv4.saddr = p->saddr;
-	t->ipv4.daddr = p->daddr;
+	t->ipv4.saddr = p->saddr[0];
+	t->ipv4.daddr = p->daddr[0];
 	t->ipv4.sport = p->sport;
 	t->ipv4.dport = p->dport;
 }
@@ -427,8 +457,8 @@ static __always_inline int icmp_error(struct __sk_buff *skb,
 		return REASON_DROP_NO_RULE;
 	/* The quoted packet went out; a reply to it would come back so. */
 	inner.proto = q.ip.protocol;
-	inner.saddr = q.ip.daddr;
-	inner.daddr = q.ip.saddr;
+	inner.saddr[0] = q.ip.daddr;
+	inner.daddr[0] = q.ip.saddr;
 	inner.sport = q.ports[1];
 	inner.dport = q.ports[0];
 	{
@@ -446,12 +476,12 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 {
 	switch (p->icmp_type) {
 	case ICMP_ECHOREPLY:
-		return echo_sent(p->saddr, p->sport) ? REASON_PASS_ICMP :
-						       REASON_DROP_NO_RULE;
+		return echo_sent(p->saddr[0], p->sport) ? REASON_PASS_ICMP :
+							  REASON_DROP_NO_RULE;
 	case ICMP_ECHO:
 		/* Pings to this host only, as with SSH: never forwarded. */
 		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
-				       own_address(skb, p->daddr) ?
+				       own_address(skb, p->daddr[0]) ?
 			       REASON_PASS_ICMP :
 			       REASON_DROP_NO_RULE;
 	case ICMP_DEST_UNREACH:
@@ -462,212 +492,18 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 	}
 }
 
-static __always_inline __u32 popcount(__u64 x)
-{
-	x = x - ((x >> 1) & 0x5555555555555555ULL);
-	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-	return (x * 0x0101010101010101ULL) >> 56;
-}
-
-/* Where a walk is: the index and the chunk last looked up. */
-struct ix_cursor {
-	void *ix;
-	struct ix_chunk *chunk;
-	__u32 chunk_no;
-};
-
-static __always_inline union ix_rec *ix_get(struct ix_cursor *c, __u32 idx)
-{
-	__u32 no = idx / SPLICER_IX_CHUNK;
-
-	if (!c->chunk || no != c->chunk_no) {
-		c->chunk = bpf_map_lookup_elem(c->ix, &no);
-		c->chunk_no = no;
-		if (!c->chunk)
-			return NULL;
-	}
-	return &c->chunk->rec[idx % SPLICER_IX_CHUNK];
-}
-
-/*
- * Walks one trie of the index from its root node with key (taken from
- * its top bit; the root node takes `first` bits, every later one 6, at
- * most `levels` nodes) and returns the leaf. NULL only if the index is
- * corrupt: no rule, and the packet is dropped.
- */
-static __always_inline union ix_rec *
-ix_walk(struct ix_cursor *c, __u32 idx, __u64 key, __u32 first, __u32 levels)
-{
-	__u32 stride = first, i, slot;
-	union ix_rec *n;
-	__u64 bit, upto;
-
-	for (i = 0; i < levels && i < SPLICER_IX_MAX_LEVELS; i++) {
-		n = ix_get(c, idx);
-		if (!n)
-			return NULL;
-		slot = (key >> (64 - stride)) & 63;
-		key <<= stride & 63;
-		bit = 1ULL << slot;
-		upto = bit | (bit - 1);
-		stride = SPLICER_IX_STRIDE;
-		if (n->node.vec & bit) {
-			idx = n->node.base1 + popcount(n->node.vec & upto) - 1;
-			continue;
-		}
-		idx = n->node.base0 + popcount(n->node.leafvec & upto) - 1;
-		return ix_get(c, idx);
-	}
-	return NULL;
-}
-
-/* The winner among one class's rules for this port, source, interface. */
-static __always_inline struct ix_verdict *class_lookup(struct ix_cursor *c,
-						       __u32 root,
-						       const struct pkt *p,
-						       __u32 ifindex)
-{
-	union ix_rec *r;
-	__u64 src = bpf_ntohl(p->saddr);
-
-	if (!root)
-		return NULL;
-	r = ix_walk(c, root, (__u64)bpf_ntohs(p->dport) << 48,
-		    SPLICER_IX_FIRST(SPLICER_IX_PORT_BITS),
-		    SPLICER_IX_LEVELS(SPLICER_IX_PORT_BITS));
-	if (!r)
-		return NULL;
-	if (r->v.flags & SPLICER_IX_SCOPED) {
-		union ix_rec *s =
-			ix_walk(c, r->v.scoped, ((__u64)ifindex << 32) | src,
-				SPLICER_IX_FIRST(SPLICER_IX_SCOPED_BITS),
-				SPLICER_IX_LEVELS(SPLICER_IX_SCOPED_BITS));
-
-		if (s && s->v.id)
-			return &s->v;
-	}
-	if (r->v.flags & SPLICER_IX_SOURCES)
-		r = ix_walk(c, r->v.sources, src << 32,
-			    SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
-			    SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
-	return r && r->v.id ? &r->v : NULL;
-}
-
-/* The destination leaf of a /32 rule prefix equal to the address, if any. */
-static __always_inline union ix_rec *
-exact_find(struct ix_cursor *c, const struct pkt *p, __u32 exact, __u32 bits)
-{
-	__u32 addr = bpf_ntohl(p->daddr), t, j, b;
-	union ix_rec *k;
-
-	if (!exact || bits < 1 || bits > SPLICER_IX_EXACT_MAX_BITS)
-		return NULL;
-	for (t = 0; t < 2; t++) {
-		b = exact + SPLICER_IX_BUCKET_RECS *
-				    splicer_ix_hash(addr, p->proto, t, bits);
-		k = ix_get(c, b);
-		if (!k)
-			return NULL;
-		for (j = 0; j < SPLICER_IX_BUCKET; j++)
-			if (k->keys.addr[j] == p->daddr &&
-			    k->keys.proto[j] == p->proto)
-				return ix_get(c, b + 1 + j);
-		/* only a full first bucket sends addresses to the second */
-		if (!k->keys.proto[SPLICER_IX_BUCKET - 1])
-			break;
-	}
-	return NULL;
-}
-
-/*
- * The destination leaf of one part of the index (base or delta): the
- * longest of its rule prefixes holding the address, or NULL.
- */
-static __always_inline union ix_rec *dst_leaf(struct ix_cursor *c, __u32 part,
-					      const struct pkt *p)
-{
-	union ix_rec *r = ix_get(c, part), *leaf;
-	__u32 root;
-
-	if (!r)
-		return NULL;
-	root = r->part.root[p->proto == IPPROTO_UDP];
-	leaf = exact_find(c, p, r->part.exact, r->part.exact_bits);
-	if (leaf || !root)
-		return leaf;
-	return ix_walk(c, root, (__u64)bpf_ntohl(p->daddr) << 32,
-		       SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
-		       SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
-}
-
-/*
- * Finds the winning rule and copies its verdict to *out. The compiled
- * index already resolved precedence; the work is a bounded number of
- * record reads whatever the number of rules and prefix lengths: the
- * destination in the delta, and in the base unless the delta knows it;
- * then the own class of the longest rule prefix holding the destination,
- * then at most once the class of every shorter prefix. One header block
- * for the whole packet. A global function, so the verifier checks its
- * loops once rather than on every path that leads here.
- */
-__noinline int rule_find(const struct pkt *p, __u32 ifindex,
-			 struct ix_verdict *out)
-{
-	struct ix_cursor c = {};
-	union ix_rec *r;
-	struct ix_verdict *v;
-	__u32 zero = 0, hdr, root;
-
-	if (!p || !out)
-		return 0;
-	c.ix = bpf_map_lookup_elem(&rule_arena, &zero);
-	if (!c.ix)
-		return 0;
-	r = ix_get(&c, 0);
-	if (!r)
-		return 0;
-	hdr = r->anchor.header;
-	if (!hdr)
-		return 0;
-	r = dst_leaf(&c, hdr + SPLICER_IX_HDR_DELTA, p);
-	if (!r || !(r->cls.flags & SPLICER_IX_AUTH))
-		r = dst_leaf(&c, hdr + SPLICER_IX_HDR_BASE, p);
-	if (!r)
-		return 0;
-	root = r->cls.fallback;
-	if (r->cls.id) {
-		__u16 port = bpf_ntohs(p->dport);
-
-		if (port >= r->cls.port_lo && port <= r->cls.port_hi) {
-			out->id = r->cls.id;
-			out->action = r->cls.action;
-			out->to_addr = r->cls.to_addr;
-			out->to_port = r->cls.to_port;
-			return 1;
-		}
-		v = NULL;
-	} else {
-		v = class_lookup(&c, r->cls.own, p, ifindex);
-	}
-	if (!v)
-		v = class_lookup(&c, root, p, ifindex);
-	if (!v)
-		return 0;
-	*out = *v;
-	return 1;
-}
+#include "lookup.bpf.h"
 
 /* Hands the packet to the redirect target's socket; false if none. */
 static __always_inline bool assign(struct __sk_buff *skb, const struct pkt *p,
-				   const struct ix_verdict *v)
+				   const struct hit *v)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
 	long err;
 
 	tuple_of(p, &t);
-	t.ipv4.daddr = v->to_addr;
+	t.ipv4.daddr = v->to_addr[0];
 	t.ipv4.dport = v->to_port;
 	if (p->proto == IPPROTO_TCP) {
 		sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4),
@@ -743,7 +579,7 @@ static __always_inline struct counter *rule_counter(__u32 id)
 }
 
 static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
-				      const struct ix_verdict *v)
+				      const struct hit *v)
 {
 	struct counter *c = rule_counter(v->id);
 
@@ -772,7 +608,7 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 					    struct pkt *p, bool loopback,
 					    bool reinjected)
 {
-	struct ix_verdict verdict, *v = &verdict;
+	struct hit hit = {}, *v = &hit;
 	enum established est;
 	__u32 tw_rcv_nxt = 0;
 
@@ -783,7 +619,7 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 			return REASON_PASS_DHCP;
 		if (p->proto == IPPROTO_TCP &&
 		    p->dport == bpf_htons(SSH_PORT) &&
-		    own_address(skb, p->daddr))
+		    own_address(skb, p->daddr[0]))
 			return REASON_PASS_SSH;
 	}
 	est = established(skb, p, &tw_rcv_nxt);
@@ -813,8 +649,8 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 static __always_inline int frag_rest(const struct pkt *p)
 {
 	struct frag_key k = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
+		.saddr = p->saddr[0],
+		.daddr = p->daddr[0],
 		.id = p->ip_id,
 		.proto = p->proto,
 	};
@@ -828,8 +664,8 @@ static __always_inline int frag_rest(const struct pkt *p)
 static __always_inline void frag_first(const struct pkt *p, int reason)
 {
 	struct frag_key k = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
+		.saddr = p->saddr[0],
+		.daddr = p->daddr[0],
 		.id = p->ip_id,
 		.proto = p->proto,
 	};
@@ -944,8 +780,8 @@ __noinline int monitor_event(struct __sk_buff *skb, const struct pkt *p,
 	e->ifindex = skb->ingress_ifindex;
 	e->len = skb->len;
 	e->rule = p->rule;
-	e->saddr = p->saddr;
-	e->daddr = p->daddr;
+	e->saddr[0] = p->saddr[0];
+	e->daddr[0] = p->daddr[0];
 	e->sport = p->sport;
 	e->dport = p->dport;
 	e->proto = p->proto;
@@ -979,7 +815,7 @@ int splicer_ingress(struct __sk_buff *skb)
 	st = bpf_map_lookup_elem(&iface_stats, &slot);
 	/* One unsigned index, compared and used: the verifier's bound. */
 	idx = reason;
-	if (st && idx < REASON_MAX)
+	if (st && idx < REASON_MAX_IPV4)
 		count(&st->reason[idx], skb->len);
 	return reason_passes(reason) ? TC_ACT_OK : TC_ACT_SHOT;
 }

@@ -12,11 +12,15 @@
 #define SPLICER_MAP_RULE_STATS "rule_stats"
 #define SPLICER_MAP_IFACES "ifaces"
 #define SPLICER_MAP_IFACE_ADDRS "iface_addrs"
+#define SPLICER_MAP_IFACE_ADDRS6 "iface_addrs6"
 #define SPLICER_MAP_IFACE_STATS "iface_stats"
+#define SPLICER_MAP_IFACE_STATS6 "iface_stats6"
 #define SPLICER_MAP_INDEX "rule_arena"
 #define SPLICER_MAP_INDEX_V1 "rule_index" /* splicer 0.1.0's */
 #define SPLICER_MAP_FRAG_FLOWS "frag_flows"
+#define SPLICER_MAP_FRAG_FLOWS6 "frag_flows6"
 #define SPLICER_MAP_ECHO_OUT "echo_out"
+#define SPLICER_MAP_ECHO_OUT6 "echo_out6"
 #define SPLICER_MAP_EVENTS "events"
 #define SPLICER_MAP_MONITOR "monitor"
 #define SPLICER_MAP_MONITOR_STATS "monitor_stats"
@@ -55,18 +59,20 @@ enum splicer_action {
 /*
  * A rule's match. User space keeps the rule set (match and action) in
  * snapshots under the pin root and compiles it into the lookup index; the
- * datapath never reads it.
+ * datapath never reads it. Addresses are 16 bytes in network order; an
+ * IPv4 address is the first 4, the rest zero. Both of a rule's addresses
+ * (and its redirect target's) are of its family.
  */
 struct rule_key {
-	__be32 dst;
-	__be32 src;
+	__be32 dst[4];
+	__be32 src[4];
 	__u32 ifindex; /* 0: any interface; see SPLICER_IFINDEX_GONE */
 	__u16 port_lo; /* host order */
 	__u16 port_hi;
 	__u8 dst_len;
 	__u8 src_len;
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;
+	__u8 family; /* AF_INET or AF_INET6 */
 };
 
 /*
@@ -80,7 +86,7 @@ struct rule_key {
 struct rule_val {
 	__u32 id; /* stable; keys rule_stats */
 	__u32 flags;
-	__be32 to_addr; /* redirect target */
+	__be32 to_addr[4]; /* redirect target, of the rule's family */
 	__be16 to_port;
 	__u8 action;
 	__u8 pad;
@@ -126,12 +132,28 @@ struct counter {
  * its fallback class (every rule of a shorter prefix holding it): at most
  * 6 + 2 * (3 + 11 + 6) records a part, whatever the number of rules. The
  * compiler already applied precedence. See README "Rule index".
+ *
+ * IPv6 rules have parts of their own, the header block's fourth (base)
+ * and fifth (delta) records, compiled with the IPv4 ones into the same
+ * records (the IPv4 parts' lo and hi cover both; the IPv6 parts' are 0).
+ * They differ from the IPv4 parts in this only:
+ *
+ *   destination and source tries are over 128 bits (SPLICER_IX_ADDR6_BITS);
+ *   a scoped trie is over the 32-bit ifindex: its leaf is a verdict that
+ *   either holds the winner itself or, with SPLICER_IX_SOURCES, names in
+ *   .sources that interface's source trie (its scoped and the unscoped
+ *   candidates, as in the 64-bit IPv4 key);
+ *   /128 destinations are in an exact table of struct ix_keys6 buckets;
+ *   a class's or verdict's to_addr is the record of the struct ix_target
+ *   holding the redirect address (0: no redirect).
  */
 #define SPLICER_IX_STRIDE 6
 /* The keys' widths: ports, addresses, (ifindex, source address). */
 #define SPLICER_IX_PORT_BITS 16
 #define SPLICER_IX_ADDR_BITS 32
 #define SPLICER_IX_SCOPED_BITS 64
+#define SPLICER_IX_ADDR6_BITS 128
+#define SPLICER_IX_IFINDEX_BITS 32 /* an IPv6 part's scoped trie */
 /*
  * A trie over width-bit keys has this many levels; its root takes the
  * odd bits (SPLICER_IX_FIRST), every other level SPLICER_IX_STRIDE.
@@ -140,7 +162,7 @@ struct counter {
 	(((width) + SPLICER_IX_STRIDE - 1) / SPLICER_IX_STRIDE)
 #define SPLICER_IX_FIRST(width) \
 	((width)-SPLICER_IX_STRIDE * (SPLICER_IX_LEVELS(width) - 1))
-#define SPLICER_IX_MAX_LEVELS SPLICER_IX_LEVELS(SPLICER_IX_SCOPED_BITS)
+#define SPLICER_IX_MAX_LEVELS SPLICER_IX_LEVELS(SPLICER_IX_ADDR6_BITS)
 #define SPLICER_IX_MAX_RECORDS (1U << 24) /* 384 MiB: the arena's limit */
 
 struct ix_node {
@@ -162,10 +184,13 @@ struct ix_anchor {
 	__u32 pad[3];
 };
 
-/* One compiled rule set, base or delta: its tries and its records. */
+/*
+ * One compiled rule set of one family, base or delta: its tries and its
+ * records.
+ */
 struct ix_part {
 	__u32 root[2]; /* destination tries: [0] TCP, [1] UDP; 0 none */
-	__u32 exact; /* first record of the /32 table; 0 none */
+	__u32 exact; /* first record of the /32 (/128) table; 0 none */
 	__u32 exact_bits; /* it has 1 << exact_bits buckets */
 	__u32 lo, hi; /* its records are [lo, hi); the delta's hold the block */
 };
@@ -183,7 +208,9 @@ struct ix_meta {
 #define SPLICER_IX_HDR_BASE 0
 #define SPLICER_IX_HDR_DELTA 1
 #define SPLICER_IX_HDR_META 2
-#define SPLICER_IX_HDR_RECS 3
+#define SPLICER_IX_HDR_BASE6 3
+#define SPLICER_IX_HDR_DELTA6 4
+#define SPLICER_IX_HDR_RECS 5
 
 /*
  * /32 destinations are not in the tries but in a table of buckets, each
@@ -213,6 +240,31 @@ static inline __u32 splicer_ix_hash(__u32 addr, __u8 proto, int second,
 
 	return h >> (32 - bits);
 }
+
+/*
+ * The /128 table of an IPv6 part: a bucket is one key record and its
+ * destination leaf (SPLICER_IX_BUCKET6_RECS), looked for in two buckets
+ * like the /32 table's, the second only if the first is taken.
+ */
+#define SPLICER_IX_BUCKET6_RECS 2
+struct ix_keys6 {
+	__be32 addr[4];
+	__u8 proto; /* 0: the bucket is free */
+	__u8 pad[7];
+};
+
+/* The words of an IPv6 address (host order) folded for splicer_ix_hash. */
+static inline __u32 splicer_ix_fold6(__u32 w0, __u32 w1, __u32 w2, __u32 w3)
+{
+	return (w0 * 0x9e3779b1U) ^ (w1 * 0x85ebca6bU) ^ (w2 * 0xc2b2ae35U) ^
+	       w3;
+}
+
+/* The redirect address of IPv6 verdicts, named by their to_addr. */
+struct ix_target {
+	__be32 addr[4];
+	__u32 pad[2];
+};
 
 /*
  * A destination leaf: the longest rule prefix holding the address. A
@@ -254,6 +306,8 @@ union ix_rec {
 	struct ix_part part;
 	struct ix_meta meta;
 	struct ix_keys keys;
+	struct ix_keys6 keys6;
+	struct ix_target target;
 	struct ix_class cls;
 	struct ix_verdict v;
 };
@@ -274,10 +328,18 @@ struct iface_cfg {
 	__u32 flags;
 };
 
-/* iface_addrs map: the interface's own IPv4 addresses (SSH allowance). */
+/*
+ * iface_addrs and iface_addrs6 maps: the interface's own IPv4 and IPv6
+ * addresses (the SSH and echo allowances).
+ */
 struct iface_addr {
 	__u32 ifindex;
 	__be32 addr;
+};
+
+struct iface_addr6 {
+	__u32 ifindex;
+	__be32 addr[4];
 };
 
 enum splicer_reason {
@@ -292,12 +354,25 @@ enum splicer_reason {
 	REASON_DROP_NO_RULE,
 	REASON_DROP_RULE,
 	REASON_DROP_NO_LISTENER,
-	REASON_DROP_NOT_IPV4,
+	REASON_DROP_NOT_IP, /* a frame of neither family */
 	REASON_DROP_MALFORMED,
 	REASON_DROP_FRAGMENT,
 	REASON_DROP_VLAN,
+	/* IPv6 only from here: iface_stats has no room for them */
+	REASON_PASS_ND, /* neighbour discovery (and the MLD it needs) */
+	REASON_DROP_EXT_HEADER, /* unknown, or past SPLICER_MAX_EXT_HEADERS */
 	REASON_MAX,
 };
+
+/*
+ * iface_stats counts IPv4 frames and frames of neither family with the
+ * first REASON_MAX_IPV4 reasons (its size is splicer 0.1.0's pinned
+ * layout); iface_stats6 counts IPv6 frames with all of them.
+ */
+#define REASON_MAX_IPV4 (REASON_DROP_VLAN + 1)
+
+/* Extension headers an IPv6 packet may have before splicer drops it. */
+#define SPLICER_MAX_EXT_HEADERS 6
 
 /*
  * frag_flows: first fragments splicer passed, so that the rest of the
@@ -317,6 +392,15 @@ struct frag_val {
 	__u32 pad;
 };
 
+/* frag_flows6: the same for IPv6 (its fragment header's 32-bit id). */
+struct frag_key6 {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be32 id;
+	__u8 proto;
+	__u8 pad[3];
+};
+
 /* echo_out: echo requests the host sent, so that their replies may pass. */
 struct echo_key {
 	__be32 peer;
@@ -324,8 +408,20 @@ struct echo_key {
 	__u16 pad;
 };
 
+/* echo_out6: the same for ICMPv6 echo requests. */
+struct echo_key6 {
+	__be32 peer[4];
+	__be16 id;
+	__u16 pad;
+};
+
 /* iface_stats value: per-CPU, indexed by iface_cfg.slot. */
 struct iface_stats {
+	struct counter reason[REASON_MAX_IPV4];
+};
+
+/* iface_stats6 value: per-CPU, indexed by iface_cfg.slot. */
+struct iface_stats6 {
 	struct counter reason[REASON_MAX];
 };
 
@@ -354,8 +450,9 @@ struct monitor_stats {
  * Ports, TCP flags and the ICMP type are there unless the packet was
  * malformed, or a fragment after the first.
  */
-#define SPLICER_EVENT_IP (1U << 0) /* a good IPv4 header: addresses, proto */
+#define SPLICER_EVENT_IP (1U << 0) /* a good IP header: addresses, proto */
 #define SPLICER_EVENT_FRAG_REST (1U << 1) /* a fragment after the first */
+#define SPLICER_EVENT_IPV6 (1U << 2) /* the addresses are IPv6 */
 
 /*
  * One record in the events ring buffer: a decision about a new flow or a
@@ -366,15 +463,15 @@ struct splicer_event {
 	__u32 ifindex; /* ingress */
 	__u32 len; /* skb->len */
 	__u32 rule; /* rule id, 0: no rule decided */
-	__be32 saddr;
-	__be32 daddr;
+	__be32 saddr[4]; /* IPv4: the first word */
+	__be32 daddr[4];
 	__be16 sport;
 	__be16 dport;
-	__u8 proto;
+	__u8 proto; /* IPv6: the upper-layer protocol */
 	__u8 reason; /* enum splicer_reason; the verdict follows from it */
 	__u8 flags; /* SPLICER_EVENT_* */
 	__u8 tcp_flags; /* SPLICER_TCP_* */
-	__u8 icmp_type;
+	__u8 icmp_type; /* ICMP or ICMPv6 */
 	__u8 pad[7];
 };
 

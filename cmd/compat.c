@@ -69,14 +69,14 @@ static void compat_usage(const char *prog)
 
 /* "-c ADDR -m LEN" or a source: host bits are refused, as by splicer. */
 static int prefix_of(const char *what, const char *addr, const char *len,
-		     __be32 *a, __u8 *l)
+		     __be32 a[4], __u8 *l, __u8 *family)
 {
 	char buf[64];
 	int err;
 
 	snprintf(buf, sizeof(buf), "%s/%s", addr, len);
 	err_context_set("%s ", what);
-	err = parse_prefix(buf, a, l);
+	err = parse_prefix(buf, a, l, family);
 	err_context_set(NULL);
 	return err;
 }
@@ -116,7 +116,7 @@ static int action_of(const char *s, struct rule *r)
 	if (err)
 		return err;
 	r->v.action = SPLICER_ACT_REDIRECT;
-	r->v.to_addr = htonl(INADDR_LOOPBACK);
+	loopback_of(r->k.family, r->v.to_addr);
 	r->v.to_port = htons(port);
 	return 0;
 }
@@ -131,6 +131,7 @@ static int missing(const struct compat_args *a, const char *opt)
 static int build_rule(const struct compat_args *a, struct rule *r)
 {
 	bool insert = a->op == 'I';
+	__u8 src_family;
 	int err;
 
 	memset(r, 0, sizeof(*r));
@@ -139,8 +140,8 @@ static int build_rule(const struct compat_args *a, struct rule *r)
 	if (!a->m)
 		return missing(a, "-m (--dprefix-len)");
 	if (a->op == 'E')
-		return prefix_of("destination", a->c, a->m, &r->k.dst,
-				 &r->k.dst_len);
+		return prefix_of("destination", a->c, a->m, r->k.dst,
+				 &r->k.dst_len, &r->k.family);
 	if (!a->l)
 		return missing(a, "-l (--low-port)");
 	if (insert && !a->h)
@@ -154,9 +155,16 @@ static int build_rule(const struct compat_args *a, struct rule *r)
 	if (a->n && !a->o)
 		return err_usage("-n needs -o (--ocidr-block)");
 
-	err = prefix_of("destination", a->c, a->m, &r->k.dst, &r->k.dst_len);
+	err = prefix_of("destination", a->c, a->m, r->k.dst, &r->k.dst_len,
+			&r->k.family);
 	if (!err && a->o)
-		err = prefix_of("source", a->o, a->n, &r->k.src, &r->k.src_len);
+		err = prefix_of("source", a->o, a->n, r->k.src, &r->k.src_len,
+				&src_family);
+	if (!err && a->o && src_family != r->k.family)
+		err = err_usage("-o %s: not of the destination's family", a->o);
+	/* Until the index compiles IPv6 rules. */
+	if (!err && r->k.family == AF_INET6)
+		err = err_usage("%s: IPv6 rules are not supported yet", a->c);
 	if (!err)
 		err = port_of("low", a->l, &r->k.port_lo);
 	r->k.port_hi = r->k.port_lo; /* -h is ignored on -D */
@@ -217,7 +225,8 @@ static int list(const struct compat_args *a)
 		if (!a->c || !a->m)
 			return err_usage("-L: -c and -m go together");
 		f.by_dst = true;
-		err = prefix_of("destination", a->c, a->m, &f.dst, &f.dst_len);
+		err = prefix_of("destination", a->c, a->m, f.dst, &f.dst_len,
+				&f.family);
 	}
 	if (!err && a->p)
 		err = proto_of(a->p, &f.proto);

@@ -413,8 +413,9 @@ static void print_text(struct monitor *m, const struct splicer_event *e,
 	printf("%s %s %s ", when, ifname(m, e->ifindex),
 	       proto_word(e, proto, sizeof(proto)));
 	if (has_ports(e)) {
-		printf("%s -> %s", fmt_addr_port(e->saddr, e->sport, src, 24),
-		       fmt_addr_port(e->daddr, e->dport, dst, 24));
+		printf("%s -> %s",
+		       fmt_addr_port(AF_INET, e->saddr, e->sport, src, 24),
+		       fmt_addr_port(AF_INET, e->daddr, e->dport, dst, 24));
 	} else if (e->flags & SPLICER_EVENT_IP) {
 		inet_ntop(AF_INET, &e->saddr, src, sizeof(src));
 		inet_ntop(AF_INET, &e->daddr, dst, sizeof(dst));

@@ -83,7 +83,7 @@ static void json_view(struct jw *w, const struct iface_view *v)
 			continue;
 		}
 		jw_obj_begin(w, reason_group_name(g));
-		for (r = 0; r < REASON_MAX; r++)
+		for (r = 0; r < REASON_MAX_IPV4; r++)
 			if ((int)reason_group(r) == g)
 				json_counter(w, reason_name(r),
 					     &v->st.reason[r]);
@@ -105,7 +105,7 @@ static void plain_view(const struct iface_view *v)
 	for (i = 0; i < v->n_addrs; i++)
 		printf(" %s", v->addrs[i]);
 	printf("%s\n", v->n_addrs ? "" : " none");
-	for (r = 0; r < REASON_MAX; r++)
+	for (r = 0; r < REASON_MAX_IPV4; r++)
 		printf("  %-10s %-12s %12llu packets %14llu bytes\n",
 		       reason_group_name(reason_group(r)), reason_name(r),
 		       (unsigned long long)v->st.reason[r].packets,
@@ -204,7 +204,7 @@ static int print_iface_rates(const struct snapshot *prev,
 		const struct iface_view *v = &s->ifs[i];
 		const struct iface_view *p = snapshot_iface(prev, v->ifindex);
 
-		for (r = 0; r < REASON_MAX; r++) {
+		for (r = 0; r < REASON_MAX_IPV4; r++) {
 			const struct counter *c = &v->st.reason[r];
 
 			if (!c->packets)

@@ -114,7 +114,9 @@ static int del_wild(const struct delta_in *in, struct delta_plan *p,
 		    const struct rule_change *c, size_t *hits)
 {
 	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
-	struct rule_key k = { .dst = c->r.k.dst, .dst_len = c->r.k.dst_len };
+	struct rule_key k = { .family = c->r.k.family,
+			      .dst = { c->r.k.dst[0] },
+			      .dst_len = c->r.k.dst_len };
 	const struct rule *live;
 	struct rule_key *keys = NULL;
 	size_t n = 0, cap = 0, i, j;
@@ -252,27 +254,27 @@ static int near_base(const struct delta_in *in, const struct delta_plan *p,
 		     struct delta_index *d)
 {
 	__u32 start = ntohl(g->dst), end = start | ~mask4(g->len);
-	struct rule_key k = { .proto = g->proto };
+	struct rule_key k = { .family = AF_INET, .proto = g->proto };
 	const struct rule *b = in->base;
 	unsigned int len;
 	size_t i;
 	int err = 0;
 
 	for (len = 0; len < g->len && !err; len++) {
-		k.dst = htonl(start & mask4(len));
+		k.dst[0] = htonl(start & mask4(len));
 		k.dst_len = len;
 		for (i = lower(b, in->n_base, &k);
 		     !err && i < in->n_base && b[i].k.proto == g->proto &&
-		     b[i].k.dst == k.dst && b[i].k.dst_len == len;
+		     b[i].k.dst[0] == k.dst[0] && b[i].k.dst_len == len;
 		     i++)
 			if (!replaced(p, &b[i]))
 				err = near_add(d, &b[i], max_near);
 	}
-	k.dst = g->dst;
+	k.dst[0] = g->dst;
 	k.dst_len = 0;
 	for (i = lower(b, in->n_base, &k);
 	     !err && i < in->n_base && b[i].k.proto == g->proto &&
-	     ntohl(b[i].k.dst) <= end;
+	     ntohl(b[i].k.dst[0]) <= end;
 	     i++)
 		if (b[i].k.dst_len >= g->len && !replaced(p, &b[i]))
 			err = near_add(d, &b[i], max_near);
@@ -284,7 +286,7 @@ static bool holds_or_held(const struct rule_key *k, const struct ix_region *g)
 	unsigned int len = k->dst_len < g->len ? k->dst_len : g->len;
 
 	return k->proto == g->proto &&
-	       !((ntohl(k->dst) ^ ntohl(g->dst)) & mask4(len));
+	       !((ntohl(k->dst[0]) ^ ntohl(g->dst)) & mask4(len));
 }
 
 int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
@@ -305,11 +307,11 @@ int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 		struct ix_region *last = d->n_reg ? &d->reg[d->n_reg - 1] :
 						    NULL;
 
-		if (last && last->proto == e->proto && last->dst == e->dst &&
+		if (last && last->proto == e->proto && last->dst == e->dst[0] &&
 		    last->len == e->dst_len)
 			continue;
 		d->reg[d->n_reg++] =
-			(struct ix_region){ e->dst, e->dst_len, e->proto };
+			(struct ix_region){ e->dst[0], e->dst_len, e->proto };
 	}
 	for (i = 0; i < d->n_reg && !err; i++)
 		err = near_base(in, p, &d->reg[i], max_near, d);
@@ -345,12 +347,14 @@ bool delta_wants_route(const struct rule *base, size_t n_base,
 		       __u8 len)
 {
 	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
-	struct rule_key k = { .dst = dst, .dst_len = len };
+	struct rule_key k = { .family = AF_INET,
+			      .dst = { dst },
+			      .dst_len = len };
 	const struct rule *e;
 	size_t i, j;
 
 	for (i = 0; i < n_entries; i++)
-		if (entries[i].v.id && entries[i].k.dst == dst &&
+		if (entries[i].v.id && entries[i].k.dst[0] == dst &&
 		    entries[i].k.dst_len == len &&
 		    (entries[i].v.flags & SPLICER_RULE_ROUTE))
 			return true;
@@ -358,7 +362,7 @@ bool delta_wants_route(const struct rule *base, size_t n_base,
 		k.proto = protos[j];
 		for (i = lower(base, n_base, &k);
 		     i < n_base && base[i].k.proto == k.proto &&
-		     base[i].k.dst == dst && base[i].k.dst_len == len;
+		     base[i].k.dst[0] == dst && base[i].k.dst_len == len;
 		     i++) {
 			if (!(base[i].v.flags & SPLICER_RULE_ROUTE))
 				continue;

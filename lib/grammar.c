@@ -33,6 +33,8 @@ int parse_service(const char *s, char out[SPLICER_SERVICE_LEN])
 struct rule_parse {
 	struct rule *r;
 	const char *dev;
+	const char *from, *to; /* as given, for a family mismatch's line */
+	__u8 from_family, to_family; /* to: 0 for a bare PORT */
 	unsigned int given; /* bits of rule_keywords[], the actions as one */
 };
 
@@ -48,7 +50,9 @@ static int kw_port(struct rule_parse *w, const char *val)
 
 static int kw_from(struct rule_parse *w, const char *val)
 {
-	return parse_prefix(val, &w->r->k.src, &w->r->k.src_len);
+	w->from = val;
+	return parse_prefix(val, w->r->k.src, &w->r->k.src_len,
+			    &w->from_family);
 }
 
 static int kw_dev(struct rule_parse *w, const char *val)
@@ -72,7 +76,9 @@ static int kw_route(struct rule_parse *w, const char *val)
 static int kw_redirect(struct rule_parse *w, const char *val)
 {
 	w->r->v.action = SPLICER_ACT_REDIRECT;
-	return parse_addr_port(val, &w->r->v.to_addr, &w->r->v.to_port);
+	w->to = val;
+	return parse_addr_port(val, w->r->v.to_addr, &w->r->v.to_port,
+			       &w->to_family);
 }
 
 static int kw_pass(struct rule_parse *w, const char *val)
@@ -151,6 +157,37 @@ static const struct rule_keyword *rule_keyword(const char *word,
 	return NULL;
 }
 
+static const char *family_name(__u8 family)
+{
+	return family == AF_INET6 ? "IPv6" : "IPv4";
+}
+
+/*
+ * A rule is of its destination's family: its source and redirect
+ * address must be too. A bare redirect PORT means the loopback address
+ * of that family.
+ */
+static int rule_families(struct rule_parse *w, const char *dst)
+{
+	struct rule *r = w->r;
+
+	if (w->from && w->from_family != r->k.family)
+		return err_usage("from %s: an %s source for an %s rule (%s)",
+				 w->from, family_name(w->from_family),
+				 family_name(r->k.family), dst);
+	if (w->to && w->to_family && w->to_family != r->k.family)
+		return err_usage("redirect %s: an %s listener for an %s rule "
+				 "(%s)",
+				 w->to, family_name(w->to_family),
+				 family_name(r->k.family), dst);
+	if (r->v.action == SPLICER_ACT_REDIRECT && !w->to_family)
+		loopback_of(r->k.family, r->v.to_addr);
+	/* Until the index compiles IPv6 rules. */
+	if (r->k.family == AF_INET6)
+		return err_usage("%s: IPv6 rules are not supported yet", dst);
+	return 0;
+}
+
 /*
  * PREFIX proto {tcp|udp} port PORT[-PORT] [ACTION] [from PREFIX]
  * [dev IFACE] [route] [service NAME]. Everything is checked before any
@@ -166,7 +203,7 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 	if (argc < 1)
 		return err_usage("missing PREFIX; see 'splicer %s help'",
 				 with_action ? "add" : "del");
-	err = parse_prefix(argv[0], &r->k.dst, &r->k.dst_len);
+	err = parse_prefix(argv[0], r->k.dst, &r->k.dst_len, &r->k.family);
 	if (err)
 		return err;
 
@@ -201,9 +238,10 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 		return err_usage(
 			"missing action (redirect PORT, pass or drop)");
 
-	if (w.dev)
-		return rule_dev(w.dev, with_action, &r->k.ifindex);
-	return 0;
+	err = rule_families(&w, argv[0]);
+	if (!err && w.dev)
+		err = rule_dev(w.dev, with_action, &r->k.ifindex);
+	return err;
 }
 
 int parse_attach(int argc, char **argv, int *icmp_echo)

@@ -168,7 +168,7 @@ static union ix_rec *verdict_of(struct compiler *c, const struct rule *r)
 	if (v) {
 		v->v.id = r->v.id;
 		v->v.action = r->v.action;
-		v->v.to_addr = r->v.to_addr;
+		v->v.to_addr = r->v.to_addr[0];
 		v->v.to_port = r->v.to_port;
 	}
 	return v;
@@ -395,7 +395,7 @@ static int source_trie(struct compiler *c, const struct rule **set, size_t n,
 			if (set[i]->k.ifindex && set[i]->k.ifindex != scope[k])
 				continue;
 			sp[ns].start = (__u64)scope[k] << 32 |
-				       ntohl(set[i]->k.src);
+				       ntohl(set[i]->k.src[0]);
 			sp[ns].len = (scoped ? 32 : 0) + set[i]->k.src_len;
 			sp[ns++].best = i;
 		}
@@ -454,7 +454,7 @@ static int source_tries(struct compiler *c, const struct rule **set, size_t n,
 	} else if (plain) {
 		leaf->v.id = plain->v.id;
 		leaf->v.action = plain->v.action;
-		leaf->v.to_addr = plain->v.to_addr;
+		leaf->v.to_addr = plain->v.to_addr[0];
 		leaf->v.to_port = plain->v.to_port;
 	}
 	if (any_scoped && !err) {
@@ -718,7 +718,8 @@ static int exact_add(struct compiler *c, const struct rule *r,
 {
 	if (grow(&c->exact, &c->cap_exact, c->n_exact + 1, sizeof(*c->exact)))
 		return err_kernel(-ENOMEM, "build rule index");
-	c->exact[c->n_exact++] = (struct exact){ r->k.dst, r->k.proto, leaf };
+	c->exact[c->n_exact++] =
+		(struct exact){ r->k.dst[0], r->k.proto, leaf };
 	return 0;
 }
 
@@ -845,8 +846,8 @@ static int cmp_dst(const void *a, const void *b)
 
 	if (x->k.proto != y->k.proto)
 		return x->k.proto - y->k.proto;
-	if (x->k.dst != y->k.dst)
-		return ntohl(x->k.dst) < ntohl(y->k.dst) ? -1 : 1;
+	if (x->k.dst[0] != y->k.dst[0])
+		return ntohl(x->k.dst[0]) < ntohl(y->k.dst[0]) ? -1 : 1;
 	return x->k.dst_len - y->k.dst_len;
 }
 
@@ -874,9 +875,9 @@ static size_t group_prefixes(const struct rule **r, size_t n, struct dst *d,
 			d[nd].key = r[i];
 			d[nd].own = &r[i];
 			while (depth &&
-			       !contains(stack[depth - 1]->key->k.dst,
+			       !contains(stack[depth - 1]->key->k.dst[0],
 					 stack[depth - 1]->key->k.dst_len,
-					 r[i]->k.dst, r[i]->k.dst_len))
+					 r[i]->k.dst[0], r[i]->k.dst_len))
 				depth--;
 			d[nd].parent = depth ? stack[depth - 1] : NULL;
 			if (d[nd].parent) {
@@ -942,7 +943,7 @@ static union ix_rec *prefix_leaf(struct compiler *c, const struct dst *d)
 	leaf->cls.port_hi = one->k.port_hi;
 	leaf->cls.id = one->v.id;
 	leaf->cls.action = one->v.action;
-	leaf->cls.to_addr = one->v.to_addr;
+	leaf->cls.to_addr = one->v.to_addr[0];
 	leaf->cls.to_port = one->v.to_port;
 	return leaf;
 }
@@ -974,7 +975,7 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 		} else if (d[i].key->k.dst_len == 32) {
 			err = exact_add(c, d[i].key, leaf);
 		} else {
-			p[np].start = ntohl(d[i].key->k.dst);
+			p[np].start = ntohl(d[i].key->k.dst[0]);
 			p[np].len = d[i].key->k.dst_len;
 			p[np++].val = leaf;
 		}
@@ -1041,7 +1042,7 @@ int index_compile(const struct rule *r, size_t n, const struct ix_region *reg,
 	memset(out, 0, sizeof(*out));
 	/* A region is a rule prefix of no rule (id 0): a marker. */
 	for (i = 0; marks && i < n_reg; i++) {
-		marks[i].k.dst = reg[i].dst;
+		marks[i].k.dst[0] = reg[i].dst;
 		marks[i].k.dst_len = reg[i].len;
 		marks[i].k.proto = reg[i].proto;
 	}

@@ -10,15 +10,15 @@
 #include "parse.h"
 #include "util.h"
 
-/* Strict dotted quad: inet_pton, unlike inet_aton, rejects "10.1" forms. */
-static bool parse_addr(const char *s, __be32 *addr)
+/*
+ * Strict forms: inet_pton, unlike inet_aton, rejects "10.1". An address
+ * with a colon is IPv6.
+ */
+static bool parse_addr(const char *s, __be32 addr[ADDR_WORDS], __u8 *family)
 {
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, s, &a) != 1)
-		return false;
-	*addr = a.s_addr;
-	return true;
+	memset(addr, 0, ADDR_WORDS * sizeof(*addr));
+	*family = strchr(s, ':') ? AF_INET6 : AF_INET;
+	return inet_pton(*family, s, addr) == 1;
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -32,31 +32,37 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return !errno && !*end && *out <= max;
 }
 
-int parse_prefix(const char *s, __be32 *addr, __u8 *len)
+int parse_prefix(const char *s, __be32 addr[ADDR_WORDS], __u8 *len,
+		 __u8 *family)
 {
-	char buf[INET_ADDRSTRLEN + 8], fixed[INET_ADDRSTRLEN + 4];
+	char buf[INET6_ADDRSTRLEN + 8], fixed[INET6_ADDRSTRLEN + 8];
+	__be32 masked[ADDR_WORDS];
+	unsigned long l;
 	char *slash;
-	unsigned long l = 32;
-	__u32 host;
 
 	if (strlen(s) >= sizeof(buf))
-		return err_usage("%.40s...: invalid IPv4 prefix", s);
+		return err_usage("%.40s...: invalid prefix", s);
 	strcpy(buf, s);
 	slash = strchr(buf, '/');
-	if (slash) {
+	if (slash)
 		*slash = '\0';
-		if (!parse_uint(slash + 1, ~0UL, &l))
-			return err_usage("%s: invalid IPv4 prefix", s);
-		if (l > 32)
-			return err_usage("%s: prefix length must be 0-32", s);
-	}
-	if (!parse_addr(buf, addr))
-		return err_usage("%s: invalid IPv4 prefix", s);
-	host = ntohl(*addr);
-	if (host & ~mask4(l))
+	if (!parse_addr(buf, addr, family))
+		return err_usage("%s: invalid %s prefix", s,
+				 *family == AF_INET6 ? "IPv6" : "IPv4");
+	l = family_bits(*family);
+	if (slash && !parse_uint(slash + 1, ~0UL, &l))
+		return err_usage("%s: invalid %s prefix", s,
+				 *family == AF_INET6 ? "IPv6" : "IPv4");
+	if (l > family_bits(*family))
+		return err_usage("%s: prefix length must be 0-%u", s,
+				 family_bits(*family));
+	if (prefix_host_bits(addr, l)) {
+		memcpy(masked, addr, sizeof(masked));
+		prefix_mask(masked, l);
 		return err_usage("%s: host bits set; did you mean %s?", s,
-				 fmt_prefix(htonl(host & mask4(l)), l, fixed,
+				 fmt_prefix(*family, masked, l, fixed,
 					    sizeof(fixed)));
+	}
 	*len = l;
 	return 0;
 }
@@ -106,24 +112,42 @@ int parse_proto(const char *s, __u8 *proto)
 	return 0;
 }
 
-/* "PORT" means 127.0.0.1:PORT; "A.B.C.D:PORT" names the address too. */
-int parse_addr_port(const char *s, __be32 *addr, __be16 *port)
+/*
+ * "PORT" (*family 0: the address is the caller's to choose), "A.B.C.D:PORT"
+ * or "[ADDR6]:PORT".
+ */
+int parse_addr_port(const char *s, __be32 addr[ADDR_WORDS], __be16 *port,
+		    __u8 *family)
 {
-	char buf[INET_ADDRSTRLEN + 8];
+	char buf[INET6_ADDRSTRLEN + 16];
 	const char *p = s;
 	char *colon;
 	__u16 v;
 	int err;
 
-	*addr = htonl(INADDR_LOOPBACK);
+	memset(addr, 0, ADDR_WORDS * sizeof(*addr));
+	*family = 0;
 	if (strlen(s) >= sizeof(buf))
 		return err_usage("%.40s...: invalid redirect target", s);
 	strcpy(buf, s);
-	colon = strchr(buf, ':');
-	if (colon) {
+	if (buf[0] == '[') {
+		colon = strstr(buf, "]:");
+		if (!colon)
+			return err_usage("%s: invalid redirect target "
+					 "([ADDRESS]:PORT)",
+					 s);
 		*colon = '\0';
-		if (!parse_addr(buf, addr))
+		if (!parse_addr(buf + 1, addr, family) || *family != AF_INET6)
 			return err_usage("%s: invalid redirect address", s);
+		p = colon + 2;
+	} else if ((colon = strchr(buf, ':'))) {
+		*colon = '\0';
+		if (!parse_addr(buf, addr, family) || *family != AF_INET)
+			return err_usage("%s: invalid redirect address%s", s,
+					 strchr(colon + 1, ':') ?
+						 " (an IPv6 one goes in "
+						 "brackets: [ADDRESS]:PORT)" :
+						 "");
 		p = colon + 1;
 	}
 	err = parse_port(p, &v);
@@ -132,21 +156,41 @@ int parse_addr_port(const char *s, __be32 *addr, __be16 *port)
 	return err;
 }
 
-const char *fmt_prefix(__be32 addr, __u8 len, char *buf, size_t size)
+void loopback_of(__u8 family, __be32 addr[ADDR_WORDS])
 {
-	char a[INET_ADDRSTRLEN];
+	memset(addr, 0, ADDR_WORDS * sizeof(*addr));
+	if (family == AF_INET6)
+		addr[3] = htonl(1);
+	else
+		addr[0] = htonl(INADDR_LOOPBACK);
+}
 
-	inet_ntop(AF_INET, &addr, a, sizeof(a));
-	snprintf(buf, size, "%s/%u", a, len);
+const char *fmt_addr(__u8 family, const __be32 addr[ADDR_WORDS], char *buf,
+		     size_t size)
+{
+	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, buf,
+		       size))
+		snprintf(buf, size, "?");
 	return buf;
 }
 
-const char *fmt_addr_port(__be32 addr, __be16 port, char *buf, size_t size)
+const char *fmt_prefix(__u8 family, const __be32 addr[ADDR_WORDS], __u8 len,
+		       char *buf, size_t size)
 {
-	char a[INET_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN];
 
-	inet_ntop(AF_INET, &addr, a, sizeof(a));
-	snprintf(buf, size, "%s:%u", a, ntohs(port));
+	snprintf(buf, size, "%s/%u", fmt_addr(family, addr, a, sizeof(a)), len);
+	return buf;
+}
+
+const char *fmt_addr_port(__u8 family, const __be32 addr[ADDR_WORDS],
+			  __be16 port, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	fmt_addr(family, addr, a, sizeof(a));
+	snprintf(buf, size, family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
+		 ntohs(port));
 	return buf;
 }
 

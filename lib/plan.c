@@ -87,10 +87,11 @@ bool plan_wild_takes(const struct rule_change *c, const struct rule_key *k)
 {
 	const struct rule_key *w = &c->r.k;
 
-	if (k->dst != w->dst || k->dst_len != w->dst_len)
+	if (k->family != w->family || addr_cmp(k->dst, w->dst) ||
+	    k->dst_len != w->dst_len)
 		return false;
 	return c->kind == CHANGE_DEL_PREFIX ||
-	       (k->src == w->src && k->src_len == w->src_len &&
+	       (!addr_cmp(k->src, w->src) && k->src_len == w->src_len &&
 		k->proto == w->proto && k->port_lo == w->port_lo &&
 		k->ifindex == w->ifindex);
 }
@@ -114,7 +115,7 @@ void plan_take_action(struct rule *to, const struct rule *from)
 {
 	to->v.flags = from->v.flags;
 	to->v.action = from->v.action;
-	to->v.to_addr = from->v.to_addr;
+	memcpy(to->v.to_addr, from->v.to_addr, sizeof(to->v.to_addr));
 	to->v.to_port = from->v.to_port;
 	memcpy(to->v.service, from->v.service, sizeof(to->v.service));
 }
@@ -185,7 +186,8 @@ static void compact(struct plan *p, const bool *gone)
 bool plan_same_action(const struct rule_val *a, const struct rule_val *b)
 {
 	return a->flags == b->flags && a->action == b->action &&
-	       a->to_addr == b->to_addr && a->to_port == b->to_port &&
+	       !memcmp(a->to_addr, b->to_addr, sizeof(a->to_addr)) &&
+	       a->to_port == b->to_port &&
 	       !memcmp(a->service, b->service, sizeof(a->service));
 }
 

@@ -46,7 +46,7 @@ static void iface_series(FILE *f, const struct snapshot *s, const char *name,
 	int r;
 
 	for (i = 0; i < s->n_ifs; i++) {
-		for (r = 0; r < REASON_MAX; r++) {
+		for (r = 0; r < REASON_MAX_IPV4; r++) {
 			const struct counter *c = &s->ifs[i].st.reason[r];
 
 			fprintf(f, "%s{iface=", name);

@@ -20,10 +20,12 @@ static const struct {
 	[REASON_DROP_NO_RULE] = { REASON_DROPPED, "no_rule" },
 	[REASON_DROP_RULE] = { REASON_DROPPED, "rule_drop" },
 	[REASON_DROP_NO_LISTENER] = { REASON_DROPPED, "no_listener" },
-	[REASON_DROP_NOT_IPV4] = { REASON_DROPPED, "not_ipv4" },
+	[REASON_DROP_NOT_IP] = { REASON_DROPPED, "not_ip" },
 	[REASON_DROP_MALFORMED] = { REASON_DROPPED, "malformed" },
 	[REASON_DROP_FRAGMENT] = { REASON_DROPPED, "fragment" },
 	[REASON_DROP_VLAN] = { REASON_DROPPED, "vlan" },
+	[REASON_PASS_ND] = { REASON_PASSED, "nd" },
+	[REASON_DROP_EXT_HEADER] = { REASON_DROPPED, "ext_header" },
 };
 
 const char *reason_name(unsigned int r)

@@ -119,8 +119,8 @@ int routes_want(struct routes *rt, const struct rule *r, size_t n)
 	rt->want.n = 0;
 	for (i = 0; i < n && !err; i++)
 		if (r[i].v.flags & SPLICER_RULE_ROUTE)
-			err = route_push(&rt->want, r[i].k.dst, r[i].k.dst_len,
-					 0);
+			err = route_push(&rt->want, r[i].k.dst[0],
+					 r[i].k.dst_len, 0);
 	if (err)
 		return err_kernel(err, "routes");
 	route_sort(&rt->want);
@@ -162,8 +162,9 @@ int routes_add(struct routes *rt)
 			err = route_push(&added, w->dst, w->len, rt->lo);
 		if (err)
 			err = err_netlink(rt->nl, err, "route local %s dev lo",
-					  fmt_prefix(w->dst, w->len, buf,
-						     sizeof(buf)));
+					  fmt_prefix(AF_INET,
+						     (__be32[4]){ w->dst },
+						     w->len, buf, sizeof(buf)));
 	}
 	/* Routes added are splicer's too, should they have to go again. */
 	for (i = 0; i < added.n; i++)
@@ -247,7 +248,8 @@ int route_local(bool add, __be32 dst, __u8 len)
 	if (err)
 		err = err_netlink(nl, err, "%s local %s dev lo",
 				  add ? "route" : "remove route",
-				  fmt_prefix(dst, len, buf, sizeof(buf)));
+				  fmt_prefix(AF_INET, (__be32[4]){ dst }, len,
+					     buf, sizeof(buf)));
 	nl_close(nl);
 	return err;
 }

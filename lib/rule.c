@@ -15,6 +15,7 @@
 #include "rule.h"
 #include "state.h"
 #include "store.h"
+#include "util.h"
 
 #define N_COLS 10
 
@@ -30,10 +31,13 @@ static const char *action_name(__u8 action)
 	}
 }
 
+/* An IPv6 prefix or [address]:port, and its terminating zero. */
+#define PREFIX_LEN (INET6_ADDRSTRLEN + 8)
+
 /* One rule's fields, formatted once for either output. */
 struct row {
-	char id[12], dst[20], src[20], ports[12], dev[IF_NAMESIZE + 8];
-	char to[24], service[SPLICER_SERVICE_LEN];
+	char id[12], dst[PREFIX_LEN], src[PREFIX_LEN], ports[12];
+	char dev[IF_NAMESIZE + 8], to[PREFIX_LEN], service[SPLICER_SERVICE_LEN];
 	const char *proto, *action;
 	bool has_dev, route;
 	struct counter c;
@@ -47,10 +51,15 @@ struct row {
 
 int rule_match_cmp(const struct rule_key *a, const struct rule_key *b)
 {
+	int c;
+
+	CMP(a->family, b->family);
 	CMP(a->proto, b->proto);
-	CMP(ntohl(a->dst), ntohl(b->dst));
+	if ((c = addr_cmp(a->dst, b->dst)))
+		return c;
 	CMP(a->dst_len, b->dst_len);
-	CMP(ntohl(a->src), ntohl(b->src));
+	if ((c = addr_cmp(a->src, b->src)))
+		return c;
 	CMP(a->src_len, b->src_len);
 	CMP(a->ifindex, b->ifindex);
 	CMP(a->port_lo, b->port_lo);
@@ -82,8 +91,10 @@ static void fill_row(const struct state *st, const struct rule *r,
 {
 	memset(row, 0, sizeof(*row));
 	snprintf(row->id, sizeof(row->id), "%u", r->v.id);
-	fmt_prefix(r->k.dst, r->k.dst_len, row->dst, sizeof(row->dst));
-	fmt_prefix(r->k.src, r->k.src_len, row->src, sizeof(row->src));
+	fmt_prefix(r->k.family, r->k.dst, r->k.dst_len, row->dst,
+		   sizeof(row->dst));
+	fmt_prefix(r->k.family, r->k.src, r->k.src_len, row->src,
+		   sizeof(row->src));
 	if (r->k.port_lo == r->k.port_hi)
 		snprintf(row->ports, sizeof(row->ports), "%u", r->k.port_lo);
 	else
@@ -93,7 +104,7 @@ static void fill_row(const struct state *st, const struct rule *r,
 	if (row->has_dev)
 		dev_name(r->k.ifindex, row->dev);
 	if (r->v.action == SPLICER_ACT_REDIRECT)
-		fmt_addr_port(r->v.to_addr, r->v.to_port, row->to,
+		fmt_addr_port(r->k.family, r->v.to_addr, r->v.to_port, row->to,
 			      sizeof(row->to));
 	row->proto = proto_name(r->k.proto);
 	row->action = action_name(r->v.action);
@@ -161,7 +172,7 @@ void rule_words(const struct rule *r, char *match, size_t msize, char *action,
  */
 void rule_save_line(const struct rule *r, char *buf, size_t size)
 {
-	char dst[20], src[20], to[24], dev[IF_NAMESIZE];
+	char dst[PREFIX_LEN], src[PREFIX_LEN], to[PREFIX_LEN], dev[IF_NAMESIZE];
 	size_t len = 0;
 	bool gone = false;
 
@@ -170,7 +181,7 @@ void rule_save_line(const struct rule *r, char *buf, size_t size)
 		if (len < size)                                              \
 			len += snprintf(buf + len, size - len, __VA_ARGS__); \
 	} while (0)
-	fmt_prefix(r->k.dst, r->k.dst_len, dst, sizeof(dst));
+	fmt_prefix(r->k.family, r->k.dst, r->k.dst_len, dst, sizeof(dst));
 	if (r->k.ifindex)
 		gone = !dev_name(r->k.ifindex, dev);
 	PUT("%sadd %s proto %s port %u", gone ? "# " : "", dst,
@@ -178,18 +189,21 @@ void rule_save_line(const struct rule *r, char *buf, size_t size)
 	if (r->k.port_hi != r->k.port_lo)
 		PUT("-%u", r->k.port_hi);
 	if (r->v.action == SPLICER_ACT_REDIRECT) {
-		if (r->v.to_addr == htonl(INADDR_LOOPBACK))
+		__be32 lo[ADDR_WORDS];
+
+		loopback_of(r->k.family, lo);
+		if (!memcmp(r->v.to_addr, lo, sizeof(lo)))
 			snprintf(to, sizeof(to), "%u", ntohs(r->v.to_port));
 		else
-			fmt_addr_port(r->v.to_addr, r->v.to_port, to,
-				      sizeof(to));
+			fmt_addr_port(r->k.family, r->v.to_addr, r->v.to_port,
+				      to, sizeof(to));
 		PUT(" redirect %s", to);
 	} else {
 		PUT(" %s", action_name(r->v.action));
 	}
 	if (r->k.src_len)
-		PUT(" from %s",
-		    fmt_prefix(r->k.src, r->k.src_len, src, sizeof(src)));
+		PUT(" from %s", fmt_prefix(r->k.family, r->k.src, r->k.src_len,
+					   src, sizeof(src)));
 	if (r->k.ifindex)
 		PUT(" dev %s", dev);
 	if (r->v.flags & SPLICER_RULE_ROUTE)
@@ -225,7 +239,9 @@ static bool wanted(const struct rule *r, const struct rule_filter *f)
 {
 	if (!f)
 		return true;
-	if (f->by_dst && (r->k.dst != f->dst || r->k.dst_len != f->dst_len))
+	if (f->by_dst && (r->k.family != f->family ||
+			  memcmp(r->k.dst, f->dst, sizeof(f->dst)) ||
+			  r->k.dst_len != f->dst_len))
 		return false;
 	if (f->proto && r->k.proto != f->proto)
 		return false;

@@ -16,10 +16,11 @@ struct rule {
 	struct rule_key k;
 	struct rule_val v;
 	__u32 pad; /* to a multiple of 8 bytes: the rule set's array stride */
+	__u32 pad2;
 };
 /*
- * The order of rule snapshots: protocol, destination (address, then
- * length), source, interface, ports; every prefix's rules are together,
+ * The order of rule snapshots: family, protocol, destination (address,
+ * then length), source, interface, ports; every prefix's rules are together,
  * and so are the rules of every address range of a protocol.
  */
 int rule_match_cmp(const struct rule_key *a, const struct rule_key *b);
@@ -29,8 +30,9 @@ int rule_sort_match(const void *a, const void *b);
 /* Which rules list_rules() prints; NULL prints every rule. */
 struct rule_filter {
 	bool by_dst;
-	__be32 dst;
+	__be32 dst[4];
 	__u8 dst_len;
+	__u8 family;
 	__u8 proto; /* 0: any */
 	unsigned int actions; /* bit (1 << SPLICER_ACT_*); 0: any */
 };

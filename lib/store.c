@@ -29,7 +29,7 @@
 /* 0.1.0: its index was a map of its own, swapped in this slot */
 #define INDEX_V1_PIN SPLICER_MAP_INDEX_V1
 #define SNAPSHOT_MAGIC 0x52504c53U /* "SLPR" */
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2 /* 1: splicer 0.1.0's IPv4-only rules */
 /* Attempts to catch a snapshot that a writer replaces as we open it. */
 #define VIEW_TRIES 16
 
@@ -45,15 +45,80 @@ struct snapshot_head {
 	__u32 pad;
 };
 
+/*
+ * The rule of splicer 0.1.0 (snapshot version 1 and the "rules" map
+ * before it), IPv4 only: read, and converted, when a pin root of it is
+ * upgraded.
+ */
+struct rule_key_v1 {
+	__be32 dst, src;
+	__u32 ifindex;
+	__u16 port_lo, port_hi;
+	__u8 dst_len, src_len, proto, pad;
+};
+
+struct rule_val_v1 {
+	__u32 id, flags;
+	__be32 to_addr;
+	__be16 to_port;
+	__u8 action, pad;
+	char service[SPLICER_SERVICE_LEN];
+};
+
+struct rule_v1 {
+	struct rule_key_v1 k;
+	struct rule_val_v1 v;
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct rule_v1) == 104, "0.1.0's rule");
 _Static_assert(sizeof(struct rule) % 8 == 0, "snapshot stride");
 _Static_assert(sizeof(struct snapshot_head) <= sizeof(struct rule),
 	       "snapshot head");
 
-static size_t snapshot_bytes(size_t slots)
+static size_t snapshot_bytes(size_t slots, size_t stride)
 {
 	size_t page = sysconf(_SC_PAGESIZE);
 
-	return (slots * sizeof(struct rule) + page - 1) & ~(page - 1);
+	return (slots * stride + page - 1) & ~(page - 1);
+}
+
+static void rule_from_v1(struct rule *r, const struct rule_key_v1 *k,
+			 const struct rule_val_v1 *v)
+{
+	memset(r, 0, sizeof(*r));
+	r->k.family = AF_INET;
+	r->k.dst[0] = k->dst;
+	r->k.src[0] = k->src;
+	r->k.ifindex = k->ifindex;
+	r->k.port_lo = k->port_lo;
+	r->k.port_hi = k->port_hi;
+	r->k.dst_len = k->dst_len;
+	r->k.src_len = k->src_len;
+	r->k.proto = k->proto;
+	r->v.id = v->id;
+	r->v.flags = v->flags;
+	r->v.to_addr[0] = v->to_addr;
+	r->v.to_port = v->to_port;
+	r->v.action = v->action;
+	memcpy(r->v.service, v->service, sizeof(r->v.service));
+}
+
+/* A version 1 snapshot mapped at set->map, converted into malloc()ed rules. */
+static int snapshot_convert_v1(struct rule_set *set, size_t n)
+{
+	const struct rule_v1 *o = (const struct rule_v1 *)set->map + 1;
+	size_t i;
+
+	set->r = calloc(n + 1, sizeof(*set->r));
+	if (!set->r)
+		return err_kernel(-ENOMEM, "load rules");
+	for (i = 0; i < n; i++)
+		rule_from_v1(&set->r[i], &o[i].k, &o[i].v);
+	set->n = n;
+	munmap(set->map, set->bytes);
+	set->map = NULL;
+	return 0;
 }
 
 /*
@@ -133,15 +198,22 @@ static int snapshot_map(int fd, const char *path, struct rule_set *set)
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return err_kernel(-errno, "%s", path);
 	if (info.type != BPF_MAP_TYPE_ARRAY ||
-	    info.value_size != sizeof(struct rule) || !info.max_entries)
+	    (info.value_size != sizeof(struct rule) &&
+	     info.value_size != sizeof(struct rule_v1)) ||
+	    !info.max_entries)
 		return err_failed("%s: not a splicer rule set", path);
-	set->bytes = snapshot_bytes(info.max_entries);
+	set->bytes = snapshot_bytes(info.max_entries, info.value_size);
 	head = mmap(NULL, set->bytes, PROT_READ, MAP_SHARED, fd, 0);
 	if (head == MAP_FAILED)
 		return err_kernel(-errno, "%s", path);
 	set->map = head;
+	if (head->magic == SNAPSHOT_MAGIC && head->version == 1 &&
+	    info.value_size == sizeof(struct rule_v1) &&
+	    head->n_rules < info.max_entries)
+		return snapshot_convert_v1(set, head->n_rules);
 	if (head->magic != SNAPSHOT_MAGIC ||
 	    head->version != SNAPSHOT_VERSION ||
+	    info.value_size != sizeof(struct rule) ||
 	    head->n_rules >= info.max_entries)
 		return err_failed("%s: not a splicer rule set of this version",
 				  path);
@@ -160,8 +232,8 @@ static int legacy_read(int fd, const char *path, struct rule_set *set)
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info), got, batch, i;
-	struct rule_key *keys = NULL;
-	struct rule_val *vals = NULL;
+	struct rule_key_v1 *keys = NULL;
+	struct rule_val_v1 *vals = NULL;
 	void *in = NULL;
 	__u64 pos;
 	int err = 0;
@@ -196,10 +268,8 @@ static int legacy_read(int fd, const char *path, struct rule_set *set)
 		err = err_kernel(-ENOMEM, "load rules");
 		goto out;
 	}
-	for (i = 0; i < got; i++) {
-		set->r[i].k = keys[i];
-		set->r[i].v = vals[i];
-	}
+	for (i = 0; i < got; i++)
+		rule_from_v1(&set->r[i], &keys[i], &vals[i]);
 	set->n = got;
 out:
 	free(keys);
@@ -390,7 +460,7 @@ int rules_stage(struct rule_set *set, size_t cap, bool publish)
 				 &mopts);
 	if (set->fd < 0)
 		return err_kernel(-errno, "create rule set");
-	set->bytes = snapshot_bytes(cap + 1);
+	set->bytes = snapshot_bytes(cap + 1, sizeof(struct rule));
 	map = mmap(NULL, set->bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
 		   set->fd, 0);
 	if (map == MAP_FAILED) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Small utilities every layer uses: hashing, masks, arrays, map keys. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,5 +72,53 @@ int prog_id_of(int fd, __u32 *id)
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return -errno;
 	*id = info.id;
+	return 0;
+}
+
+static __u32 word_mask(unsigned int len, unsigned int word)
+{
+	unsigned int at = 32 * word;
+
+	return len <= at ? 0 : len >= at + 32 ? ~0U : mask4(len - at);
+}
+
+void prefix_mask(__be32 a[ADDR_WORDS], unsigned int len)
+{
+	unsigned int w;
+
+	for (w = 0; w < ADDR_WORDS; w++)
+		a[w] &= htonl(word_mask(len, w));
+}
+
+bool prefix_host_bits(const __be32 a[ADDR_WORDS], unsigned int len)
+{
+	unsigned int w;
+
+	for (w = 0; w < ADDR_WORDS; w++)
+		if (a[w] & ~htonl(word_mask(len, w)))
+			return true;
+	return false;
+}
+
+bool prefix_holds(const __be32 net[ADDR_WORDS], unsigned int len,
+		  const __be32 addr[ADDR_WORDS], unsigned int addr_len)
+{
+	unsigned int w;
+
+	if (addr_len < len)
+		return false;
+	for (w = 0; w < ADDR_WORDS; w++)
+		if ((net[w] ^ addr[w]) & htonl(word_mask(len, w)))
+			return false;
+	return true;
+}
+
+int addr_cmp(const __be32 a[ADDR_WORDS], const __be32 b[ADDR_WORDS])
+{
+	unsigned int w;
+
+	for (w = 0; w < ADDR_WORDS; w++)
+		if (a[w] != b[w])
+			return ntohl(a[w]) < ntohl(b[w]) ? -1 : 1;
 	return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef SPLICER_UTIL_H
 #define SPLICER_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -15,6 +16,26 @@ static inline __u32 mask4(unsigned int len)
 {
 	return len ? ~0U << (32 - len) : 0;
 }
+
+/*
+ * Addresses as rules keep them (bpf/splicer.h): 16 bytes in network
+ * order, an IPv4 address in the first 4 and the rest zero. The prefix
+ * functions serve both families: a prefix length counts from the top bit.
+ */
+#define ADDR_WORDS 4
+static inline unsigned int family_bits(int family)
+{
+	return family == 10 /* AF_INET6 */ ? 128 : 32;
+}
+/* Clears the bits of a beyond len. */
+void prefix_mask(__be32 a[ADDR_WORDS], unsigned int len);
+/* Are bits of a beyond len set? */
+bool prefix_host_bits(const __be32 a[ADDR_WORDS], unsigned int len);
+/* Does the prefix net/len hold addr/addr_len (of the same family)? */
+bool prefix_holds(const __be32 net[ADDR_WORDS], unsigned int len,
+		  const __be32 addr[ADDR_WORDS], unsigned int addr_len);
+/* Compares two addresses as numbers. */
+int addr_cmp(const __be32 a[ADDR_WORDS], const __be32 b[ADDR_WORDS]);
 
 /*
  * Makes room for at least want elements of size bytes in *arr, which

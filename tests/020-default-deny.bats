@@ -125,7 +125,7 @@ teardown() { common_teardown; }
 	wait_counter vr dropped.no_rule.packets $((before + 1))
 }
 
-@test "ipv6 from the peer is dropped once attached and counted as not_ipv4" {
+@test "ipv6 from the peer is dropped once attached and counted as not_ip" {
 	run -0 in_r sysctl -q -w net.ipv6.conf.vr.disable_ipv6=0
 	run -0 in_c sysctl -q -w net.ipv6.conf.vc.disable_ipv6=0
 	run -0 timeout 10 ip -n "$NS_R" addr add fd99::1/64 dev vr nodad
@@ -133,23 +133,23 @@ teardown() { common_teardown; }
 	wait_for "in_c ping -6 -c 1 -W 1 fd99::1 >/dev/null"
 	attach_router
 	local before
-	before=$(iface_counter vr dropped.not_ipv4.packets)
+	before=$(iface_counter vr dropped.not_ip.packets)
 	run -1 in_c ping -6 -c 1 -W 1 fd99::1
-	wait_counter vr dropped.not_ipv4.packets $((before + 1))
+	wait_counter vr dropped.not_ip.packets $((before + 1))
 	# IPv4 to the same interface is still subject to the rules, not this
 	run -0 iface_counter vr dropped.no_rule.packets
 	assert_output 0
 }
 
-@test "frames of another ethertype are dropped and counted as not_ipv4" {
+@test "frames of another ethertype are dropped and counted as not_ip" {
 	attach_router
 	local mac before
 	mac=$(mac_of "$NS_R" vr)
-	before=$(iface_counter vr dropped.not_ipv4.packets)
+	before=$(iface_counter vr dropped.not_ip.packets)
 	run -0 in_c "$PY" "$PROBE" raw-frame --dev vc --dst-mac "$mac" \
 		--ethertype 0x88b5 --count 3
-	wait_counter vr dropped.not_ipv4.packets $((before + 3))
-	run -0 iface_counter vr dropped.not_ipv4.packets
+	wait_counter vr dropped.not_ip.packets $((before + 3))
+	run -0 iface_counter vr dropped.not_ip.packets
 	assert_output $((before + 3))
 }
 

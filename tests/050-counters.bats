@@ -57,7 +57,7 @@ assert_bytes() {
 		(keys | contains(["name","ifindex","loopback","attached","icmp_echo",
 			"addresses","passed","redirected","dropped"])) and
 		(.passed | keys == (["arp","dhcp","ssh","established","rule_pass","loopback","icmp"] | sort)) and
-		(.dropped | keys == (["no_rule","rule_drop","no_listener","not_ipv4","malformed","fragment","vlan"] | sort)) and
+		(.dropped | keys == (["no_rule","rule_drop","no_listener","not_ip","malformed","fragment","vlan"] | sort)) and
 		all(.passed[], .dropped[], .redirected;
 			keys == ["bytes","packets"] and (.packets | type) == "number" and (.bytes | type) == "number")'
 }

@@ -31,6 +31,14 @@ VIP=172.16.240.10
 VNET=172.16.240.0/24
 SPLICER_RTPROTO=158
 
+# IPv6 twins of the above, in place once a test calls enable_ipv6.
+R_IP6=fd00:99::1
+C_IP6=fd00:99::2
+C_IP6_2=fd00:99::3
+X_IP6=fd00:88::1
+VIP6=fd00:172:16:240::10
+VNET6=fd00:172:16:240::/64
+
 # ------------------------------------------------------------- lifecycle
 
 common_setup() {
@@ -103,6 +111,42 @@ make_vr_vc() {
 	EOF
 	wait_for link_up "$NS_R" vr
 	wait_for link_up "$NS_C" vc
+}
+
+# IPv6 on both namespaces (make_topology turns it off): the addresses
+# above, without duplicate address detection, and the client's routes.
+# The link-local addresses come with the interfaces; wait for them too.
+enable_ipv6() {
+	local ns
+	for ns in "$NS_R" "$NS_C"; do
+		in_ns "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 \
+			net.ipv6.conf.default.disable_ipv6=0 \
+			net.ipv6.conf.all.accept_dad=0 \
+			net.ipv6.conf.default.accept_dad=0
+	done
+	in_r sysctl -q -w net.ipv6.conf.vr.disable_ipv6=0 \
+		net.ipv6.conf.vr.accept_dad=0 net.ipv6.conf.xr.disable_ipv6=0 \
+		net.ipv6.conf.lo.disable_ipv6=0
+	in_c sysctl -q -w net.ipv6.conf.vc.disable_ipv6=0 \
+		net.ipv6.conf.vc.accept_dad=0 net.ipv6.conf.lo.disable_ipv6=0
+	timeout 10 ip -n "$NS_R" -batch - <<-EOF
+		addr add $R_IP6/64 dev vr nodad
+		addr add $X_IP6/64 dev xr nodad
+	EOF
+	timeout 10 ip -n "$NS_C" -batch - <<-EOF
+		addr add $C_IP6/64 dev vc nodad
+		addr add $C_IP6_2/64 dev vc nodad
+		route add $VNET6 via $R_IP6
+		route add fd00:88::/64 via $R_IP6
+	EOF
+	wait_for link_local "$NS_R" vr
+	wait_for link_local "$NS_C" vc
+}
+
+# Has the interface its link-local address, usable (not tentative)?
+link_local() {
+	timeout 10 ip -n "$1" -6 -o addr show dev "$2" scope link |
+		grep -v tentative | grep -q fe80
 }
 
 link_up() {

@@ -44,8 +44,8 @@ struct packet {
 static bool matches(const struct rule *r, const struct packet *p)
 {
 	return r->k.proto == p->proto &&
-	       !((ntohl(r->k.dst) ^ p->daddr) & mask4(r->k.dst_len)) &&
-	       !((ntohl(r->k.src) ^ p->saddr) & mask4(r->k.src_len)) &&
+	       !((ntohl(r->k.dst[0]) ^ p->daddr) & mask4(r->k.dst_len)) &&
+	       !((ntohl(r->k.src[0]) ^ p->saddr) & mask4(r->k.src_len)) &&
 	       p->dport >= r->k.port_lo && p->dport <= r->k.port_hi &&
 	       (!r->k.ifindex || r->k.ifindex == p->iface);
 }
@@ -88,11 +88,12 @@ static void random_rule(struct rule *r, __u32 id)
 	memset(r, 0, sizeof(*r));
 	r->k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
 	r->k.dst_len = dlen;
-	r->k.dst = htonl((0x0a000000 | (rnd() & 0xffff)) & mask4(dlen));
+	r->k.family = AF_INET;
+	r->k.dst[0] = htonl((0x0a000000 | (rnd() & 0xffff)) & mask4(dlen));
 	if (rnd() % 2) {
 		r->k.src_len = pick(slens, 4);
-		r->k.src = htonl((0xc0a80000 | (rnd() & 0xffff)) &
-				 mask4(r->k.src_len));
+		r->k.src[0] = htonl((0xc0a80000 | (rnd() & 0xffff)) &
+				    mask4(r->k.src_len));
 	}
 	lo = 1 + rnd() % 64;
 	hi = lo + pick(widths, 8);
@@ -103,7 +104,7 @@ static void random_rule(struct rule *r, __u32 id)
 	r->k.ifindex = pick(ifs, 5);
 	r->v.id = id;
 	r->v.action = rnd() % 3;
-	r->v.to_addr = htonl(INADDR_LOOPBACK);
+	r->v.to_addr[0] = htonl(INADDR_LOOPBACK);
 	r->v.to_port = htons(20000 + rnd() % 1000);
 }
 
@@ -126,12 +127,12 @@ static void sibling_rule(struct rule *r, const struct rule *of, __u32 id)
 		break;
 	case 2:
 		r->k.src_len = r->k.src_len ? r->k.src_len - 8 : 16;
-		r->k.src = htonl((0xc0a80000 | (rnd() & 0xffff)) &
-				 mask4(r->k.src_len));
+		r->k.src[0] = htonl((0xc0a80000 | (rnd() & 0xffff)) &
+				    mask4(r->k.src_len));
 		break;
 	default:
 		r->k.dst_len = r->k.dst_len >= 4 ? r->k.dst_len - 4 : 32;
-		r->k.dst = htonl(ntohl(of->k.dst) & mask4(r->k.dst_len));
+		r->k.dst[0] = htonl(ntohl(of->k.dst[0]) & mask4(r->k.dst_len));
 		break;
 	}
 }
@@ -144,11 +145,11 @@ static void random_packet(const struct rule *r, size_t n, struct packet *p)
 	/* Mostly near a rule's prefixes, so that overlaps are exercised. */
 	p->daddr = 0x0a000000 | (rnd() & 0xffff);
 	if (near && rnd() % 4)
-		p->daddr = (ntohl(near->k.dst) & mask4(near->k.dst_len)) |
+		p->daddr = (ntohl(near->k.dst[0]) & mask4(near->k.dst_len)) |
 			   (p->daddr & ~mask4(near->k.dst_len) & 0xffff);
 	p->saddr = 0xc0a80000 | (rnd() & 0xffff);
 	if (near && near->k.src_len && rnd() % 2)
-		p->saddr = ntohl(near->k.src) |
+		p->saddr = ntohl(near->k.src[0]) |
 			   (p->saddr & ~mask4(near->k.src_len) & 0xffff);
 	p->dport = rnd() % 80;
 	if (near && rnd() % 2)
@@ -215,7 +216,7 @@ static int moved_reason(const struct state *st, struct iface_stats *before)
 
 	percpu_sum(st->iface_stats, &slot, &now, sizeof(now),
 		   sizeof(now) / sizeof(__u64));
-	for (r = 0; r < REASON_MAX; r++) {
+	for (r = 0; r < REASON_MAX_IPV4; r++) {
 		if (now.reason[r].packets == before->reason[r].packets)
 			continue;
 		moved = moved == -1 ? r : -2;
@@ -291,13 +292,13 @@ static size_t second_bucket_keys(const struct state *st, const struct rule *r,
 		return 0;
 	rec = a.header ? arena_rec(&a, 0, a.cap) : NULL;
 	for (i = 0; rec && a.base.exact && i < n; i++) {
-		__u32 b = splicer_ix_hash(ntohl(r[i].k.dst), r[i].k.proto, 0,
+		__u32 b = splicer_ix_hash(ntohl(r[i].k.dst[0]), r[i].k.proto, 0,
 					  a.base.exact_bits);
 		const union ix_rec *k =
 			&rec[a.base.exact + SPLICER_IX_BUCKET_RECS * b];
 
 		for (j = 0; j < SPLICER_IX_BUCKET; j++)
-			if (k->keys.addr[j] == r[i].k.dst &&
+			if (k->keys.addr[j] == r[i].k.dst[0] &&
 			    k->keys.proto[j] == r[i].k.proto)
 				break;
 		second += j == SPLICER_IX_BUCKET;
@@ -340,7 +341,8 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 
 		/* shuffled back, so that the table is filled in random order */
 		j = i + rnd() % (n - i);
-		r[i].k.dst = htonl(addrs[j]);
+		r[i].k.family = AF_INET;
+		r[i].k.dst[0] = htonl(addrs[j]);
 		addrs[j] = addrs[i];
 		r[i].k.dst_len = 32;
 		r[i].k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
@@ -356,7 +358,7 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 	for (i = 0; i < n && mismatches <= 20; i++) {
 		struct packet p = {
 			.saddr = 0xc0a80000 | (rnd() & 0xffff),
-			.daddr = ntohl(r[i].k.dst),
+			.daddr = ntohl(r[i].k.dst[0]),
 			.sport = 1024 + rnd() % 60000,
 			.dport = r[i].k.port_lo,
 			.proto = r[i].k.proto,
@@ -414,7 +416,7 @@ static bool overlaps(const struct rule *r, const struct ix_region *g)
 	__u8 len = r->k.dst_len < g->len ? r->k.dst_len : g->len;
 
 	return r->k.proto == g->proto &&
-	       !((ntohl(r->k.dst) ^ ntohl(g->dst)) & mask4(len));
+	       !((ntohl(r->k.dst[0]) ^ ntohl(g->dst)) & mask4(len));
 }
 
 static void add_region(struct ix_region *g, size_t *n, const struct rule *r)
@@ -422,10 +424,10 @@ static void add_region(struct ix_region *g, size_t *n, const struct rule *r)
 	size_t i;
 
 	for (i = 0; i < *n; i++)
-		if (g[i].dst == r->k.dst && g[i].len == r->k.dst_len &&
+		if (g[i].dst == r->k.dst[0] && g[i].len == r->k.dst_len &&
 		    g[i].proto == r->k.proto)
 			return;
-	g[(*n)++] = (struct ix_region){ r->k.dst, r->k.dst_len, r->k.proto };
+	g[(*n)++] = (struct ix_region){ r->k.dst[0], r->k.dst_len, r->k.proto };
 }
 
 /* One random change to the live set l[0..*n); its prefix becomes a region. */

@@ -32,7 +32,8 @@ static struct rule_change add(const char *dst, int len, int port, int action)
 {
 	struct rule_change c = { .kind = CHANGE_ADD };
 
-	inet_pton(AF_INET, dst, &c.r.k.dst);
+	c.r.k.family = AF_INET;
+	inet_pton(AF_INET, dst, c.r.k.dst);
 	c.r.k.dst_len = len;
 	c.r.k.proto = IPPROTO_TCP;
 	c.r.k.port_lo = c.r.k.port_hi = port;
@@ -258,7 +259,8 @@ static struct rule_change random_change(void)
 	struct rule_change c = {};
 
 	/* few matches, so adds meet equal matches and deletes find rules */
-	c.r.k.dst = htonl(0x0a000000 | (rnd() % 8) << 16);
+	c.r.k.family = AF_INET;
+	c.r.k.dst[0] = htonl(0x0a000000 | (rnd() % 8) << 16);
 	c.r.k.dst_len = 16;
 	c.r.k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
 	c.r.k.port_lo = c.r.k.port_hi = 80 + rnd() % 4;
@@ -384,9 +386,10 @@ static struct rule_change random_delta_change(void)
 	struct rule_change c = random_change();
 	__u8 len = lens[rnd() % 4];
 
-	c.r.k.dst = htonl((0x0a000000 | (rnd() % 3) << 16 | (rnd() % 3) << 8 |
-			   rnd() % 3) &
-			  mask4(len));
+	c.r.k.family = AF_INET;
+	c.r.k.dst[0] = htonl((0x0a000000 | (rnd() % 3) << 16 |
+			      (rnd() % 3) << 8 | rnd() % 3) &
+			     mask4(len));
 	c.r.k.dst_len = len;
 	c.r.v.flags = rnd() % 4 ? 0 : SPLICER_RULE_ROUTE;
 	switch (rnd() % 12) {
@@ -413,7 +416,7 @@ static bool near_ok(const struct rule *set, size_t n,
 					   g->len;
 
 			if (set[i].k.proto == g->proto &&
-			    !((ntohl(set[i].k.dst) ^ ntohl(g->dst)) &
+			    !((ntohl(set[i].k.dst[0]) ^ ntohl(g->dst)) &
 			      mask4(len)))
 				break;
 		}

@@ -293,7 +293,7 @@ static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
 	o.ev = last_event;
 	percpu_sum(st.iface_stats, &slot, &now, sizeof(now),
 		   sizeof(now) / sizeof(__u64));
-	for (r = 0; r < REASON_MAX; r++) {
+	for (r = 0; r < REASON_MAX_IPV4; r++) {
 		if (now.reason[r].packets == seen_reason[slot][r])
 			continue;
 		o.reason = o.reason == -1 ? r : -2;
@@ -312,9 +312,9 @@ static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
 }
 
 static const char *const reason_names[REASON_MAX] = {
-	"arp",	       "dhcp",	   "ssh",	 "established", "rule_pass",
-	"loopback",    "icmp",	   "redirected", "no_rule",	"rule_drop",
-	"no_listener", "not_ipv4", "malformed",	 "fragment",	"vlan",
+	"arp",	       "dhcp",	 "ssh",	       "established", "rule_pass",
+	"loopback",    "icmp",	 "redirected", "no_rule",     "rule_drop",
+	"no_listener", "not_ip", "malformed",  "fragment",    "vlan",
 };
 
 static const char *rname(int r)
@@ -371,7 +371,7 @@ static const char *event_problem(const struct outcome *o, const struct frame *f,
 	if (e->ifindex != ifindex || e->len != f->len)
 		return "the event's interface or length is wrong";
 	if (!(e->flags & SPLICER_EVENT_IP))
-		return e->saddr || e->daddr || e->proto || e->sport ?
+		return e->saddr[0] || e->daddr[0] || e->proto || e->sport ?
 			       "fields without SPLICER_EVENT_IP" :
 			       NULL;
 	if (!ipv4 || memcmp(&e->saddr, ip + 12, 4) ||
@@ -456,11 +456,11 @@ static const struct spec quote_fragment = { .proto = IPPROTO_TCP,
 static const struct test_case cases[] = {
 	/* L2 */
 	{ "arp passes", { .eth_type = 0x0806 }, 0, REASON_PASS_ARP },
-	{ "ipv6 is dropped", { .eth_type = 0x86dd }, 0, REASON_DROP_NOT_IPV4 },
+	{ "ipv6 is dropped", { .eth_type = 0x86dd }, 0, REASON_DROP_NOT_IP },
 	{ "an unknown ethertype is dropped",
 	  { .eth_type = 0x88b5 },
 	  0,
-	  REASON_DROP_NOT_IPV4 },
+	  REASON_DROP_NOT_IP },
 	{ "a frame still carrying an 802.1Q tag is dropped",
 	  TCP_TO(HOST, 1, .qinq = true), 0, REASON_DROP_VLAN },
 	/*

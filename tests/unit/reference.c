@@ -83,8 +83,8 @@ static const struct rule *best_rule(__u8 proto, __u32 s, __u32 d, __u16 dp,
 
 	for (i = 0; i < world_n_rules; i++) {
 		const struct rule *r = &world_rules[i];
-		__u32 rd = __builtin_bswap32(r->k.dst);
-		__u32 rs = __builtin_bswap32(r->k.src);
+		__u32 rd = __builtin_bswap32(r->k.dst[0]);
+		__u32 rs = __builtin_bswap32(r->k.src[0]);
 		__u32 w = r->k.port_hi - r->k.port_lo;
 
 		if (r->k.proto != proto || (rd ^ d) & mask4(r->k.dst_len) ||
@@ -210,7 +210,7 @@ struct ref_result ref_classify(const unsigned char *p, size_t len,
 	if (type == 0x8100 || type == 0x88a8)
 		return R(lo ? REASON_PASS_LOOPBACK : REASON_DROP_VLAN);
 	if (type != 0x0800)
-		return R(lo ? REASON_PASS_LOOPBACK : REASON_DROP_NOT_IPV4);
+		return R(lo ? REASON_PASS_LOOPBACK : REASON_DROP_NOT_IP);
 	p += 14;
 	len -= 14;
 	if (len < 20 || p[0] >> 4 != 4 || (p[0] & 0xf) < 5)

@@ -6,17 +6,18 @@
 
 #include "world.h"
 
-#define RULE(id_, proto_, dst_, dlen_, lo_, hi_, act_, to_port_)        \
-	{                                                               \
-		.k = { .dst = __builtin_bswap32(dst_),                  \
-		       .dst_len = dlen_,                                \
-		       .proto = proto_,                                 \
-		       .port_lo = lo_,                                  \
-		       .port_hi = hi_ },                                \
-		.v = { .id = id_,                                       \
-		       .action = act_,                                  \
-		       .to_addr = __builtin_bswap32(IP4(127, 0, 0, 1)), \
-		       .to_port = __builtin_bswap16(to_port_) },        \
+#define RULE(id_, proto_, dst_, dlen_, lo_, hi_, act_, to_port_)            \
+	{                                                                   \
+		.k = { .dst = { __builtin_bswap32(dst_) },                  \
+		       .family = AF_INET,                                   \
+		       .dst_len = dlen_,                                    \
+		       .proto = proto_,                                     \
+		       .port_lo = lo_,                                      \
+		       .port_hi = hi_ },                                    \
+		.v = { .id = id_,                                           \
+		       .action = act_,                                      \
+		       .to_addr = { __builtin_bswap32(IP4(127, 0, 0, 1)) }, \
+		       .to_port = __builtin_bswap16(to_port_) },            \
 	}
 
 enum { TCP = IPPROTO_TCP, UDP = IPPROTO_UDP };
