@@ -320,7 +320,7 @@ int list_rules(const struct rule_filter *f)
 	for (c = 0; c < N_COLS; c++)
 		width[c] = strlen(head[c]);
 	for (i = 0; i < n; i++) {
-		char action[64], pk[24], by[24];
+		char action[80], pk[24], by[24];
 		const char *cell[N_COLS];
 
 		cells_of(&rows[i], cell, action, sizeof(action), pk, by);
@@ -332,7 +332,7 @@ int list_rules(const struct rule_filter *f)
 		printf("%-*s%s", c == N_COLS - 1 ? 0 : width[c], head[c],
 		       c == N_COLS - 1 ? "\n" : "  ");
 	for (i = 0; i < n; i++) {
-		char action[64], pk[24], by[24];
+		char action[80], pk[24], by[24];
 		const char *cell[N_COLS];
 
 		cells_of(&rows[i], cell, action, sizeof(action), pk, by);
