@@ -121,6 +121,7 @@ static void json_fields(struct jw *w, const struct row *row,
 			const struct rule *r)
 {
 	jw_u64(w, "id", r->v.id);
+	jw_str(w, "family", r->k.family == AF_INET6 ? "ipv6" : "ipv4");
 	jw_str(w, "proto", row->proto);
 	jw_str(w, "dst", row->dst);
 	jw_str(w, "src", row->src);
