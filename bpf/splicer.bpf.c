@@ -1220,7 +1220,9 @@ __noinline int monitor_event(struct __sk_buff *skb, const struct pkt *p,
 	}
 	/*
 	 * Fields the parser did not reach are still zero; flags say which
-	 * were reached. l4_off is set last, once the IPv4 header is good.
+	 * were reached. l4_off is set last, once the IPv4 header is good
+	 * (IPv6: its fixed header; proto is then its next header until the
+	 * walk of the extension headers reaches the upper layer).
 	 */
 	__builtin_memset(e, 0, sizeof(*e));
 	e->time_ns = bpf_ktime_get_ns();
