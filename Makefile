@@ -184,7 +184,7 @@ rootfs: splicer
 # Everything the build, the demo and the tests need, from Debian 12.
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libmnl-dev libelf-dev \
 	zlib1g-dev pkg-config iproute2 bats bats-support bats-assert jq socat \
-	curl python3 iputils-ping arping nmap dnsutils procps util-linux \
+	curl python3 iputils-ping arping nmap python3-scapy dnsutils procps util-linux \
 	scdoc groff-base binutils strace systemd \
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 # What the benchmark needs on top: the TPROXY path it compares with.

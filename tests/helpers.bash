@@ -135,7 +135,7 @@ enable_ipv6() {
 	EOF
 	timeout 10 ip -n "$NS_C" -batch - <<-EOF
 		addr add $C_IP6/64 dev vc nodad
-		addr add $C_IP6_2/64 dev vc nodad
+		addr add $C_IP6_2/64 dev vc nodad preferred_lft 0
 		route add $VNET6 via $R_IP6
 		route add fd00:88::/64 via $R_IP6
 	EOF

@@ -107,14 +107,36 @@ def log(msg):
 
 
 def fmt(addr):
+    if ":" in addr[0]:
+        return "[%s]:%d" % (addr[0], addr[1])
     return "%s:%d" % (addr[0], addr[1])
 
 
 def parse_hostport(s, default_port=0):
-    if ":" in s:
+    """IP:PORT, [IPV6]:PORT, IP or IPV6; [fe80::1%eth0]:PORT carries its
+    interface as the socket address's scope."""
+    if s.startswith("["):
+        host, _, port = s[1:].partition("]")
+        port = int(port[1:]) if port.startswith(":") else default_port
+        if "%" in host:
+            host, scope = host.split("%", 1)
+            return host, port, 0, socket.if_nametoindex(scope)
+        return host, port
+    if s.count(":") == 1:
         host, port = s.rsplit(":", 1)
         return host, int(port)
     return s, default_port
+
+
+def family_of(host):
+    """A socket of the address's family: IPv6 for anything with a colon."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def v6only_off(s):
+    """A socket bound to :: takes IPv4 too (a dual-stack listener)."""
+    if s.family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 
 
 # ---------------------------------------------------------------- servers
@@ -175,7 +197,8 @@ def send_bulk(s, size):
 def cmd_tcp_server(args):
     socks = []
     for port in args.port:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(family_of(args.bind), socket.SOCK_STREAM)
+        v6only_off(s)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if args.transparent:
             s.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
@@ -198,7 +221,8 @@ def cmd_tcp_server(args):
 def cmd_udp_server(args):
     socks = []
     for port in args.port:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family_of(args.bind), socket.SOCK_DGRAM)
+        v6only_off(s)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((args.bind, port))
         socks.append(s)
@@ -274,7 +298,7 @@ def classify_error(e):
 
 def cmd_tcp_client(args):
     dst = parse_hostport(args.connect)
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family_of(dst[0]), socket.SOCK_STREAM)
     if args.reuseaddr:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if args.ip_options:
@@ -315,7 +339,7 @@ def cmd_tcp_client(args):
 
 def cmd_udp_client(args):
     dst = parse_hostport(args.connect)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family_of(dst[0]), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if args.fragment:
         s.setsockopt(socket.SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
@@ -365,11 +389,12 @@ def tcp_retrans(s):
 
 def tcp_loop_once(args, dst, src_port):
     """One connection: ("ok", listener, retrans) or (outcome, detail, 0)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family_of(dst[0]), socket.SOCK_STREAM)
     try:
         if src_port:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((args.src or "0.0.0.0", src_port))
+            any_addr = "::" if s.family == socket.AF_INET6 else "0.0.0.0"
+            s.bind((args.src or any_addr, src_port))
         elif args.src:
             s.bind((args.src, 0))
         s.settimeout(args.timeout)
@@ -474,7 +499,8 @@ def seq_handle(conn):
 
 
 def cmd_seq_server(args):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family_of(args.bind), socket.SOCK_STREAM)
+    v6only_off(s)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((args.bind, args.port[0]))
     s.listen(16)
@@ -486,7 +512,7 @@ def cmd_seq_server(args):
 
 def cmd_seq_client(args):
     dst = parse_hostport(args.connect)
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family_of(dst[0]), socket.SOCK_STREAM)
     sent = 0
     try:
         s.settimeout(5)
