@@ -6,8 +6,11 @@
  *
  *   compile FILE [TIMES]
  *
- * Prints one JSON object: rules, index records, bytes, build time.
+ * Prints one JSON object: rules (and how many are IPv6), index records,
+ * bytes, build time. A file may hold rules of both families
+ * (gen-rules.py --family 6 or mix).
  */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -42,7 +45,7 @@ int main(int argc, char **argv)
 	struct ix_build b = {};
 	struct rule *r;
 	double ms[64];
-	size_t n, i;
+	size_t n, i, n6 = 0;
 	size_t chunks, bytes;
 	FILE *f;
 
@@ -59,6 +62,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		r[i] = ch[i].r;
 		r[i].v.id = i + 1;
+		n6 += r[i].k.family == AF_INET6;
 	}
 	for (t = 0; t < times; t++) {
 		double start = now_ms();
@@ -71,9 +75,10 @@ int main(int argc, char **argv)
 	qsort(ms, times, sizeof(ms[0]), cmp_double);
 	chunks = (b.n + SPLICER_IX_CHUNK - 1) / SPLICER_IX_CHUNK;
 	bytes = b.n * sizeof(union ix_rec);
-	printf("{\"rules\":%zu,\"records\":%zu,\"chunks\":%zu,"
-	       "\"bytes\":%zu,\"bytes_per_rule\":%.0f,\"build_ms\":%.1f}\n",
-	       n, b.n, chunks, bytes, n ? (double)bytes / n : 0.0,
+	printf("{\"rules\":%zu,\"ipv6_rules\":%zu,\"records\":%zu,"
+	       "\"chunks\":%zu,\"bytes\":%zu,\"bytes_per_rule\":%.0f,"
+	       "\"build_ms\":%.1f}\n",
+	       n, n6, b.n, chunks, bytes, n ? (double)bytes / n : 0.0,
 	       ms[times / 2]);
 	return 0;
 }

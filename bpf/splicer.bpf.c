@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The tc programs: stateful default-deny IPv4 filter and redirector. */
+/* The tc programs: stateful default-deny dual-stack filter and redirector. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -18,16 +19,38 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define DHCP_SERVER_PORT 67
 #define DHCP_CLIENT_PORT 68
+#define DHCP6_SERVER_PORT 547
+#define DHCP6_CLIENT_PORT 546
 #define SSH_PORT 22
 #define IP_MF 0x2000 /* more fragments */
 #define IP_OFFSET 0x1fff /* fragment offset, in 8-byte units */
 #define ETH_P_8021AD 0x88A8
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 
 /* linux/icmp.h pulls in libc headers a BPF target cannot build. */
 #define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3
 #define ICMP_ECHO 8
 #define ICMP_TIME_EXCEEDED 11
+
+/* linux/icmpv6.h and net/ndisc.h's numbers, for the same reason. */
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PKT_TOOBIG 2
+#define ICMPV6_TIME_EXCEED 3
+#define ICMPV6_PARAMPROB 4
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
+#define ICMPV6_MGM_QUERY 130
+#define NDISC_ROUTER_SOLICITATION 133
+#define NDISC_ROUTER_ADVERTISEMENT 134
+#define NDISC_NEIGHBOUR_SOLICITATION 135
+#define NDISC_NEIGHBOUR_ADVERTISEMENT 136
+#define NDISC_REDIRECT 137
+/* RFC 4861's shortest messages: 16 bytes, 24 with a target address. */
+#define ND_RA_LEN 16
+#define ND_NS_NA_LEN 24
 
 struct icmphdr {
 	__u8 type;
@@ -190,7 +213,8 @@ struct tcp_timewait_sock {
  */
 static __always_inline bool reason_passes(int reason)
 {
-	return reason >= 0 && reason <= REASON_REDIRECTED;
+	return (reason >= 0 && reason <= REASON_REDIRECTED) ||
+	       reason == REASON_PASS_ND;
 }
 
 static __always_inline void count(struct counter *c, __u32 len)
@@ -228,12 +252,155 @@ struct pkt {
 	__u16 pad2;
 	__u32 rule; /* the rule whose counter counted the packet, 0: none */
 	__u8 v6; /* an IPv6 packet */
-	__u8 pad3[3];
+	__u8 hop_limit; /* IPv6 only */
+	__u8 icmp_code; /* ICMP and ICMPv6 */
+	__u8 frag_nh; /* IPv6: the fragment header's next header */
+	__be32 frag_id; /* IPv6: the fragment header's id */
 };
 
+/* What parse_ip gives for a good IP header: which family it is. */
+#define PARSED_IPV4 REASON_MAX
+#define PARSED_IPV6 (REASON_MAX + 1)
+
+/* IPv6 next header values (linux/ipv6.h's NEXTHDR_* are in net/). */
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_ESP 50
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_NONE 59
+#define NEXTHDR_DEST 60
+#define NEXTHDR_MOBILITY 135
+#define NEXTHDR_HIP 139
+#define NEXTHDR_SHIM6 140
+#define NEXTHDR_EXP1 253
+#define NEXTHDR_EXP2 254
+#define IP6_MF 0x0001
+#define IP6_OFFSET 0xfff8 /* in bytes, already a multiple of 8 */
+
+/* An extension header of RFC 8200 or the IANA list of them. */
+static __always_inline bool ext_header(__u8 nh)
+{
+	return nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING ||
+	       nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_ESP ||
+	       nh == NEXTHDR_AUTH || nh == NEXTHDR_DEST ||
+	       nh == NEXTHDR_MOBILITY || nh == NEXTHDR_HIP ||
+	       nh == NEXTHDR_SHIM6 || nh == NEXTHDR_EXP1 || nh == NEXTHDR_EXP2;
+}
+
 /*
- * Parses Ethernet and IPv4 into p. Returns -1 for ARP (which passes), a
- * drop reason, or REASON_MAX when p holds a well-formed IPv4 header.
+ * Walks the extension headers from p->l4_off to the upper-layer header,
+ * at most SPLICER_MAX_EXT_HEADERS of them: hop-by-hop (first only),
+ * destination options, routing with segments left 0 (and never type 0),
+ * one fragment header. Anything else that is an extension header (AH and
+ * ESP too, see README "Security model"), or one past the bound, cannot
+ * be judged: REASON_DROP_EXT_HEADER. A fragment after the first stops
+ * the walk at its fragment header: what follows belongs to the datagram.
+ * 0, or a drop reason. A global function: the verifier checks its loop
+ * once, alone.
+ */
+__noinline int ext_walk(struct __sk_buff *skb, struct pkt *p)
+{
+	__u32 off, end, len, i;
+	struct {
+		__u8 nh;
+		__u8 len;
+		__u8 b2, b3; /* routing: type, segments left */
+		__be32 id; /* fragment */
+	} h;
+	bool fragment = false;
+	__u16 fo;
+	__u8 nh;
+
+	if (!skb || !p)
+		return REASON_DROP_MALFORMED;
+	off = p->l4_off;
+	end = off + p->l4_len;
+	nh = p->proto;
+	for (i = 0; i < SPLICER_MAX_EXT_HEADERS; i++) {
+		if (!(nh == NEXTHDR_HOP && i == 0) && nh != NEXTHDR_ROUTING &&
+		    nh != NEXTHDR_FRAGMENT && nh != NEXTHDR_DEST)
+			break;
+		/* Every one of them is 8 bytes or more. */
+		if (off + 8 > end || bpf_skb_load_bytes(skb, off, &h, 8))
+			return REASON_DROP_MALFORMED;
+		len = (h.len + 1) * 8;
+		if (nh == NEXTHDR_ROUTING && (h.b2 == 0 || h.b3 != 0))
+			return REASON_DROP_EXT_HEADER;
+		if (nh == NEXTHDR_FRAGMENT) {
+			if (fragment)
+				return REASON_DROP_MALFORMED; /* a second one */
+			fragment = true;
+			len = 8;
+			fo = ((__u16)h.b2 << 8) | h.b3;
+			p->frag_nh = h.nh;
+			p->frag_id = h.id;
+			if (fo & IP6_OFFSET) {
+				/* RFC 1858, as for IPv4 */
+				if ((fo & IP6_OFFSET) < MIN_FRAG_OFFSET * 8)
+					return REASON_DROP_MALFORMED;
+				p->frag = FRAG_REST;
+				nh = h.nh;
+				off += len;
+				break;
+			}
+			/* RFC 8200 4.5: an atomic fragment is whole. */
+			if (fo & IP6_MF)
+				p->frag = FRAG_FIRST;
+			else
+				p->frag_id = 0, p->frag_nh = 0;
+		}
+		nh = h.nh;
+		off += len;
+	}
+	if (off > end)
+		return REASON_DROP_MALFORMED;
+	if (p->frag != FRAG_REST && ext_header(nh))
+		return REASON_DROP_EXT_HEADER;
+	p->proto = nh;
+	p->l4_len = end - off;
+	p->l4_off = off;
+	return 0;
+}
+
+/*
+ * Parses the IPv6 header at ip and its extension headers into p: the
+ * addresses, the upper-layer protocol and where its header is. A drop
+ * reason, or PARSED_IPV6.
+ */
+static __always_inline int parse_ip6(struct __sk_buff *skb, struct pkt *p,
+				     struct ipv6hdr *ip, void *data_end)
+{
+	__u32 plen;
+	int reason;
+
+	if ((void *)(ip + 1) > data_end || ip->version != 6)
+		return REASON_DROP_MALFORMED;
+	/* 0 is a jumbogram's, which needs a hop-by-hop option: none here. */
+	plen = bpf_ntohs(ip->payload_len);
+	if (!plen || plen > skb->len - sizeof(struct ethhdr) - sizeof(*ip))
+		return REASON_DROP_MALFORMED;
+	p->v6 = 1;
+	__builtin_memcpy(p->saddr, &ip->saddr, 16);
+	__builtin_memcpy(p->daddr, &ip->daddr, 16);
+	p->hop_limit = ip->hop_limit;
+	p->proto = ip->nexthdr;
+	p->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
+	p->l4_len = plen;
+	if (!ext_header(p->proto))
+		return PARSED_IPV6;
+	reason = ext_walk(skb, p);
+	if (reason)
+		/* the verifier's bound: no other family's path from here */
+		return (__u32)reason < REASON_MAX ? reason :
+						    REASON_DROP_MALFORMED;
+	return PARSED_IPV6;
+}
+
+/*
+ * Parses Ethernet and IPv4 or IPv6 into p. Returns -1 for ARP (which
+ * passes), a drop reason, or PARSED_IPV4 or PARSED_IPV6 when p holds a
+ * well-formed IP header.
  */
 static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 {
@@ -259,6 +426,8 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 	if (eth->h_proto == bpf_htons(ETH_P_8021Q) ||
 	    eth->h_proto == bpf_htons(ETH_P_8021AD))
 		return REASON_DROP_VLAN;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ip6(skb, p, (void *)(eth + 1), data_end);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return REASON_DROP_NOT_IP;
 
@@ -284,14 +453,61 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 	p->ip_id = ip->id;
 	p->l4_off = sizeof(*eth) + ihl;
 	p->l4_len = tot_len - ihl;
+	return PARSED_IPV4;
+}
+
+static __always_inline void tcp_fields(struct pkt *p, const struct tcphdr *th)
+{
+	p->sport = th->source;
+	p->dport = th->dest;
+	p->tcp_flags = (th->fin ? F_FIN : 0) | (th->syn ? F_SYN : 0) |
+		       (th->rst ? F_RST : 0) | (th->ack ? F_ACK : 0);
+	p->seq = th->seq;
+	__builtin_memcpy(p->tcp_word, (__u8 *)th + 12, 2);
+}
+
+/*
+ * parse_l4 for IPv6: extension headers put the L4 header at an offset the
+ * verifier cannot bound for direct access, so it is copied out.
+ */
+static __always_inline int parse_l4_6(struct __sk_buff *skb, struct pkt *p)
+{
+	union {
+		struct tcphdr th;
+		struct udphdr uh;
+		struct icmphdr ih;
+	} h;
+
+	if (p->proto == IPPROTO_TCP) {
+		if (p->l4_len < sizeof(h.th) ||
+		    bpf_skb_load_bytes(skb, p->l4_off, &h.th, sizeof(h.th)) ||
+		    h.th.doff < 5 || h.th.doff * 4 > p->l4_len)
+			return REASON_DROP_MALFORMED;
+		tcp_fields(p, &h.th);
+	} else if (p->proto == IPPROTO_UDP) {
+		if (p->l4_len < sizeof(h.uh) ||
+		    bpf_skb_load_bytes(skb, p->l4_off, &h.uh, sizeof(h.uh)))
+			return REASON_DROP_MALFORMED;
+		p->sport = h.uh.source;
+		p->dport = h.uh.dest;
+	} else {
+		if (p->l4_len < sizeof(h.ih) ||
+		    bpf_skb_load_bytes(skb, p->l4_off, &h.ih, sizeof(h.ih)))
+			return REASON_DROP_MALFORMED;
+		p->icmp_type = h.ih.type;
+		p->icmp_code = h.ih.code;
+		p->sport = h.ih.id;
+	}
 	return REASON_MAX;
 }
 
 /*
- * Parses the TCP, UDP or ICMP header at p->l4_off. It must lie inside
- * tot_len: a first fragment too short to hold it is malformed.
+ * Parses the TCP, UDP or ICMP (ICMPv6) header at p->l4_off. It must lie
+ * inside tot_len (payload_len): a first fragment too short to hold it is
+ * malformed.
  */
-static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p,
+				    const bool v6)
 {
 	__u32 need = p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
 		     p->proto == IPPROTO_UDP ? sizeof(struct udphdr) :
@@ -299,6 +515,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 	__u32 off = p->l4_off & 0x7f; /* at most 14 + 60: verifier bound */
 	void *data, *data_end;
 
+	if (v6)
+		return parse_l4_6(skb, p);
 	if (p->l4_len < need)
 		return REASON_DROP_MALFORMED;
 	data = (void *)(long)skb->data;
@@ -319,12 +537,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 		if ((void *)(th + 1) > data_end || th->doff < 5 ||
 		    th->doff * 4 > p->l4_len)
 			return REASON_DROP_MALFORMED;
-		p->sport = th->source;
-		p->dport = th->dest;
-		p->tcp_flags = (th->fin ? F_FIN : 0) | (th->syn ? F_SYN : 0) |
-			       (th->rst ? F_RST : 0) | (th->ack ? F_ACK : 0);
-		p->seq = th->seq;
-		__builtin_memcpy(p->tcp_word, (__u8 *)th + 12, 2);
+		tcp_fields(p, th);
 	} else if (p->proto == IPPROTO_UDP) {
 		struct udphdr *uh = data + off;
 
@@ -338,18 +551,38 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 		if ((void *)(ih + 1) > data_end)
 			return REASON_DROP_MALFORMED;
 		p->icmp_type = ih->type;
+		p->icmp_code = ih->code;
 		p->sport = ih->id;
 	}
 	return REASON_MAX;
 }
 
-static __always_inline void tuple_of(const struct pkt *p,
-				     struct bpf_sock_tuple *t)
+/* The packet's socket tuple; returns its size for the lookup helpers. */
+static __always_inline __u32 tuple_of(const struct pkt *p,
+				      struct bpf_sock_tuple *t, const bool v6)
 {
+	if (v6) {
+		__builtin_memcpy(t->ipv6.saddr, p->saddr, 16);
+		__builtin_memcpy(t->ipv6.daddr, p->daddr, 16);
+		t->ipv6.sport = p->sport;
+		t->ipv6.dport = p->dport;
+		return sizeof(t->ipv6);
+	}
 	t->ipv4.saddr = p->saddr[0];
 	t->ipv4.daddr = p->daddr[0];
 	t->ipv4.sport = p->sport;
 	t->ipv4.dport = p->dport;
+	return sizeof(t->ipv4);
+}
+
+/*
+ * The lookup helpers search the tables of the tuple's family; an IPv6
+ * packet must never reach an IPv4 socket whatever they return.
+ */
+static __always_inline bool wrong_family(const struct bpf_sock *sk,
+					 const bool v6)
+{
+	return v6 && sk->family != AF_INET6;
 }
 
 enum established {
@@ -365,30 +598,31 @@ enum established {
  * connection and must reach the rules, as with netfilter's TPROXY; its
  * tw_rcv_nxt is kept for reuse_timewait().
  */
-static __always_inline enum established
-established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
+static __always_inline enum established established(struct __sk_buff *skb,
+						    const struct pkt *p,
+						    __u32 *tw_rcv_nxt,
+						    const bool v6)
 {
 	struct tcp_timewait_sock *tw;
 	struct bpf_sock_tuple t = {};
 	enum established ret;
 	struct bpf_sock *sk;
+	__u32 size = tuple_of(p, &t, v6);
 
-	tuple_of(p, &t);
 	if (p->proto == IPPROTO_UDP) {
-		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 		if (!sk)
 			return EST_NONE;
-		ret = sk->dst_port != 0 ? EST_YES : EST_NONE;
+		ret = sk->dst_port != 0 && !wrong_family(sk, v6) ? EST_YES :
+								   EST_NONE;
 		bpf_sk_release(sk);
 		return ret;
 	}
-	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS,
-				0);
+	sk = bpf_skc_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return EST_NONE;
 	ret = EST_YES;
-	if (sk->state == BPF_TCP_LISTEN) {
+	if (sk->state == BPF_TCP_LISTEN || wrong_family(sk, v6)) {
 		ret = EST_NONE;
 	} else if (sk->state == BPF_TCP_TIME_WAIT &&
 		   (p->tcp_flags & (F_SYN | F_ACK | F_RST | F_FIN)) == F_SYN) {
@@ -403,12 +637,18 @@ established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
 	return ret;
 }
 
-/* Is addr one of the ingress interface's own addresses? */
-static __always_inline bool own_address(struct __sk_buff *skb, __be32 addr)
+/* Is the packet's destination one of the ingress interface's addresses? */
+static __always_inline bool own_address(struct __sk_buff *skb,
+					const struct pkt *p, const bool v6)
 {
-	struct iface_addr a = { .ifindex = skb->ingress_ifindex, .addr = addr };
+	struct iface_addr a = { .ifindex = skb->ingress_ifindex,
+				.addr = p->daddr[0] };
+	struct iface_addr6 a6 = { .ifindex = skb->ingress_ifindex };
 
-	return bpf_map_lookup_elem(&iface_addrs, &a) != NULL;
+	if (!v6)
+		return bpf_map_lookup_elem(&iface_addrs, &a) != NULL;
+	__builtin_memcpy(a6.addr, p->daddr, 16);
+	return bpf_map_lookup_elem(&iface_addrs6, &a6) != NULL;
 }
 
 static __always_inline bool echo_sent(__be32 peer, __be16 id)
@@ -464,7 +704,7 @@ static __always_inline int icmp_error(struct __sk_buff *skb,
 	{
 		__u32 ignored;
 
-		return established(skb, &inner, &ignored) == EST_NONE ?
+		return established(skb, &inner, &ignored, false) == EST_NONE ?
 			       REASON_DROP_NO_RULE :
 			       REASON_PASS_ICMP;
 	}
@@ -481,7 +721,7 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 	case ICMP_ECHO:
 		/* Pings to this host only, as with SSH: never forwarded. */
 		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
-				       own_address(skb, p->daddr[0]) ?
+				       own_address(skb, p, false) ?
 			       REASON_PASS_ICMP :
 			       REASON_DROP_NO_RULE;
 	case ICMP_DEST_UNREACH:
@@ -492,34 +732,171 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 	}
 }
 
+static __always_inline bool echo_sent6(const __be32 *peer, __be16 id)
+{
+	struct echo_key6 k = { .id = id };
+	__u64 *sent;
+
+	__builtin_memcpy(k.peer, peer, 16);
+	sent = bpf_map_lookup_elem(&echo_out6, &k);
+	return sent && bpf_ktime_get_ns() - *sent < SPLICER_ECHO_TIMEOUT_NS;
+}
+
+/*
+ * icmp_error for ICMPv6 (RFC 4443): the quoted packet follows the 8-byte
+ * ICMPv6 header. Its extension headers are not walked, but for one
+ * fragment header (a first fragment of a UDP datagram the host sent), so
+ * a quote of anything else is not the host's as far as splicer can tell.
+ */
+static __always_inline int icmp6_error(struct __sk_buff *skb,
+				       const struct pkt *p)
+{
+	struct {
+		__u8 nh;
+		__u8 pad;
+		__be16 frag_off;
+		__be32 id;
+	} fh;
+	struct ipv6hdr ip;
+	__be16 ports[3]; /* ICMPv6: type/code, checksum, echo id */
+	struct pkt inner = { .v6 = 1 };
+	__u32 off = p->l4_off + sizeof(struct icmphdr), need;
+	__u8 nh;
+
+	need = sizeof(struct icmphdr) + sizeof(ip) + sizeof(ports);
+	if (p->l4_len < need || bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
+		return REASON_DROP_MALFORMED;
+	if (ip.version != 6)
+		return REASON_DROP_MALFORMED;
+	off += sizeof(ip);
+	nh = ip.nexthdr;
+	if (nh == NEXTHDR_FRAGMENT) {
+		need += sizeof(fh);
+		if (p->l4_len < need ||
+		    bpf_skb_load_bytes(skb, off, &fh, sizeof(fh)))
+			return REASON_DROP_MALFORMED;
+		/* Only the first fragment quotes ports. */
+		if (fh.frag_off & bpf_htons(IP6_OFFSET))
+			return REASON_DROP_NO_RULE;
+		nh = fh.nh;
+		off += sizeof(fh);
+	}
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+		return REASON_DROP_MALFORMED;
+	if (nh == IPPROTO_ICMPV6)
+		return ((__u8 *)ports)[0] == ICMPV6_ECHO_REQUEST &&
+				       echo_sent6(ip.daddr.in6_u.u6_addr32,
+						  ports[2]) ?
+			       REASON_PASS_ICMP :
+			       REASON_DROP_NO_RULE;
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+		return REASON_DROP_NO_RULE;
+	/* The quoted packet went out; a reply to it would come back so. */
+	inner.proto = nh;
+	__builtin_memcpy(inner.saddr, &ip.daddr, 16);
+	__builtin_memcpy(inner.daddr, &ip.saddr, 16);
+	inner.sport = ports[1];
+	inner.dport = ports[0];
+	{
+		__u32 ignored;
+
+		return established(skb, &inner, &ignored, true) == EST_NONE ?
+			       REASON_DROP_NO_RULE :
+			       REASON_PASS_ICMP;
+	}
+}
+
+static __always_inline bool link_local(const __be32 *addr)
+{
+	return (addr[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000);
+}
+
+/*
+ * ICMPv6. Neighbour discovery is what keeps the host on the link: its
+ * messages pass when they meet RFC 4861's host checks (hop limit 255, so
+ * they were not routed; code 0; long enough; a router advertisement from
+ * a link-local address), and are malformed otherwise. Redirects and
+ * router solicitations (for routers only) are dropped. Of MLD only
+ * queries pass, link-local and with hop limit 1 (RFC 2710, RFC 3810): a
+ * host must answer them or a snooping switch stops sending it the
+ * multicast it listens to, ND's own included; other hosts' reports and
+ * dones are of no use to it.
+ */
+static __always_inline int icmp6_decide(struct __sk_buff *skb,
+					const struct pkt *p,
+					const struct iface_cfg *cfg)
+{
+	switch (p->icmp_type) {
+	case ICMPV6_ECHO_REPLY:
+		return echo_sent6(p->saddr, p->sport) ? REASON_PASS_ICMP :
+							REASON_DROP_NO_RULE;
+	case ICMPV6_ECHO_REQUEST:
+		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
+				       own_address(skb, p, true) ?
+			       REASON_PASS_ICMP :
+			       REASON_DROP_NO_RULE;
+	case ICMPV6_DEST_UNREACH:
+	case ICMPV6_PKT_TOOBIG:
+	case ICMPV6_TIME_EXCEED:
+	case ICMPV6_PARAMPROB:
+		return icmp6_error(skb, p);
+	case NDISC_ROUTER_ADVERTISEMENT:
+		return p->hop_limit == 255 && p->icmp_code == 0 &&
+				       p->l4_len >= ND_RA_LEN &&
+				       link_local(p->saddr) ?
+			       REASON_PASS_ND :
+			       REASON_DROP_MALFORMED;
+	case NDISC_NEIGHBOUR_SOLICITATION:
+	case NDISC_NEIGHBOUR_ADVERTISEMENT:
+		return p->hop_limit == 255 && p->icmp_code == 0 &&
+				       p->l4_len >= ND_NS_NA_LEN ?
+			       REASON_PASS_ND :
+			       REASON_DROP_MALFORMED;
+	case ICMPV6_MGM_QUERY:
+		return p->hop_limit == 1 && link_local(p->saddr) ?
+			       REASON_PASS_ND :
+			       REASON_DROP_NO_RULE;
+	default:
+		return REASON_DROP_NO_RULE;
+	}
+}
+
 #include "lookup.bpf.h"
 
 /* Hands the packet to the redirect target's socket; false if none. */
 static __always_inline bool assign(struct __sk_buff *skb, const struct pkt *p,
-				   const struct hit *v)
+				   const struct hit *v, const bool v6)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
+	__u32 size;
 	long err;
 
-	tuple_of(p, &t);
-	t.ipv4.daddr = v->to_addr[0];
-	t.ipv4.dport = v->to_port;
+	size = tuple_of(p, &t, v6);
+	if (v6) {
+		__builtin_memcpy(t.ipv6.daddr, v->to_addr, 16);
+		t.ipv6.dport = v->to_port;
+	} else {
+		t.ipv4.daddr = v->to_addr[0];
+		t.ipv4.dport = v->to_port;
+	}
 	if (p->proto == IPPROTO_TCP) {
-		sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 		if (!sk)
 			return false;
 		/* Only a listener may take a new flow. */
-		if (sk->state != BPF_TCP_LISTEN) {
+		if (sk->state != BPF_TCP_LISTEN || wrong_family(sk, v6)) {
 			bpf_sk_release(sk);
 			return false;
 		}
 	} else {
-		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 		if (!sk)
 			return false;
+		if (wrong_family(sk, v6)) {
+			bpf_sk_release(sk);
+			return false;
+		}
 	}
 	err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
@@ -579,7 +956,7 @@ static __always_inline struct counter *rule_counter(__u32 id)
 }
 
 static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
-				      const struct hit *v)
+				      const struct hit *v, const bool v6)
 {
 	struct counter *c = rule_counter(v->id);
 
@@ -596,8 +973,8 @@ static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
 		 */
 		if (p->frag != FRAG_NONE)
 			return REASON_DROP_FRAGMENT;
-		return assign(skb, p, v) ? REASON_REDIRECTED :
-					   REASON_DROP_NO_LISTENER;
+		return assign(skb, p, v, v6) ? REASON_REDIRECTED :
+					       REASON_DROP_NO_LISTENER;
 	default:
 		return REASON_DROP_RULE;
 	}
@@ -606,23 +983,24 @@ static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
 /* TCP and UDP: the allowances, the host's own sockets, then the rules. */
 static __always_inline int transport_decide(struct __sk_buff *skb,
 					    struct pkt *p, bool loopback,
-					    bool reinjected)
+					    bool reinjected, const bool v6)
 {
 	struct hit hit = {}, *v = &hit;
 	enum established est;
 	__u32 tw_rcv_nxt = 0;
 
 	if (!loopback) {
-		if (p->proto == IPPROTO_UDP &&
-		    p->sport == bpf_htons(DHCP_SERVER_PORT) &&
-		    p->dport == bpf_htons(DHCP_CLIENT_PORT))
+		__u16 server = v6 ? DHCP6_SERVER_PORT : DHCP_SERVER_PORT;
+		__u16 client = v6 ? DHCP6_CLIENT_PORT : DHCP_CLIENT_PORT;
+
+		if (p->proto == IPPROTO_UDP && p->sport == bpf_htons(server) &&
+		    p->dport == bpf_htons(client))
 			return REASON_PASS_DHCP;
 		if (p->proto == IPPROTO_TCP &&
-		    p->dport == bpf_htons(SSH_PORT) &&
-		    own_address(skb, p->daddr[0]))
+		    p->dport == bpf_htons(SSH_PORT) && own_address(skb, p, v6))
 			return REASON_PASS_SSH;
 	}
-	est = established(skb, p, &tw_rcv_nxt);
+	est = established(skb, p, &tw_rcv_nxt, v6);
 	if (est == EST_YES)
 		return REASON_PASS_ESTABLISHED;
 
@@ -638,7 +1016,7 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 	if (est == EST_TIMEWAIT_SYN && v->action == SPLICER_ACT_REDIRECT &&
 	    !reinjected)
 		return reuse_timewait(skb, p, tw_rcv_nxt);
-	return apply_rule(skb, p, v);
+	return apply_rule(skb, p, v, v6);
 }
 
 /*
@@ -646,6 +1024,32 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
  * kernel reassembles after tc, and the whole is judged by its first
  * fragment's verdict. Anything else without ports is dropped.
  */
+static __always_inline int frag_rest6(const struct pkt *p)
+{
+	struct frag_key6 k = { .id = p->frag_id, .proto = p->frag_nh };
+	struct frag_val *v;
+
+	__builtin_memcpy(k.saddr, p->saddr, 16);
+	__builtin_memcpy(k.daddr, p->daddr, 16);
+	v = bpf_map_lookup_elem(&frag_flows6, &k);
+	if (!v || bpf_ktime_get_ns() > v->expires_ns)
+		return REASON_DROP_FRAGMENT;
+	return v->reason;
+}
+
+static __always_inline void frag_first6(const struct pkt *p, int reason)
+{
+	struct frag_key6 k = { .id = p->frag_id, .proto = p->frag_nh };
+	struct frag_val v = {
+		.expires_ns = bpf_ktime_get_ns() + SPLICER_FRAG_TIMEOUT_NS,
+		.reason = reason,
+	};
+
+	__builtin_memcpy(k.saddr, p->saddr, 16);
+	__builtin_memcpy(k.daddr, p->daddr, 16);
+	bpf_map_update_elem(&frag_flows6, &k, &v, BPF_ANY);
+}
+
 static __always_inline int frag_rest(const struct pkt *p)
 {
 	struct frag_key k = {
@@ -677,6 +1081,57 @@ static __always_inline void frag_first(const struct pkt *p, int reason)
 	bpf_map_update_elem(&frag_flows, &k, &v, BPF_ANY);
 }
 
+/* decide() after a good IP header, for one family. */
+static __always_inline int decide_ip(struct __sk_buff *skb,
+				     const struct iface_cfg *cfg, struct pkt *p,
+				     bool loopback, bool reinjected,
+				     const bool v6)
+{
+	bool icmp = p->proto == (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	int reason;
+
+	if (p->frag == FRAG_REST)
+		return v6 ? frag_rest6(p) : frag_rest(p);
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || icmp) {
+		reason = parse_l4(skb, p, v6);
+		if (reason != REASON_MAX)
+			return loopback ? REASON_PASS_LOOPBACK : reason;
+	}
+	if (icmp)
+		reason = v6 ? icmp6_decide(skb, p, cfg) :
+			      icmp_decide(skb, p, cfg);
+	else if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
+		reason = transport_decide(skb, p, loopback, reinjected, v6);
+	else
+		reason = REASON_DROP_NO_RULE;
+
+	if (p->frag == FRAG_FIRST && reason_passes(reason)) {
+		if (v6)
+			frag_first6(p, reason);
+		else
+			frag_first(p, reason);
+	}
+	return reason;
+}
+
+/* decide6's flags beside the interface's: the packet came back marked. */
+#define DECIDE_REINJECTED (1U << 31)
+
+/*
+ * decide_ip for IPv6. A global function: the verifier checks the IPv6
+ * decision once, alone, not once for every state the caller reaches it
+ * in; the interface's flags come as a value.
+ */
+__noinline int decide6(struct __sk_buff *skb, struct pkt *p, __u32 flags)
+{
+	struct iface_cfg cfg = { .flags = flags };
+
+	if (!skb || !p)
+		return REASON_DROP_MALFORMED;
+	return decide_ip(skb, &cfg, p, flags & SPLICER_IFACE_LOOPBACK,
+			 flags & DECIDE_REINJECTED, true);
+}
+
 /* Decides the packet's fate; p is left holding what the exit reports. */
 static __always_inline int decide(struct __sk_buff *skb,
 				  const struct iface_cfg *cfg, struct pkt *p)
@@ -694,30 +1149,22 @@ static __always_inline int decide(struct __sk_buff *skb,
 		return loopback ? REASON_PASS_LOOPBACK : REASON_PASS_ARP;
 	if (loopback)
 		/* On lo, only TCP and UDP can be redirected; all else passes. */
-		if (reason != REASON_MAX || p->frag == FRAG_REST ||
+		if ((reason != PARSED_IPV4 && reason != PARSED_IPV6) ||
+		    p->frag == FRAG_REST ||
 		    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
 			return REASON_PASS_LOOPBACK;
-	if (reason != REASON_MAX)
+	/*
+	 * Each family has its own copy of the rest, with v6 a constant:
+	 * IPv4 packets pay nothing for IPv6, and the verifier walks each
+	 * copy without the other's branches.
+	 */
+	if (reason == PARSED_IPV4)
+		return decide_ip(skb, cfg, p, loopback, reinjected, false);
+	if (reason != PARSED_IPV6)
 		return reason;
-	if (p->frag == FRAG_REST)
-		return frag_rest(p);
-
-	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP ||
-	    p->proto == IPPROTO_ICMP) {
-		reason = parse_l4(skb, p);
-		if (reason != REASON_MAX)
-			return loopback ? REASON_PASS_LOOPBACK : reason;
-	}
-	if (p->proto == IPPROTO_ICMP)
-		reason = icmp_decide(skb, p, cfg);
-	else if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
-		reason = transport_decide(skb, p, loopback, reinjected);
-	else
-		reason = REASON_DROP_NO_RULE;
-
-	if (p->frag == FRAG_FIRST && reason_passes(reason))
-		frag_first(p, reason);
-	return reason;
+	return decide6(skb, p,
+		       (cfg ? cfg->flags : 0) |
+			       (reinjected ? DECIDE_REINJECTED : 0));
 }
 
 /*
@@ -773,21 +1220,24 @@ __noinline int monitor_event(struct __sk_buff *skb, const struct pkt *p,
 	}
 	/*
 	 * Fields the parser did not reach are still zero; flags say which
-	 * were reached. l4_off is set last, once the IPv4 header is good.
+	 * were reached. l4_off is set last, once the IPv4 header is good
+	 * (IPv6: its fixed header; proto is then its next header until the
+	 * walk of the extension headers reaches the upper layer).
 	 */
 	__builtin_memset(e, 0, sizeof(*e));
 	e->time_ns = bpf_ktime_get_ns();
 	e->ifindex = skb->ingress_ifindex;
 	e->len = skb->len;
 	e->rule = p->rule;
-	e->saddr[0] = p->saddr[0];
-	e->daddr[0] = p->daddr[0];
+	__builtin_memcpy(e->saddr, p->saddr, sizeof(e->saddr));
+	__builtin_memcpy(e->daddr, p->daddr, sizeof(e->daddr));
 	e->sport = p->sport;
 	e->dport = p->dport;
 	e->proto = p->proto;
 	e->reason = reason;
 	e->flags = (p->l4_off ? SPLICER_EVENT_IP : 0) |
-		   (p->frag == FRAG_REST ? SPLICER_EVENT_FRAG_REST : 0);
+		   (p->frag == FRAG_REST ? SPLICER_EVENT_FRAG_REST : 0) |
+		   (p->v6 ? SPLICER_EVENT_IPV6 : 0);
 	e->tcp_flags = p->tcp_flags;
 	e->icmp_type = p->icmp_type;
 	bpf_ringbuf_submit(e, 0);
@@ -802,6 +1252,7 @@ int splicer_ingress(struct __sk_buff *skb)
 	struct iface_cfg *cfg = bpf_map_lookup_elem(&ifaces, &ifindex);
 	__u32 slot = cfg ? cfg->slot : 0;
 	struct monitor_ctl *m;
+	struct iface_stats6 *st6;
 	struct iface_stats *st;
 	struct pkt p = {};
 	__u32 idx, zero = 0;
@@ -812,12 +1263,39 @@ int splicer_ingress(struct __sk_buff *skb)
 	m = bpf_map_lookup_elem(&monitor, &zero);
 	if (m && m->heartbeat_ns)
 		monitor_event(skb, &p, reason);
-	st = bpf_map_lookup_elem(&iface_stats, &slot);
 	/* One unsigned index, compared and used: the verifier's bound. */
 	idx = reason;
-	if (st && idx < REASON_MAX_IPV4)
-		count(&st->reason[idx], skb->len);
+	if (p.v6) {
+		st6 = bpf_map_lookup_elem(&iface_stats6, &slot);
+		if (st6 && idx < REASON_MAX)
+			count(&st6->reason[idx], skb->len);
+	} else {
+		st = bpf_map_lookup_elem(&iface_stats, &slot);
+		if (st && idx < REASON_MAX_IPV4)
+			count(&st->reason[idx], skb->len);
+	}
 	return reason_passes(reason) ? TC_ACT_OK : TC_ACT_SHOT;
+}
+
+/* splicer_egress for IPv6: echo requests without extension headers. */
+static __always_inline int egress6(struct __sk_buff *skb)
+{
+	struct {
+		struct ipv6hdr ip;
+		struct icmphdr icmp;
+	} h;
+	struct echo_key6 k = {};
+	__u64 now;
+
+	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &h, sizeof(h)) ||
+	    h.ip.nexthdr != IPPROTO_ICMPV6 ||
+	    h.icmp.type != ICMPV6_ECHO_REQUEST)
+		return TC_ACT_OK;
+	__builtin_memcpy(k.peer, &h.ip.daddr, 16);
+	k.id = h.icmp.id;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&echo_out6, &k, &now, BPF_ANY);
+	return TC_ACT_OK;
 }
 
 /*
@@ -835,6 +1313,8 @@ int splicer_egress(struct __sk_buff *skb)
 	struct echo_key k = {};
 	__u64 now;
 
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return egress6(skb);
 	if (skb->protocol != bpf_htons(ETH_P_IP) ||
 	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &h.ip,
 			       sizeof(h.ip)) ||
