@@ -253,6 +253,68 @@ splicer_routes6() {
 	assert_output ""
 }
 
+# tcp6_connect DST PORT: one IPv6 connection from the client's C_IP6 (the
+# address the router has a neighbour entry for), reading the server's
+# line; exit 0 answered, 2 timed out
+tcp6_connect() {
+	timeout 15 ip netns exec "$NS_C" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.settimeout(1.5)
+s.bind((sys.argv[3], 0))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print(s.recv(200).decode().strip())
+except socket.timeout:
+    sys.exit(2)
+' "$1" "$2" "$C_IP6"
+}
+
+@test "an IPv6 intercept redirects to [::1]:PORT: no_listener while the router listens on 127.0.0.1 only" {
+	enable_ipv6
+	# neighbours both ways, so no solicitation has to cross the filter
+	run -0 timeout 10 ip -n "$NS_C" -6 neigh replace "$R_IP6" \
+		lladdr "$(mac_of "$NS_R" vr)" dev vc nud permanent
+	run -0 timeout 10 ip -n "$NS_R" -6 neigh replace "$C_IP6" \
+		lladdr "$(mac_of "$NS_C" vc)" dev vr nud permanent
+	# the router's listener as it is today: IPv4, on 127.0.0.1
+	tcp_server "$NS_R" svc --bind 127.0.0.1 --tag --port 9001
+	attach_router
+	run -0 tool map_update -I -c fd00:172:16:240:: -m 64 -p tcp \
+		-o 0.0.0.0 -n 0 -l 80 -h 80 -t 9001 -s svc6 -r
+	run -0 table
+	assert_output "tcp $VNET6 ::/0 80-80 - redirect [::1]:9001 route svc6"
+
+	# never handed to the IPv4 socket: dropped and counted as no_listener
+	run -2 tcp6_connect "$VIP6" 80
+	wait_counter vr ipv6.dropped.no_listener.packets 1
+	run -0 iface_counter vr ipv4.dropped.no_listener.packets
+	assert_output 0
+	run -0 bg_log svc
+	refute_output --partial accept
+
+	# a listener on [::1]:9001 receives it, with the original destination
+	start_bg "$NS_R" svc6 "$PY" -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::1", 9001))
+s.listen(8)
+while True:
+    c, peer = s.accept()
+    c.sendall(("local=[%s]:%d peer=%s\n" % (c.getsockname()[0], c.getsockname()[1], peer[0])).encode())
+    c.close()
+'
+	wait_for "timeout 5 ip netns exec $NS_R ss -Hltn 'sport = :9001' | grep -q '\[::1\]'"
+	run -0 tcp6_connect "$VIP6" 80
+	assert_output "local=[$VIP6]:80 peer=$C_IP6"
+	wait_rule_counter 'select(.family == "ipv6")' packets 1
+	# and the router's delete takes rule and route away
+	run -0 tool map_update -D -c fd00:172:16:240:: -m 64 -p tcp -o 0.0.0.0 -n 0 -l 80 -h 80
+	run -0 splicer_routes6
+	assert_output ""
+}
+
 @test "-r adds the local route with the rule and the last delete takes it away" {
 	tcp_server "$NS_R" svc --bind 127.0.0.1 --tag --port 9001
 	attach_router
