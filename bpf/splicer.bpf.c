@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The tc programs: stateful default-deny IPv4 filter and redirector. */
+/* The tc programs: stateful default-deny dual-stack filter and redirector. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -18,10 +19,15 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define DHCP_SERVER_PORT 67
 #define DHCP_CLIENT_PORT 68
+#define DHCP6_SERVER_PORT 547
+#define DHCP6_CLIENT_PORT 546
 #define SSH_PORT 22
 #define IP_MF 0x2000 /* more fragments */
 #define IP_OFFSET 0x1fff /* fragment offset, in 8-byte units */
 #define ETH_P_8021AD 0x88A8
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 
 /* linux/icmp.h pulls in libc headers a BPF target cannot build. */
 #define ICMP_ECHOREPLY 0
@@ -228,12 +234,40 @@ struct pkt {
 	__u16 pad2;
 	__u32 rule; /* the rule whose counter counted the packet, 0: none */
 	__u8 v6; /* an IPv6 packet */
-	__u8 pad3[3];
+	__u8 hop_limit; /* IPv6 only */
+	__u8 icmp_code; /* ICMP and ICMPv6 */
+	__u8 pad3;
 };
 
 /*
- * Parses Ethernet and IPv4 into p. Returns -1 for ARP (which passes), a
- * drop reason, or REASON_MAX when p holds a well-formed IPv4 header.
+ * Parses the IPv6 header at ip into p: the addresses, the upper-layer
+ * protocol and where its header is. A drop reason, or REASON_MAX.
+ */
+static __always_inline int parse_ip6(struct __sk_buff *skb, struct pkt *p,
+				     struct ipv6hdr *ip, void *data_end)
+{
+	__u32 plen;
+
+	if ((void *)(ip + 1) > data_end || ip->version != 6)
+		return REASON_DROP_MALFORMED;
+	/* 0 is a jumbogram's, which needs a hop-by-hop option: none here. */
+	plen = bpf_ntohs(ip->payload_len);
+	if (!plen || plen > skb->len - sizeof(struct ethhdr) - sizeof(*ip))
+		return REASON_DROP_MALFORMED;
+	p->v6 = 1;
+	__builtin_memcpy(p->saddr, &ip->saddr, 16);
+	__builtin_memcpy(p->daddr, &ip->daddr, 16);
+	p->hop_limit = ip->hop_limit;
+	p->proto = ip->nexthdr;
+	p->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
+	p->l4_len = plen;
+	return REASON_MAX;
+}
+
+/*
+ * Parses Ethernet and IPv4 or IPv6 into p. Returns -1 for ARP (which
+ * passes), a drop reason, or REASON_MAX when p holds a well-formed IP
+ * header.
  */
 static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 {
@@ -259,6 +293,8 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 	if (eth->h_proto == bpf_htons(ETH_P_8021Q) ||
 	    eth->h_proto == bpf_htons(ETH_P_8021AD))
 		return REASON_DROP_VLAN;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ip6(skb, p, (void *)(eth + 1), data_end);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return REASON_DROP_NOT_IP;
 
@@ -287,11 +323,58 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 	return REASON_MAX;
 }
 
+static __always_inline void tcp_fields(struct pkt *p, const struct tcphdr *th)
+{
+	p->sport = th->source;
+	p->dport = th->dest;
+	p->tcp_flags = (th->fin ? F_FIN : 0) | (th->syn ? F_SYN : 0) |
+		       (th->rst ? F_RST : 0) | (th->ack ? F_ACK : 0);
+	p->seq = th->seq;
+	__builtin_memcpy(p->tcp_word, (__u8 *)th + 12, 2);
+}
+
 /*
- * Parses the TCP, UDP or ICMP header at p->l4_off. It must lie inside
- * tot_len: a first fragment too short to hold it is malformed.
+ * parse_l4 for IPv6: extension headers put the L4 header at an offset the
+ * verifier cannot bound for direct access, so it is copied out.
  */
-static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
+static __always_inline int parse_l4_6(struct __sk_buff *skb, struct pkt *p)
+{
+	union {
+		struct tcphdr th;
+		struct udphdr uh;
+		struct icmphdr ih;
+	} h;
+
+	if (p->proto == IPPROTO_TCP) {
+		if (p->l4_len < sizeof(h.th) ||
+		    bpf_skb_load_bytes(skb, p->l4_off, &h.th, sizeof(h.th)) ||
+		    h.th.doff < 5 || h.th.doff * 4 > p->l4_len)
+			return REASON_DROP_MALFORMED;
+		tcp_fields(p, &h.th);
+	} else if (p->proto == IPPROTO_UDP) {
+		if (p->l4_len < sizeof(h.uh) ||
+		    bpf_skb_load_bytes(skb, p->l4_off, &h.uh, sizeof(h.uh)))
+			return REASON_DROP_MALFORMED;
+		p->sport = h.uh.source;
+		p->dport = h.uh.dest;
+	} else {
+		if (p->l4_len < sizeof(h.ih) ||
+		    bpf_skb_load_bytes(skb, p->l4_off, &h.ih, sizeof(h.ih)))
+			return REASON_DROP_MALFORMED;
+		p->icmp_type = h.ih.type;
+		p->icmp_code = h.ih.code;
+		p->sport = h.ih.id;
+	}
+	return REASON_MAX;
+}
+
+/*
+ * Parses the TCP, UDP or ICMP (ICMPv6) header at p->l4_off. It must lie
+ * inside tot_len (payload_len): a first fragment too short to hold it is
+ * malformed.
+ */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p,
+				    const bool v6)
 {
 	__u32 need = p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
 		     p->proto == IPPROTO_UDP ? sizeof(struct udphdr) :
@@ -299,6 +382,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 	__u32 off = p->l4_off & 0x7f; /* at most 14 + 60: verifier bound */
 	void *data, *data_end;
 
+	if (v6)
+		return parse_l4_6(skb, p);
 	if (p->l4_len < need)
 		return REASON_DROP_MALFORMED;
 	data = (void *)(long)skb->data;
@@ -319,12 +404,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 		if ((void *)(th + 1) > data_end || th->doff < 5 ||
 		    th->doff * 4 > p->l4_len)
 			return REASON_DROP_MALFORMED;
-		p->sport = th->source;
-		p->dport = th->dest;
-		p->tcp_flags = (th->fin ? F_FIN : 0) | (th->syn ? F_SYN : 0) |
-			       (th->rst ? F_RST : 0) | (th->ack ? F_ACK : 0);
-		p->seq = th->seq;
-		__builtin_memcpy(p->tcp_word, (__u8 *)th + 12, 2);
+		tcp_fields(p, th);
 	} else if (p->proto == IPPROTO_UDP) {
 		struct udphdr *uh = data + off;
 
@@ -338,18 +418,38 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 		if ((void *)(ih + 1) > data_end)
 			return REASON_DROP_MALFORMED;
 		p->icmp_type = ih->type;
+		p->icmp_code = ih->code;
 		p->sport = ih->id;
 	}
 	return REASON_MAX;
 }
 
-static __always_inline void tuple_of(const struct pkt *p,
-				     struct bpf_sock_tuple *t)
+/* The packet's socket tuple; returns its size for the lookup helpers. */
+static __always_inline __u32 tuple_of(const struct pkt *p,
+				      struct bpf_sock_tuple *t, const bool v6)
 {
+	if (v6) {
+		__builtin_memcpy(t->ipv6.saddr, p->saddr, 16);
+		__builtin_memcpy(t->ipv6.daddr, p->daddr, 16);
+		t->ipv6.sport = p->sport;
+		t->ipv6.dport = p->dport;
+		return sizeof(t->ipv6);
+	}
 	t->ipv4.saddr = p->saddr[0];
 	t->ipv4.daddr = p->daddr[0];
 	t->ipv4.sport = p->sport;
 	t->ipv4.dport = p->dport;
+	return sizeof(t->ipv4);
+}
+
+/*
+ * The lookup helpers search the tables of the tuple's family; an IPv6
+ * packet must never reach an IPv4 socket whatever they return.
+ */
+static __always_inline bool wrong_family(const struct bpf_sock *sk,
+					 const bool v6)
+{
+	return v6 && sk->family != AF_INET6;
 }
 
 enum established {
@@ -365,30 +465,31 @@ enum established {
  * connection and must reach the rules, as with netfilter's TPROXY; its
  * tw_rcv_nxt is kept for reuse_timewait().
  */
-static __always_inline enum established
-established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
+static __always_inline enum established established(struct __sk_buff *skb,
+						    const struct pkt *p,
+						    __u32 *tw_rcv_nxt,
+						    const bool v6)
 {
 	struct tcp_timewait_sock *tw;
 	struct bpf_sock_tuple t = {};
 	enum established ret;
 	struct bpf_sock *sk;
+	__u32 size = tuple_of(p, &t, v6);
 
-	tuple_of(p, &t);
 	if (p->proto == IPPROTO_UDP) {
-		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 		if (!sk)
 			return EST_NONE;
-		ret = sk->dst_port != 0 ? EST_YES : EST_NONE;
+		ret = sk->dst_port != 0 && !wrong_family(sk, v6) ? EST_YES :
+								   EST_NONE;
 		bpf_sk_release(sk);
 		return ret;
 	}
-	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS,
-				0);
+	sk = bpf_skc_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return EST_NONE;
 	ret = EST_YES;
-	if (sk->state == BPF_TCP_LISTEN) {
+	if (sk->state == BPF_TCP_LISTEN || wrong_family(sk, v6)) {
 		ret = EST_NONE;
 	} else if (sk->state == BPF_TCP_TIME_WAIT &&
 		   (p->tcp_flags & (F_SYN | F_ACK | F_RST | F_FIN)) == F_SYN) {
@@ -403,12 +504,18 @@ established(struct __sk_buff *skb, const struct pkt *p, __u32 *tw_rcv_nxt)
 	return ret;
 }
 
-/* Is addr one of the ingress interface's own addresses? */
-static __always_inline bool own_address(struct __sk_buff *skb, __be32 addr)
+/* Is the packet's destination one of the ingress interface's addresses? */
+static __always_inline bool own_address(struct __sk_buff *skb,
+					const struct pkt *p, const bool v6)
 {
-	struct iface_addr a = { .ifindex = skb->ingress_ifindex, .addr = addr };
+	struct iface_addr a = { .ifindex = skb->ingress_ifindex,
+				.addr = p->daddr[0] };
+	struct iface_addr6 a6 = { .ifindex = skb->ingress_ifindex };
 
-	return bpf_map_lookup_elem(&iface_addrs, &a) != NULL;
+	if (!v6)
+		return bpf_map_lookup_elem(&iface_addrs, &a) != NULL;
+	__builtin_memcpy(a6.addr, p->daddr, 16);
+	return bpf_map_lookup_elem(&iface_addrs6, &a6) != NULL;
 }
 
 static __always_inline bool echo_sent(__be32 peer, __be16 id)
@@ -464,7 +571,7 @@ static __always_inline int icmp_error(struct __sk_buff *skb,
 	{
 		__u32 ignored;
 
-		return established(skb, &inner, &ignored) == EST_NONE ?
+		return established(skb, &inner, &ignored, false) == EST_NONE ?
 			       REASON_DROP_NO_RULE :
 			       REASON_PASS_ICMP;
 	}
@@ -481,7 +588,7 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 	case ICMP_ECHO:
 		/* Pings to this host only, as with SSH: never forwarded. */
 		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
-				       own_address(skb, p->daddr[0]) ?
+				       own_address(skb, p, false) ?
 			       REASON_PASS_ICMP :
 			       REASON_DROP_NO_RULE;
 	case ICMP_DEST_UNREACH:
@@ -496,30 +603,38 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 
 /* Hands the packet to the redirect target's socket; false if none. */
 static __always_inline bool assign(struct __sk_buff *skb, const struct pkt *p,
-				   const struct hit *v)
+				   const struct hit *v, const bool v6)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
+	__u32 size;
 	long err;
 
-	tuple_of(p, &t);
-	t.ipv4.daddr = v->to_addr[0];
-	t.ipv4.dport = v->to_port;
+	size = tuple_of(p, &t, v6);
+	if (v6) {
+		__builtin_memcpy(t.ipv6.daddr, v->to_addr, 16);
+		t.ipv6.dport = v->to_port;
+	} else {
+		t.ipv4.daddr = v->to_addr[0];
+		t.ipv4.dport = v->to_port;
+	}
 	if (p->proto == IPPROTO_TCP) {
-		sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 		if (!sk)
 			return false;
 		/* Only a listener may take a new flow. */
-		if (sk->state != BPF_TCP_LISTEN) {
+		if (sk->state != BPF_TCP_LISTEN || wrong_family(sk, v6)) {
 			bpf_sk_release(sk);
 			return false;
 		}
 	} else {
-		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4),
-				       BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 		if (!sk)
 			return false;
+		if (wrong_family(sk, v6)) {
+			bpf_sk_release(sk);
+			return false;
+		}
 	}
 	err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
@@ -579,7 +694,7 @@ static __always_inline struct counter *rule_counter(__u32 id)
 }
 
 static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
-				      const struct hit *v)
+				      const struct hit *v, const bool v6)
 {
 	struct counter *c = rule_counter(v->id);
 
@@ -596,8 +711,8 @@ static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
 		 */
 		if (p->frag != FRAG_NONE)
 			return REASON_DROP_FRAGMENT;
-		return assign(skb, p, v) ? REASON_REDIRECTED :
-					   REASON_DROP_NO_LISTENER;
+		return assign(skb, p, v, v6) ? REASON_REDIRECTED :
+					       REASON_DROP_NO_LISTENER;
 	default:
 		return REASON_DROP_RULE;
 	}
@@ -606,23 +721,24 @@ static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
 /* TCP and UDP: the allowances, the host's own sockets, then the rules. */
 static __always_inline int transport_decide(struct __sk_buff *skb,
 					    struct pkt *p, bool loopback,
-					    bool reinjected)
+					    bool reinjected, const bool v6)
 {
 	struct hit hit = {}, *v = &hit;
 	enum established est;
 	__u32 tw_rcv_nxt = 0;
 
 	if (!loopback) {
-		if (p->proto == IPPROTO_UDP &&
-		    p->sport == bpf_htons(DHCP_SERVER_PORT) &&
-		    p->dport == bpf_htons(DHCP_CLIENT_PORT))
+		__u16 server = v6 ? DHCP6_SERVER_PORT : DHCP_SERVER_PORT;
+		__u16 client = v6 ? DHCP6_CLIENT_PORT : DHCP_CLIENT_PORT;
+
+		if (p->proto == IPPROTO_UDP && p->sport == bpf_htons(server) &&
+		    p->dport == bpf_htons(client))
 			return REASON_PASS_DHCP;
 		if (p->proto == IPPROTO_TCP &&
-		    p->dport == bpf_htons(SSH_PORT) &&
-		    own_address(skb, p->daddr[0]))
+		    p->dport == bpf_htons(SSH_PORT) && own_address(skb, p, v6))
 			return REASON_PASS_SSH;
 	}
-	est = established(skb, p, &tw_rcv_nxt);
+	est = established(skb, p, &tw_rcv_nxt, v6);
 	if (est == EST_YES)
 		return REASON_PASS_ESTABLISHED;
 
@@ -638,7 +754,7 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 	if (est == EST_TIMEWAIT_SYN && v->action == SPLICER_ACT_REDIRECT &&
 	    !reinjected)
 		return reuse_timewait(skb, p, tw_rcv_nxt);
-	return apply_rule(skb, p, v);
+	return apply_rule(skb, p, v, v6);
 }
 
 /*
@@ -677,6 +793,34 @@ static __always_inline void frag_first(const struct pkt *p, int reason)
 	bpf_map_update_elem(&frag_flows, &k, &v, BPF_ANY);
 }
 
+/* decide() after a good IP header, for one family. */
+static __always_inline int decide_ip(struct __sk_buff *skb,
+				     const struct iface_cfg *cfg, struct pkt *p,
+				     bool loopback, bool reinjected,
+				     const bool v6)
+{
+	bool icmp = p->proto == (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	int reason;
+
+	if (p->frag == FRAG_REST)
+		return frag_rest(p);
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || icmp) {
+		reason = parse_l4(skb, p, v6);
+		if (reason != REASON_MAX)
+			return loopback ? REASON_PASS_LOOPBACK : reason;
+	}
+	if (icmp)
+		reason = v6 ? REASON_DROP_NO_RULE : icmp_decide(skb, p, cfg);
+	else if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
+		reason = transport_decide(skb, p, loopback, reinjected, v6);
+	else
+		reason = REASON_DROP_NO_RULE;
+
+	if (p->frag == FRAG_FIRST && reason_passes(reason))
+		frag_first(p, reason);
+	return reason;
+}
+
 /* Decides the packet's fate; p is left holding what the exit reports. */
 static __always_inline int decide(struct __sk_buff *skb,
 				  const struct iface_cfg *cfg, struct pkt *p)
@@ -699,25 +843,14 @@ static __always_inline int decide(struct __sk_buff *skb,
 			return REASON_PASS_LOOPBACK;
 	if (reason != REASON_MAX)
 		return reason;
-	if (p->frag == FRAG_REST)
-		return frag_rest(p);
-
-	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP ||
-	    p->proto == IPPROTO_ICMP) {
-		reason = parse_l4(skb, p);
-		if (reason != REASON_MAX)
-			return loopback ? REASON_PASS_LOOPBACK : reason;
-	}
-	if (p->proto == IPPROTO_ICMP)
-		reason = icmp_decide(skb, p, cfg);
-	else if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
-		reason = transport_decide(skb, p, loopback, reinjected);
-	else
-		reason = REASON_DROP_NO_RULE;
-
-	if (p->frag == FRAG_FIRST && reason_passes(reason))
-		frag_first(p, reason);
-	return reason;
+	/*
+	 * Each family has its own copy of the rest, with v6 a constant:
+	 * IPv4 packets pay nothing for IPv6, and the verifier walks each
+	 * copy without the other's branches.
+	 */
+	if (p->v6)
+		return decide_ip(skb, cfg, p, loopback, reinjected, true);
+	return decide_ip(skb, cfg, p, loopback, reinjected, false);
 }
 
 /*
@@ -780,14 +913,15 @@ __noinline int monitor_event(struct __sk_buff *skb, const struct pkt *p,
 	e->ifindex = skb->ingress_ifindex;
 	e->len = skb->len;
 	e->rule = p->rule;
-	e->saddr[0] = p->saddr[0];
-	e->daddr[0] = p->daddr[0];
+	__builtin_memcpy(e->saddr, p->saddr, sizeof(e->saddr));
+	__builtin_memcpy(e->daddr, p->daddr, sizeof(e->daddr));
 	e->sport = p->sport;
 	e->dport = p->dport;
 	e->proto = p->proto;
 	e->reason = reason;
 	e->flags = (p->l4_off ? SPLICER_EVENT_IP : 0) |
-		   (p->frag == FRAG_REST ? SPLICER_EVENT_FRAG_REST : 0);
+		   (p->frag == FRAG_REST ? SPLICER_EVENT_FRAG_REST : 0) |
+		   (p->v6 ? SPLICER_EVENT_IPV6 : 0);
 	e->tcp_flags = p->tcp_flags;
 	e->icmp_type = p->icmp_type;
 	bpf_ringbuf_submit(e, 0);
@@ -802,6 +936,7 @@ int splicer_ingress(struct __sk_buff *skb)
 	struct iface_cfg *cfg = bpf_map_lookup_elem(&ifaces, &ifindex);
 	__u32 slot = cfg ? cfg->slot : 0;
 	struct monitor_ctl *m;
+	struct iface_stats6 *st6;
 	struct iface_stats *st;
 	struct pkt p = {};
 	__u32 idx, zero = 0;
@@ -812,11 +947,17 @@ int splicer_ingress(struct __sk_buff *skb)
 	m = bpf_map_lookup_elem(&monitor, &zero);
 	if (m && m->heartbeat_ns)
 		monitor_event(skb, &p, reason);
-	st = bpf_map_lookup_elem(&iface_stats, &slot);
 	/* One unsigned index, compared and used: the verifier's bound. */
 	idx = reason;
-	if (st && idx < REASON_MAX_IPV4)
-		count(&st->reason[idx], skb->len);
+	if (p.v6) {
+		st6 = bpf_map_lookup_elem(&iface_stats6, &slot);
+		if (st6 && idx < REASON_MAX)
+			count(&st6->reason[idx], skb->len);
+	} else {
+		st = bpf_map_lookup_elem(&iface_stats, &slot);
+		if (st && idx < REASON_MAX_IPV4)
+			count(&st->reason[idx], skb->len);
+	}
 	return reason_passes(reason) ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
