@@ -45,13 +45,15 @@ static __always_inline union ix_rec *ix_get(struct ix_cursor *c, __u32 idx)
 }
 
 /*
- * Walks one trie of the index from its root node with key (taken from
- * its top bit; the root node takes `first` bits, every later one 6, at
- * most `levels` nodes) and returns the leaf. NULL only if the index is
- * corrupt: no rule, and the packet is dropped.
+ * Walks one trie of the index from its root node with key hi:lo (taken
+ * from the top bit of hi; the root node takes `first` bits, every later
+ * one 6, at most `levels` nodes) and returns the leaf. A key of 64 bits
+ * or fewer is all in hi, lo 0. NULL only if the index is corrupt: no
+ * rule, and the packet is dropped.
  */
-static __always_inline union ix_rec *
-ix_walk(struct ix_cursor *c, __u32 idx, __u64 key, __u32 first, __u32 levels)
+static __always_inline union ix_rec *ix_walk(struct ix_cursor *c, __u32 idx,
+					     __u64 hi, __u64 lo, __u32 first,
+					     __u32 levels)
 {
 	__u32 stride = first, i, slot;
 	union ix_rec *n;
@@ -61,8 +63,10 @@ ix_walk(struct ix_cursor *c, __u32 idx, __u64 key, __u32 first, __u32 levels)
 		n = ix_get(c, idx);
 		if (!n)
 			return NULL;
-		slot = (key >> (64 - stride)) & 63;
-		key <<= stride & 63;
+		/* stride is 1 to 6: no shift here reaches 64 */
+		slot = (hi >> (64 - stride)) & 63;
+		hi = (hi << (stride & 63)) | (lo >> ((64 - stride) & 63));
+		lo <<= stride & 63;
 		bit = 1ULL << slot;
 		upto = bit | (bit - 1);
 		stride = SPLICER_IX_STRIDE;
@@ -76,35 +80,77 @@ ix_walk(struct ix_cursor *c, __u32 idx, __u64 key, __u32 first, __u32 levels)
 	return NULL;
 }
 
+/* An address as a 128-bit key: its first and last 64 bits. */
+static __always_inline __u64 addr6_hi(const __be32 *a)
+{
+	return (__u64)bpf_ntohl(a[0]) << 32 | bpf_ntohl(a[1]);
+}
+
+static __always_inline __u64 addr6_lo(const __be32 *a)
+{
+	return (__u64)bpf_ntohl(a[2]) << 32 | bpf_ntohl(a[3]);
+}
+
+/* A source trie's leaf for the packet's source. */
+static __always_inline union ix_rec *
+source_walk(struct ix_cursor *c, __u32 root, const struct pkt *p, const int v6)
+{
+	if (v6)
+		return ix_walk(c, root, addr6_hi(p->saddr), addr6_lo(p->saddr),
+			       SPLICER_IX_FIRST(SPLICER_IX_ADDR6_BITS),
+			       SPLICER_IX_LEVELS(SPLICER_IX_ADDR6_BITS));
+	return ix_walk(c, root, (__u64)bpf_ntohl(p->saddr[0]) << 32, 0,
+		       SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
+		       SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
+}
+
+/*
+ * The scoped answer: IPv4 walks the (ifindex, source) trie; IPv6 the
+ * ifindex trie, then the source trie its leaf may name. NULL or id 0:
+ * no scoped candidate wins, ask the unscoped ones.
+ */
+static __always_inline union ix_rec *scoped_walk(struct ix_cursor *c,
+						 __u32 root,
+						 const struct pkt *p,
+						 __u32 ifindex, const int v6)
+{
+	union ix_rec *s;
+
+	if (!v6)
+		return ix_walk(c, root,
+			       ((__u64)ifindex << 32) | bpf_ntohl(p->saddr[0]),
+			       0, SPLICER_IX_FIRST(SPLICER_IX_SCOPED_BITS),
+			       SPLICER_IX_LEVELS(SPLICER_IX_SCOPED_BITS));
+	s = ix_walk(c, root, (__u64)ifindex << 32, 0,
+		    SPLICER_IX_FIRST(SPLICER_IX_IFINDEX_BITS),
+		    SPLICER_IX_LEVELS(SPLICER_IX_IFINDEX_BITS));
+	if (s && (s->v.flags & SPLICER_IX_SOURCES))
+		s = source_walk(c, s->v.sources, p, v6);
+	return s;
+}
+
 /* The winner among one class's rules for this port, source, interface. */
-static __always_inline struct ix_verdict *class_lookup(struct ix_cursor *c,
-						       __u32 root,
-						       const struct pkt *p,
-						       __u32 ifindex)
+static __always_inline struct ix_verdict *
+class_lookup(struct ix_cursor *c, __u32 root, const struct pkt *p,
+	     __u32 ifindex, const int v6)
 {
 	union ix_rec *r;
-	__u64 src = bpf_ntohl(p->saddr[0]);
 
 	if (!root)
 		return NULL;
-	r = ix_walk(c, root, (__u64)bpf_ntohs(p->dport) << 48,
+	r = ix_walk(c, root, (__u64)bpf_ntohs(p->dport) << 48, 0,
 		    SPLICER_IX_FIRST(SPLICER_IX_PORT_BITS),
 		    SPLICER_IX_LEVELS(SPLICER_IX_PORT_BITS));
 	if (!r)
 		return NULL;
 	if (r->v.flags & SPLICER_IX_SCOPED) {
-		union ix_rec *s =
-			ix_walk(c, r->v.scoped, ((__u64)ifindex << 32) | src,
-				SPLICER_IX_FIRST(SPLICER_IX_SCOPED_BITS),
-				SPLICER_IX_LEVELS(SPLICER_IX_SCOPED_BITS));
+		union ix_rec *s = scoped_walk(c, r->v.scoped, p, ifindex, v6);
 
 		if (s && s->v.id)
 			return &s->v;
 	}
 	if (r->v.flags & SPLICER_IX_SOURCES)
-		r = ix_walk(c, r->v.sources, src << 32,
-			    SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
-			    SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
+		r = source_walk(c, r->v.sources, p, v6);
 	return r && r->v.id ? &r->v : NULL;
 }
 
@@ -134,12 +180,42 @@ exact_find(struct ix_cursor *c, const struct pkt *p, __u32 exact, __u32 bits)
 	return NULL;
 }
 
+/* The same for a /128 rule prefix: buckets of one key and its leaf. */
+static __always_inline union ix_rec *
+exact6_find(struct ix_cursor *c, const struct pkt *p, __u32 exact, __u32 bits)
+{
+	__u32 fold, t, b;
+	union ix_rec *k;
+
+	if (!exact || bits < 1 || bits > SPLICER_IX_EXACT_MAX_BITS)
+		return NULL;
+	fold = splicer_ix_fold6(bpf_ntohl(p->daddr[0]), bpf_ntohl(p->daddr[1]),
+				bpf_ntohl(p->daddr[2]), bpf_ntohl(p->daddr[3]));
+	for (t = 0; t < 2; t++) {
+		b = exact + SPLICER_IX_BUCKET6_RECS *
+				    splicer_ix_hash(fold, p->proto, t, bits);
+		k = ix_get(c, b);
+		if (!k)
+			return NULL;
+		if (k->keys6.proto == p->proto &&
+		    k->keys6.addr[0] == p->daddr[0] &&
+		    k->keys6.addr[1] == p->daddr[1] &&
+		    k->keys6.addr[2] == p->daddr[2] &&
+		    k->keys6.addr[3] == p->daddr[3])
+			return ix_get(c, b + 1);
+		/* only a taken first bucket sends addresses to the second */
+		if (!k->keys6.proto)
+			break;
+	}
+	return NULL;
+}
+
 /*
  * The destination leaf of one part of the index (base or delta): the
  * longest of its rule prefixes holding the address, or NULL.
  */
 static __always_inline union ix_rec *dst_leaf(struct ix_cursor *c, __u32 part,
-					      const struct pkt *p)
+					      const struct pkt *p, const int v6)
 {
 	union ix_rec *r = ix_get(c, part), *leaf;
 	__u32 root;
@@ -147,12 +223,87 @@ static __always_inline union ix_rec *dst_leaf(struct ix_cursor *c, __u32 part,
 	if (!r)
 		return NULL;
 	root = r->part.root[p->proto == IPPROTO_UDP];
+	if (v6) {
+		leaf = exact6_find(c, p, r->part.exact, r->part.exact_bits);
+		if (leaf || !root)
+			return leaf;
+		return ix_walk(c, root, addr6_hi(p->daddr), addr6_lo(p->daddr),
+			       SPLICER_IX_FIRST(SPLICER_IX_ADDR6_BITS),
+			       SPLICER_IX_LEVELS(SPLICER_IX_ADDR6_BITS));
+	}
 	leaf = exact_find(c, p, r->part.exact, r->part.exact_bits);
 	if (leaf || !root)
 		return leaf;
-	return ix_walk(c, root, (__u64)bpf_ntohl(p->daddr[0]) << 32,
+	return ix_walk(c, root, (__u64)bpf_ntohl(p->daddr[0]) << 32, 0,
 		       SPLICER_IX_FIRST(SPLICER_IX_ADDR_BITS),
 		       SPLICER_IX_LEVELS(SPLICER_IX_ADDR_BITS));
+}
+
+/*
+ * Copies a winner's redirect address to *out: IPv4 holds it, IPv6 names
+ * the record of its struct ix_target (0: none). 0 if that record is
+ * missing (a corrupt index: no rule).
+ */
+static __always_inline int hit_addr(struct ix_cursor *c, __be32 to_addr,
+				    struct hit *out, const int v6)
+{
+	union ix_rec *t;
+
+	if (!v6 || !to_addr) {
+		out->to_addr[0] = to_addr;
+		return 1;
+	}
+	t = ix_get(c, to_addr);
+	if (!t)
+		return 0;
+	out->to_addr[0] = t->target.addr[0];
+	out->to_addr[1] = t->target.addr[1];
+	out->to_addr[2] = t->target.addr[2];
+	out->to_addr[3] = t->target.addr[3];
+	return 1;
+}
+
+/* rule_find of one family, over the header block hdr. */
+static __always_inline int rule_find_in(struct ix_cursor *c, __u32 hdr,
+					const struct pkt *p, __u32 ifindex,
+					struct hit *out, const int v6)
+{
+	union ix_rec *r;
+	struct ix_verdict *v;
+	__u32 root;
+
+	r = dst_leaf(c,
+		     hdr + (v6 ? SPLICER_IX_HDR_DELTA6 : SPLICER_IX_HDR_DELTA),
+		     p, v6);
+	if (!r || !(r->cls.flags & SPLICER_IX_AUTH))
+		r = dst_leaf(c,
+			     hdr + (v6 ? SPLICER_IX_HDR_BASE6 :
+					 SPLICER_IX_HDR_BASE),
+			     p, v6);
+	if (!r)
+		return 0;
+	root = r->cls.fallback;
+	if (r->cls.id) {
+		__u16 port = bpf_ntohs(p->dport);
+
+		if (port >= r->cls.port_lo && port <= r->cls.port_hi) {
+			out->id = r->cls.id;
+			out->action = r->cls.action;
+			out->to_port = r->cls.to_port;
+			return hit_addr(c, r->cls.to_addr, out, v6);
+		}
+		v = NULL;
+	} else {
+		v = class_lookup(c, r->cls.own, p, ifindex, v6);
+	}
+	if (!v)
+		v = class_lookup(c, root, p, ifindex, v6);
+	if (!v)
+		return 0;
+	out->id = v->id;
+	out->action = v->action;
+	out->to_port = v->to_port;
+	return hit_addr(c, v->to_addr, out, v6);
 }
 
 /*
@@ -161,16 +312,16 @@ static __always_inline union ix_rec *dst_leaf(struct ix_cursor *c, __u32 part,
  * record reads whatever the number of rules and prefix lengths: the
  * destination in the delta, and in the base unless the delta knows it;
  * then the own class of the longest rule prefix holding the destination,
- * then at most once the class of every shorter prefix. One header block
- * for the whole packet. A global function, so the verifier checks its
- * loops once rather than on every path that leads here.
+ * then at most once the class of every shorter prefix. IPv6 packets read
+ * the IPv6 parts of the same header block. One header block for the
+ * whole packet. A global function, so the verifier checks its loops once
+ * rather than on every path that leads here.
  */
 __noinline int rule_find(const struct pkt *p, __u32 ifindex, struct hit *out)
 {
 	struct ix_cursor c = {};
 	union ix_rec *r;
-	struct ix_verdict *v;
-	__u32 zero = 0, hdr, root;
+	__u32 zero = 0, hdr;
 
 	if (!p || !out)
 		return 0;
@@ -183,35 +334,9 @@ __noinline int rule_find(const struct pkt *p, __u32 ifindex, struct hit *out)
 	hdr = r->anchor.header;
 	if (!hdr)
 		return 0;
-	r = dst_leaf(&c, hdr + SPLICER_IX_HDR_DELTA, p);
-	if (!r || !(r->cls.flags & SPLICER_IX_AUTH))
-		r = dst_leaf(&c, hdr + SPLICER_IX_HDR_BASE, p);
-	if (!r)
-		return 0;
-	root = r->cls.fallback;
-	if (r->cls.id) {
-		__u16 port = bpf_ntohs(p->dport);
-
-		if (port >= r->cls.port_lo && port <= r->cls.port_hi) {
-			out->id = r->cls.id;
-			out->action = r->cls.action;
-			out->to_addr[0] = r->cls.to_addr;
-			out->to_port = r->cls.to_port;
-			return 1;
-		}
-		v = NULL;
-	} else {
-		v = class_lookup(&c, r->cls.own, p, ifindex);
-	}
-	if (!v)
-		v = class_lookup(&c, root, p, ifindex);
-	if (!v)
-		return 0;
-	out->id = v->id;
-	out->action = v->action;
-	out->to_addr[0] = v->to_addr;
-	out->to_port = v->to_port;
-	return 1;
+	if (p->v6)
+		return rule_find_in(&c, hdr, p, ifindex, out, 1);
+	return rule_find_in(&c, hdr, p, ifindex, out, 0);
 }
 
 #endif /* SPLICER_LOOKUP_BPF_H */

@@ -19,6 +19,7 @@
 #include "out.h"
 #include "parse.h"
 #include "state.h"
+#include "util.h"
 
 static const char *const compat_names[] = { "map_update", "map_delete",
 					    "map_delete_elem" };
@@ -58,10 +59,14 @@ static void compat_usage(const char *prog)
 	       "       map_delete_elem DST LEN [LOW PROTO-ID]\n\n"
 	       "splicer's compatibility mode for OpenZiti routers. -t 0 "
 	       "passes, -t PORT\n"
-	       "redirects to 127.0.0.1:PORT. -D removes the rule with that "
-	       "low port, any\n"
-	       "high port, scoped to -N or (without -N) unscoped. -r adds "
-	       "the local route.\n"
+	       "redirects to 127.0.0.1:PORT ([::1]:PORT for an IPv6 DST). "
+	       "-D removes the rule\n"
+	       "with that low port, any high port, scoped to -N or (without "
+	       "-N) unscoped.\n"
+	       "-r adds the local route. On an IPv6 DST, -o 0.0.0.0 -n 0 "
+	       "means any source\n"
+	       "and an IPv6 -o with bits beyond /32 set and -n 32 means "
+	       "that address, /128.\n"
 	       "Pinned state: $SPLICER_PIN_ROOT or %2$s. "
 	       "See splicer(8).\n",
 	       prog, DEFAULT_PIN_ROOT);
@@ -102,7 +107,12 @@ static int proto_of(const char *s, __u8 *proto)
 	return 0;
 }
 
-/* -t 0 passes; -t PORT redirects to the listener on 127.0.0.1:PORT. */
+/*
+ * -t 0 passes; -t PORT redirects to the listener on 127.0.0.1:PORT, or on
+ * [::1]:PORT for an IPv6 rule: an IPv6 packet is never handed to an IPv4
+ * socket, so until the router listens on [::] or [::1] such packets are
+ * dropped as no_listener.
+ */
 static int action_of(const char *s, struct rule *r)
 {
 	__u16 port;
@@ -119,6 +129,39 @@ static int action_of(const char *s, struct rule *r)
 	loopback_of(r->k.family, r->v.to_addr);
 	r->v.to_port = htons(port);
 	return 0;
+}
+
+/*
+ * "-o SRC -n LEN" for a rule of family dst_family. A router sends the
+ * IPv4 "any" source, -o 0.0.0.0 -n 0, whatever the intercept's family:
+ * on an IPv6 rule it means any IPv6 source. It also sends an allowed
+ * source written without a length with -n 32, whatever its family: an
+ * IPv6 address with bits set beyond /32 and -n 32 is that single
+ * address, /128. An IPv6 /32 without such bits stays a /32.
+ */
+static int source_of(const struct compat_args *a, __u8 dst_family,
+		     __be32 src[4], __u8 *len, __u8 *family)
+{
+	__be32 addr[4];
+	__u8 l, fam;
+
+	if (dst_family == AF_INET6 && !strcmp(a->o, "0.0.0.0") &&
+	    !strcmp(a->n, "0")) {
+		memset(src, 0, 4 * sizeof(*src));
+		*len = 0;
+		*family = AF_INET6;
+		return 0;
+	}
+	if (dst_family == AF_INET6 && strchr(a->o, ':') &&
+	    !strcmp(a->n, "32") &&
+	    !prefix_of("source", a->o, "128", addr, &l, &fam) &&
+	    prefix_host_bits(addr, 32)) {
+		memcpy(src, addr, sizeof(addr));
+		*len = 128;
+		*family = fam;
+		return 0;
+	}
+	return prefix_of("source", a->o, a->n, src, len, family);
 }
 
 static int missing(const struct compat_args *a, const char *opt)
@@ -158,13 +201,10 @@ static int build_rule(const struct compat_args *a, struct rule *r)
 	err = prefix_of("destination", a->c, a->m, r->k.dst, &r->k.dst_len,
 			&r->k.family);
 	if (!err && a->o)
-		err = prefix_of("source", a->o, a->n, r->k.src, &r->k.src_len,
+		err = source_of(a, r->k.family, r->k.src, &r->k.src_len,
 				&src_family);
 	if (!err && a->o && src_family != r->k.family)
 		err = err_usage("-o %s: not of the destination's family", a->o);
-	/* Until the index compiles IPv6 rules. */
-	if (!err && r->k.family == AF_INET6)
-		err = err_usage("%s: IPv6 rules are not supported yet", a->c);
 	if (!err)
 		err = port_of("low", a->l, &r->k.port_lo);
 	r->k.port_hi = r->k.port_lo; /* -h is ignored on -D */
@@ -175,13 +215,15 @@ static int build_rule(const struct compat_args *a, struct rule *r)
 				r->k.port_hi);
 	if (!err)
 		err = proto_of(a->p, &r->k.proto);
-	if (err || !insert)
-		return err;
-	err = action_of(a->t, r);
-	if (!err && a->s && *a->s)
+	if (!err && insert)
+		err = action_of(a->t, r);
+	if (!err && insert && a->s && *a->s)
 		err = parse_service(a->s, r->v.service);
-	if (a->route)
+	if (insert && a->route)
 		r->v.flags |= SPLICER_RULE_ROUTE;
+	/* Until the index compiles IPv6 rules. */
+	if (!err && r->k.family == AF_INET6)
+		err = err_usage("%s: IPv6 rules are not supported yet", a->c);
 	return err;
 }
 

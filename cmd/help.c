@@ -29,9 +29,12 @@ const struct command commands[] = {
 	{ "add", do_add,
 	  "add PREFIX proto {tcp|udp} port PORT[-PORT] ACTION [from PREFIX]\n"
 	  "            [dev IFACE] [route] [service NAME]",
-	  "ACTION := redirect PORT | redirect IPV4:PORT | pass | drop\n"
+	  "ACTION := redirect PORT | redirect IPV4:PORT | redirect [IPV6]:PORT\n"
+	  "          | pass | drop\n"
 	  "Add a rule, or replace the action of the rule with the same match.\n"
-	  "redirect PORT steers new flows to the socket on 127.0.0.1:PORT;\n"
+	  "PREFIX is IPv4 or IPv6; from and a redirect address must be of its\n"
+	  "family. redirect PORT steers new flows to the socket on\n"
+	  "127.0.0.1:PORT (an IPv6 rule: [::1]:PORT);\n"
 	  "route also adds the local route (table local, dev lo) that lets the\n"
 	  "kernel deliver a non-local PREFIX to that socket. service NAME is\n"
 	  "a label kept with the rule (list shows it).\n" },

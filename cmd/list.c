@@ -29,7 +29,7 @@ int do_save(int argc, char **argv)
 {
 	struct rule *r = NULL;
 	struct state st;
-	char line[256];
+	char line[RULE_SAVE_LEN];
 	size_t n = 0, i;
 	struct jw *w;
 	int err;

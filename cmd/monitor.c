@@ -131,9 +131,11 @@ static int parse_args(int argc, char **argv, struct filter *f)
 		} else if (!strcmp(kw, "proto") && !f->proto) {
 			if (!strcmp(val, "icmp"))
 				f->proto = IPPROTO_ICMP;
+			else if (!strcmp(val, "icmpv6"))
+				f->proto = IPPROTO_ICMPV6;
 			else if (strcmp(val, "tcp") && strcmp(val, "udp"))
 				return err_usage("%s: unknown protocol (tcp, "
-						 "udp or icmp)",
+						 "udp, icmp or icmpv6)",
 						 val);
 			else
 				parse_proto(val, &f->proto);
@@ -365,11 +367,52 @@ static bool has_ports(const struct splicer_event *e)
 	       (e->proto == IPPROTO_TCP || e->proto == IPPROTO_UDP);
 }
 
+static int family_of(const struct splicer_event *e)
+{
+	return e->flags & SPLICER_EVENT_IPV6 ? AF_INET6 : AF_INET;
+}
+
 static bool has_icmp_type(const struct splicer_event *e)
 {
 	return (e->flags & SPLICER_EVENT_IP) &&
 	       !(e->flags & SPLICER_EVENT_FRAG_REST) &&
-	       e->reason != REASON_DROP_MALFORMED && e->proto == IPPROTO_ICMP;
+	       e->reason != REASON_DROP_MALFORMED &&
+	       (family_of(e) == AF_INET6 ? e->proto == IPPROTO_ICMPV6 :
+					   e->proto == IPPROTO_ICMP);
+}
+
+/* The name of an ICMP or ICMPv6 type, or NULL for one without a name. */
+static const char *icmp_type_name(const struct splicer_event *e)
+{
+	static const char *const v4[] = {
+		[0] = "echo-reply",	[3] = "dest-unreachable",
+		[5] = "redirect",	[8] = "echo-request",
+		[11] = "time-exceeded", [12] = "parameter-problem",
+	};
+	static const char *const v6[] = {
+		[1] = "dest-unreachable",
+		[2] = "packet-too-big",
+		[3] = "time-exceeded",
+		[4] = "parameter-problem",
+		[128] = "echo-request",
+		[129] = "echo-reply",
+		[130] = "mld-query",
+		[131] = "mld-report",
+		[132] = "mld-done",
+		[133] = "router-solicitation",
+		[134] = "router-advertisement",
+		[135] = "neighbor-solicitation",
+		[136] = "neighbor-advertisement",
+		[137] = "redirect",
+		[143] = "mldv2-report",
+	};
+
+	if (family_of(e) == AF_INET6)
+		return e->icmp_type < sizeof(v6) / sizeof(v6[0]) ?
+			       v6[e->icmp_type] :
+			       NULL;
+	return e->icmp_type < sizeof(v4) / sizeof(v4[0]) ? v4[e->icmp_type] :
+							   NULL;
 }
 
 static const char *proto_word(const struct splicer_event *e, char *buf,
@@ -384,6 +427,8 @@ static const char *proto_word(const struct splicer_event *e, char *buf,
 		return "udp";
 	case IPPROTO_ICMP:
 		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmpv6";
 	}
 	snprintf(buf, size, "%u", e->proto);
 	return buf;
@@ -405,8 +450,11 @@ static const struct {
 static void print_text(struct monitor *m, const struct splicer_event *e,
 		       const struct rule *r)
 {
-	char when[32], proto[8], src[24], dst[24], extra[16] = "";
+	char when[32], proto[8], src[INET6_ADDRSTRLEN + 8],
+		dst[INET6_ADDRSTRLEN + 8], extra[48] = "";
 	char match[RULE_MATCH_LEN], action[RULE_ACTION_LEN];
+	int af = family_of(e);
+	const char *name;
 	size_t i, n = 0;
 
 	fmt_time(m, e->time_ns, false, when, sizeof(when));
@@ -414,12 +462,11 @@ static void print_text(struct monitor *m, const struct splicer_event *e,
 	       proto_word(e, proto, sizeof(proto)));
 	if (has_ports(e)) {
 		printf("%s -> %s",
-		       fmt_addr_port(AF_INET, e->saddr, e->sport, src, 24),
-		       fmt_addr_port(AF_INET, e->daddr, e->dport, dst, 24));
+		       fmt_addr_port(af, e->saddr, e->sport, src, sizeof(src)),
+		       fmt_addr_port(af, e->daddr, e->dport, dst, sizeof(dst)));
 	} else if (e->flags & SPLICER_EVENT_IP) {
-		inet_ntop(AF_INET, &e->saddr, src, sizeof(src));
-		inet_ntop(AF_INET, &e->daddr, dst, sizeof(dst));
-		printf("%s -> %s", src, dst);
+		printf("%s -> %s", fmt_addr(af, e->saddr, src, sizeof(src)),
+		       fmt_addr(af, e->daddr, dst, sizeof(dst)));
 	} else {
 		printf("-");
 	}
@@ -431,7 +478,10 @@ static void print_text(struct monitor *m, const struct splicer_event *e,
 		snprintf(extra + n, sizeof(extra) - n, "%s]",
 			 n == 1 ? "none" : "");
 	} else if (has_icmp_type(e)) {
-		snprintf(extra, sizeof(extra), "[type %u]", e->icmp_type);
+		/* IPv4's as before; ICMPv6's with their names. */
+		name = af == AF_INET6 ? icmp_type_name(e) : NULL;
+		snprintf(extra, sizeof(extra), "[type %u%s%s]", e->icmp_type,
+			 name ? " " : "", name ? name : "");
 	}
 	printf("%s%s %s %s", *extra ? " " : "", extra,
 	       reason_verdict(e->reason), reason_name(e->reason));
@@ -448,8 +498,9 @@ static void print_json(struct monitor *m, const struct splicer_event *e,
 		       const struct rule *r)
 {
 	struct jw *w = jw_new(stdout, opts.pretty);
-	char when[40], proto[8], addr[INET_ADDRSTRLEN];
+	char when[40], proto[8], addr[INET6_ADDRSTRLEN];
 	bool ip = e->flags & SPLICER_EVENT_IP;
+	int af = family_of(e);
 	size_t i;
 
 	fmt_time(m, e->time_ns, true, when, sizeof(when));
@@ -461,12 +512,15 @@ static void print_json(struct monitor *m, const struct splicer_event *e,
 	       ip || e->reason == REASON_PASS_ARP ?
 		       proto_word(e, proto, sizeof(proto)) :
 		       NULL);
-	jw_str(w, "src", ip ? inet_ntop(AF_INET, &e->saddr, addr, 16) : NULL);
+	jw_str(w, "family", !ip ? NULL : af == AF_INET6 ? "ipv6" : "ipv4");
+	jw_str(w, "src",
+	       ip ? fmt_addr(af, e->saddr, addr, sizeof(addr)) : NULL);
 	if (has_ports(e))
 		jw_u64(w, "sport", ntohs(e->sport));
 	else
 		jw_str(w, "sport", NULL);
-	jw_str(w, "dst", ip ? inet_ntop(AF_INET, &e->daddr, addr, 16) : NULL);
+	jw_str(w, "dst",
+	       ip ? fmt_addr(af, e->daddr, addr, sizeof(addr)) : NULL);
 	if (has_ports(e))
 		jw_u64(w, "dport", ntohs(e->dport));
 	else
@@ -484,6 +538,7 @@ static void print_json(struct monitor *m, const struct splicer_event *e,
 		jw_u64(w, "icmp_type", e->icmp_type);
 	else
 		jw_str(w, "icmp_type", NULL);
+	jw_str(w, "icmp_name", has_icmp_type(e) ? icmp_type_name(e) : NULL);
 	jw_u64(w, "len", e->len);
 	jw_str(w, "verdict", reason_verdict(e->reason));
 	jw_str(w, "reason", reason_name(e->reason));

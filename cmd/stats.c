@@ -61,10 +61,36 @@ static void json_counter(struct jw *w, const char *name,
 	jw_obj_end(w);
 }
 
+/*
+ * passed, redirected and dropped of one set of counters: the reasons
+ * that family counts (0: every reason, the totals).
+ */
+static void json_groups(struct jw *w, const struct counter *c, int family)
+{
+	int g, r;
+
+	for (g = REASON_PASSED; g <= REASON_DROPPED; g++) {
+		if (g == REASON_REDIRECT) {
+			json_counter(w, "redirected", &c[REASON_REDIRECTED]);
+			continue;
+		}
+		jw_obj_begin(w, reason_group_name(g));
+		for (r = 0; r < REASON_MAX; r++)
+			if ((int)reason_group(r) == g &&
+			    (!family || reason_of_family(r, family)))
+				json_counter(w, reason_name(r), &c[r]);
+		jw_obj_end(w);
+	}
+}
+
+/*
+ * Schema 2: passed, redirected and dropped are the totals of both
+ * families with every reason (not_ip and vlan, frames of neither family,
+ * only there); "ipv4" and "ipv6" hold the same groups for one family.
+ */
 static void json_view(struct jw *w, const struct iface_view *v)
 {
 	size_t i;
-	int g, r;
 
 	jw_obj_begin(w, NULL);
 	jw_str(w, "name", v->name);
@@ -76,24 +102,30 @@ static void json_view(struct jw *w, const struct iface_view *v)
 	for (i = 0; i < v->n_addrs; i++)
 		jw_str(w, NULL, v->addrs[i]);
 	jw_arr_end(w);
-	for (g = REASON_PASSED; g <= REASON_DROPPED; g++) {
-		if (g == REASON_REDIRECT) {
-			json_counter(w, "redirected",
-				     &v->st.reason[REASON_REDIRECTED]);
-			continue;
-		}
-		jw_obj_begin(w, reason_group_name(g));
-		for (r = 0; r < REASON_MAX_IPV4; r++)
-			if ((int)reason_group(r) == g)
-				json_counter(w, reason_name(r),
-					     &v->st.reason[r]);
-		jw_obj_end(w);
-	}
+	json_groups(w, v->total.reason, 0);
+	jw_obj_begin(w, "ipv4");
+	json_groups(w, v->st.reason, AF_INET);
 	jw_obj_end(w);
+	jw_obj_begin(w, "ipv6");
+	json_groups(w, v->st6.reason, AF_INET6);
+	jw_obj_end(w);
+	jw_obj_end(w);
+}
+
+/* A family's count of reason r, or "-" where that family has none. */
+static const char *family_count(const struct counter *c, unsigned int r,
+				int family, bool bytes, char *buf, size_t size)
+{
+	if (!reason_of_family(r, family))
+		return "-";
+	snprintf(buf, size, "%llu",
+		 (unsigned long long)(bytes ? c[r].bytes : c[r].packets));
+	return buf;
 }
 
 static void plain_view(const struct iface_view *v)
 {
+	char p4[24], b4[24], p6[24], b6[24];
 	size_t i;
 	int r;
 
@@ -105,11 +137,22 @@ static void plain_view(const struct iface_view *v)
 	for (i = 0; i < v->n_addrs; i++)
 		printf(" %s", v->addrs[i]);
 	printf("%s\n", v->n_addrs ? "" : " none");
-	for (r = 0; r < REASON_MAX_IPV4; r++)
-		printf("  %-10s %-12s %12llu packets %14llu bytes\n",
+	printf("  %-10s %-12s %12s %14s %12s %14s %12s %14s\n", "VERDICT",
+	       "REASON", "PACKETS", "BYTES", "IPV4-PKTS", "IPV4-BYTES",
+	       "IPV6-PKTS", "IPV6-BYTES");
+	for (r = 0; r < REASON_MAX; r++)
+		printf("  %-10s %-12s %12llu %14llu %12s %14s %12s %14s\n",
 		       reason_group_name(reason_group(r)), reason_name(r),
-		       (unsigned long long)v->st.reason[r].packets,
-		       (unsigned long long)v->st.reason[r].bytes);
+		       (unsigned long long)v->total.reason[r].packets,
+		       (unsigned long long)v->total.reason[r].bytes,
+		       family_count(v->st.reason, r, AF_INET, false, p4,
+				    sizeof(p4)),
+		       family_count(v->st.reason, r, AF_INET, true, b4,
+				    sizeof(b4)),
+		       family_count(v->st6.reason, r, AF_INET6, false, p6,
+				    sizeof(p6)),
+		       family_count(v->st6.reason, r, AF_INET6, true, b6,
+				    sizeof(b6)));
 }
 
 /* --------------------------------------------------------- snapshots */
@@ -120,7 +163,7 @@ static void print_json(const struct snapshot *s)
 	size_t i;
 
 	jw_obj_begin(w, NULL);
-	jw_u64(w, "schema", 1);
+	jw_u64(w, "schema", 2);
 	jw_arr_begin(w, "interfaces");
 	for (i = 0; i < s->n_ifs; i++)
 		json_view(w, &s->ifs[i]);
@@ -204,17 +247,17 @@ static int print_iface_rates(const struct snapshot *prev,
 		const struct iface_view *v = &s->ifs[i];
 		const struct iface_view *p = snapshot_iface(prev, v->ifindex);
 
-		for (r = 0; r < REASON_MAX_IPV4; r++) {
-			const struct counter *c = &v->st.reason[r];
+		for (r = 0; r < REASON_MAX; r++) {
+			const struct counter *c = &v->total.reason[r];
 
 			if (!c->packets)
 				continue;
 			printf("%-15s %-8s %-11s %9s %9s %14llu %16llu\n",
 			       v->name, reason_verdict(r), reason_name(r),
-			       rate(p ? &p->st.reason[r].packets : NULL,
+			       rate(p ? &p->total.reason[r].packets : NULL,
 				    c->packets, secs, r1, sizeof(r1)),
-			       rate(p ? &p->st.reason[r].bytes : NULL, c->bytes,
-				    secs, r2, sizeof(r2)),
+			       rate(p ? &p->total.reason[r].bytes : NULL,
+				    c->bytes, secs, r2, sizeof(r2)),
 			       (unsigned long long)c->packets,
 			       (unsigned long long)c->bytes);
 			used++;

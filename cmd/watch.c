@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * splicer watch: the service's main process. It applies the configuration
- * file, then follows rtnetlink link and IPv4 address events: the SSH
+ * file, then follows rtnetlink link and IPv4 and IPv6 address events: the SSH
  * allowance follows the addresses of every attached interface, and a
  * configured interface that comes back (a new ifindex) is attached again.
  * It holds the writer lock only while it changes something, and stopping
@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <linux/if_addr.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -29,7 +30,7 @@
 #include "store.h"
 
 #define MAX_KNOWN 512
-#define ADDR_TEXT 256
+#define ADDR_TEXT 1024
 
 /* A name the watcher follows: configured, named by a dev rule, attached. */
 struct known {
@@ -123,23 +124,41 @@ static int cmp_addr(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The SSH allowance of ifindex as text, e.g. "10.0.0.1 10.0.0.2". */
+static int cmp_addr6(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/*
+ * The SSH allowance of ifindex as text, IPv4 then IPv6 addresses, e.g.
+ * "10.0.0.1 fd00::1 fe80::1".
+ */
 static void addr_text(const struct state *st, int ifindex, char *buf,
 		      size_t size)
 {
-	__be32 addrs[ADDR_TEXT / 8];
+	__be32 addrs[ADDR_TEXT / 8], addrs6[ADDR_TEXT / 8][4];
 	struct iface_addr *all = NULL;
-	char a[INET_ADDRSTRLEN];
-	size_t n_all = 0, n = 0, i, len = 0;
+	struct iface_addr6 *all6 = NULL;
+	char a[INET6_ADDRSTRLEN];
+	size_t n_all = 0, n = 0, n6 = 0, i, len = 0;
 
 	iface_addr_list(st, ifindex, &all, &n_all);
 	for (i = 0; i < n_all && n < sizeof(addrs) / sizeof(addrs[0]); i++)
 		addrs[n++] = all[i].addr;
 	free(all);
+	n_all = 0;
+	iface_addr6_list(st, ifindex, &all6, &n_all);
+	for (i = 0; i < n_all && n6 < sizeof(addrs6) / sizeof(addrs6[0]); i++)
+		memcpy(addrs6[n6++], all6[i].addr, sizeof(addrs6[0]));
+	free(all6);
 	qsort(addrs, n, sizeof(addrs[0]), cmp_addr);
+	qsort(addrs6, n6, sizeof(addrs6[0]), cmp_addr6);
 	snprintf(buf, size, "none");
-	for (i = 0; i < n && len < size; i++) {
-		inet_ntop(AF_INET, &addrs[i], a, sizeof(a));
+	for (i = 0; i < n + n6 && len < size; i++) {
+		if (i < n)
+			inet_ntop(AF_INET, &addrs[i], a, sizeof(a));
+		else
+			inet_ntop(AF_INET6, addrs6[i - n], a, sizeof(a));
 		len += snprintf(buf + len, size - len, "%s%s", i ? " " : "", a);
 	}
 }
@@ -365,7 +384,7 @@ static int on_event(const struct nl_event *ev, void *arg)
 {
 	struct watch *w = arg;
 	struct nl_link link = { .ifindex = ev->ifindex, .flags = ev->flags };
-	char what[64], a[INET_ADDRSTRLEN];
+	char what[96], a[INET6_ADDRSTRLEN];
 	struct known *k;
 
 	switch (ev->type) {
@@ -373,9 +392,13 @@ static int on_event(const struct nl_event *ev, void *arg)
 	case NL_ADDR_DEL:
 		if (!attached(ev->ifindex, false))
 			break;
-		inet_ntop(AF_INET, &ev->addr, a, sizeof(a));
-		snprintf(what, sizeof(what), "%s/%u %s", a, ev->prefixlen,
-			 ev->type == NL_ADDR_NEW ? "added" : "removed");
+		inet_ntop(ev->addr.family, ev->addr.addr, a, sizeof(a));
+		snprintf(what, sizeof(what), "%s/%u %s", a, ev->addr.prefixlen,
+			 ev->type == NL_ADDR_DEL ? "removed" :
+			 ev->addr.flags & IFA_F_TENTATIVE ?
+						   "added (tentative)" :
+			 ev->addr.flags & IFA_F_DEPRECATED ? "deprecated" :
+							     "added");
 		refresh(w, ev->ifindex, what);
 		break;
 	case NL_LINK_NEW:

@@ -245,36 +245,54 @@ static int near_add(struct delta_index *d, const struct rule *r,
 	return 0;
 }
 
+/* The last address of prefix a/len of family: its host bits set. */
+static void prefix_end(const __be32 a[ADDR_WORDS], unsigned int len, int family,
+		       __be32 end[ADDR_WORDS])
+{
+	unsigned int w, words = family_bits(family) / 32, cut;
+
+	for (w = 0; w < ADDR_WORDS; w++) {
+		cut = len > 32 * w ? len - 32 * w : 0;
+		end[w] = a[w];
+		if (w < words && cut < 32)
+			end[w] = htonl(ntohl(a[w]) | ~mask4(cut));
+	}
+}
+
 /*
  * The base rules near region g: of every shorter prefix holding it (one
- * search per length), and of g and every prefix it holds (one range).
+ * search per length: up to 32 for IPv4, 128 for IPv6), and of g and
+ * every prefix it holds (one range).
  */
 static int near_base(const struct delta_in *in, const struct delta_plan *p,
 		     const struct ix_region *g, size_t max_near,
 		     struct delta_index *d)
 {
-	__u32 start = ntohl(g->dst), end = start | ~mask4(g->len);
-	struct rule_key k = { .family = AF_INET, .proto = g->proto };
+	struct rule_key k = { .family = g->family, .proto = g->proto };
 	const struct rule *b = in->base;
+	__be32 end[ADDR_WORDS];
 	unsigned int len;
 	size_t i;
 	int err = 0;
 
+	prefix_end(g->dst, g->len, g->family, end);
 	for (len = 0; len < g->len && !err; len++) {
-		k.dst[0] = htonl(start & mask4(len));
+		memcpy(k.dst, g->dst, sizeof(k.dst));
+		prefix_mask(k.dst, len);
 		k.dst_len = len;
 		for (i = lower(b, in->n_base, &k);
-		     !err && i < in->n_base && b[i].k.proto == g->proto &&
-		     b[i].k.dst[0] == k.dst[0] && b[i].k.dst_len == len;
+		     !err && i < in->n_base && b[i].k.family == g->family &&
+		     b[i].k.proto == g->proto && !addr_cmp(b[i].k.dst, k.dst) &&
+		     b[i].k.dst_len == len;
 		     i++)
 			if (!replaced(p, &b[i]))
 				err = near_add(d, &b[i], max_near);
 	}
-	k.dst[0] = g->dst;
+	memcpy(k.dst, g->dst, sizeof(k.dst));
 	k.dst_len = 0;
 	for (i = lower(b, in->n_base, &k);
-	     !err && i < in->n_base && b[i].k.proto == g->proto &&
-	     ntohl(b[i].k.dst[0]) <= end;
+	     !err && i < in->n_base && b[i].k.family == g->family &&
+	     b[i].k.proto == g->proto && addr_cmp(b[i].k.dst, end) <= 0;
 	     i++)
 		if (b[i].k.dst_len >= g->len && !replaced(p, &b[i]))
 			err = near_add(d, &b[i], max_near);
@@ -285,8 +303,8 @@ static bool holds_or_held(const struct rule_key *k, const struct ix_region *g)
 {
 	unsigned int len = k->dst_len < g->len ? k->dst_len : g->len;
 
-	return k->proto == g->proto &&
-	       !((ntohl(k->dst[0]) ^ ntohl(g->dst)) & mask4(len));
+	return k->family == g->family && k->proto == g->proto &&
+	       prefix_holds(g->dst, len, k->dst, len);
 }
 
 int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
@@ -307,11 +325,15 @@ int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 		struct ix_region *last = d->n_reg ? &d->reg[d->n_reg - 1] :
 						    NULL;
 
-		if (last && last->proto == e->proto && last->dst == e->dst[0] &&
+		if (last && last->family == e->family &&
+		    last->proto == e->proto && !addr_cmp(last->dst, e->dst) &&
 		    last->len == e->dst_len)
 			continue;
-		d->reg[d->n_reg++] =
-			(struct ix_region){ e->dst[0], e->dst_len, e->proto };
+		last = &d->reg[d->n_reg++];
+		memcpy(last->dst, e->dst, sizeof(last->dst));
+		last->len = e->dst_len;
+		last->proto = e->proto;
+		last->family = e->family;
 	}
 	for (i = 0; i < d->n_reg && !err; i++)
 		err = near_base(in, p, &d->reg[i], max_near, d);
@@ -343,26 +365,27 @@ void delta_index_free(struct delta_index *d)
 }
 
 bool delta_wants_route(const struct rule *base, size_t n_base,
-		       const struct rule *entries, size_t n_entries, __be32 dst,
-		       __u8 len)
+		       const struct rule *entries, size_t n_entries,
+		       const __be32 dst[ADDR_WORDS], __u8 len, __u8 family)
 {
 	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
-	struct rule_key k = { .family = AF_INET,
-			      .dst = { dst },
-			      .dst_len = len };
+	struct rule_key k = { .family = family, .dst_len = len };
 	const struct rule *e;
 	size_t i, j;
 
+	memcpy(k.dst, dst, sizeof(k.dst));
 	for (i = 0; i < n_entries; i++)
-		if (entries[i].v.id && entries[i].k.dst[0] == dst &&
+		if (entries[i].v.id && entries[i].k.family == family &&
+		    !addr_cmp(entries[i].k.dst, dst) &&
 		    entries[i].k.dst_len == len &&
 		    (entries[i].v.flags & SPLICER_RULE_ROUTE))
 			return true;
 	for (j = 0; j < 2; j++) {
 		k.proto = protos[j];
 		for (i = lower(base, n_base, &k);
-		     i < n_base && base[i].k.proto == k.proto &&
-		     base[i].k.dst[0] == dst && base[i].k.dst_len == len;
+		     i < n_base && base[i].k.family == family &&
+		     base[i].k.proto == k.proto &&
+		     !addr_cmp(base[i].k.dst, dst) && base[i].k.dst_len == len;
 		     i++) {
 			if (!(base[i].v.flags & SPLICER_RULE_ROUTE))
 				continue;

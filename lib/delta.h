@@ -67,10 +67,10 @@ void delta_index_free(struct delta_index *d);
 
 /*
  * Does a rule of the set that base and entries make have prefix (dst,
- * len), of either protocol, and ask for a route?
+ * len) of family, of either protocol, and ask for a route?
  */
 bool delta_wants_route(const struct rule *base, size_t n_base,
-		       const struct rule *entries, size_t n_entries, __be32 dst,
-		       __u8 len);
+		       const struct rule *entries, size_t n_entries,
+		       const __be32 dst[4], __u8 len, __u8 family);
 
 #endif /* SPLICER_DELTA_H */

@@ -182,15 +182,13 @@ static int rule_families(struct rule_parse *w, const char *dst)
 				 family_name(r->k.family), dst);
 	if (r->v.action == SPLICER_ACT_REDIRECT && !w->to_family)
 		loopback_of(r->k.family, r->v.to_addr);
-	/* Until the index compiles IPv6 rules. */
-	if (r->k.family == AF_INET6)
-		return err_usage("%s: IPv6 rules are not supported yet", dst);
 	return 0;
 }
 
 /*
  * PREFIX proto {tcp|udp} port PORT[-PORT] [ACTION] [from PREFIX]
- * [dev IFACE] [route] [service NAME]. Everything is checked before any
+ * [dev IFACE] [route] [service NAME], PREFIX of either family and the
+ * source and redirect address of the same. Everything is checked before any
  * state is opened, so a bad line never changes anything.
  */
 int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
@@ -241,6 +239,10 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 	err = rule_families(&w, argv[0]);
 	if (!err && w.dev)
 		err = rule_dev(w.dev, with_action, &r->k.ifindex);
+	/* Until the index compiles IPv6 rules. */
+	if (!err && r->k.family == AF_INET6)
+		err = err_usage("%s: IPv6 rules are not supported yet",
+				argv[0]);
 	return err;
 }
 

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <linux/if_addr.h>
 #include <linux/pkt_sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +93,7 @@ static int forget_gone(const struct state *st)
 static int alloc_slot(const struct state *st, __u32 *slot)
 {
 	bool used[SPLICER_MAX_IFACES] = { true };
-	struct iface_stats *zero;
+	struct iface_stats6 *zero;
 	struct iface_cfg cfg;
 	__u32 *idx, s;
 	size_t n, i;
@@ -121,7 +123,10 @@ static int alloc_slot(const struct state *st, __u32 *slot)
 	zero = calloc(ncpu, sizeof(*zero));
 	if (!zero)
 		return err_kernel(-ENOMEM, "attach");
+	/* iface_stats6's value is the larger: zero serves both. */
 	err = bpf_map_update_elem(st->iface_stats, &s, zero, BPF_ANY);
+	if (!err && st->iface_stats6 >= 0)
+		err = bpf_map_update_elem(st->iface_stats6, &s, zero, BPF_ANY);
 	free(zero);
 	if (err)
 		return err_kernel(-errno, "reset counters");
@@ -132,40 +137,86 @@ static int alloc_slot(const struct state *st, __u32 *slot)
 struct addr_ctx {
 	const struct state *st;
 	int ifindex;
-	__be32 addrs[SPLICER_MAX_IFACE_ADDRS];
-	size_t n;
+	struct nl_addr addrs[SPLICER_MAX_IFACE_ADDRS];
+	size_t n, n6;
 	int err;
 };
 
-static int add_addr(__be32 addr, __u8 prefixlen, void *arg)
+/*
+ * Is the address the host's? An IPv6 address still in duplicate address
+ * detection (tentative) is not yet: the kernel does not accept packets
+ * for it, so SSH to it could not connect anyway, and one that failed DAD
+ * never will be. An optimistic address (RFC 4429) is usable during DAD,
+ * and a deprecated one still takes connections: both are kept. Link-local,
+ * ULA and global addresses count alike. The kernel notifies the end of
+ * DAD with RTM_NEWADDR, so watch adds the address then.
+ */
+static bool addr_usable(const struct nl_addr *a)
+{
+	if (a->family != AF_INET6)
+		return true;
+	if (a->flags & IFA_F_DADFAILED)
+		return false;
+	return !(a->flags & IFA_F_TENTATIVE) || (a->flags & IFA_F_OPTIMISTIC);
+}
+
+static int add_addr(const struct nl_addr *na, void *arg)
 {
 	struct addr_ctx *c = arg;
-	struct iface_addr a = { .ifindex = c->ifindex, .addr = addr };
+	struct iface_addr a = { .ifindex = c->ifindex, .addr = na->addr[0] };
+	struct iface_addr6 a6 = { .ifindex = c->ifindex };
+	size_t *n = na->family == AF_INET6 ? &c->n6 : &c->n;
 	__u8 one = 1;
+	int err;
 
-	(void)prefixlen;
-	if (c->n == SPLICER_MAX_IFACE_ADDRS) {
+	if (!addr_usable(na))
+		return 0;
+	if (c->n + c->n6 == SPLICER_MAX_IFACE_ADDRS) {
 		c->err = -E2BIG;
 		return 1;
 	}
-	if (bpf_map_update_elem(c->st->iface_addrs, &a, &one, BPF_ANY)) {
+	if (na->family == AF_INET6) {
+		memcpy(a6.addr, na->addr, sizeof(a6.addr));
+		err = c->st->iface_addrs6 < 0 ?
+			      0 :
+			      bpf_map_update_elem(c->st->iface_addrs6, &a6,
+						  &one, BPF_ANY);
+	} else {
+		err = bpf_map_update_elem(c->st->iface_addrs, &a, &one,
+					  BPF_ANY);
+	}
+	if (err) {
 		c->err = -errno;
 		return 1;
 	}
-	c->addrs[c->n++] = addr;
+	c->addrs[c->n + c->n6] = *na;
+	(*n)++;
 	return 0;
+}
+
+static bool addr_kept(const struct addr_ctx *c, __u8 family, const __be32 *addr)
+{
+	size_t i, len = family == AF_INET6 ? 16 : 4;
+
+	for (i = 0; i < c->n + c->n6; i++)
+		if (c->addrs[i].family == family &&
+		    !memcmp(c->addrs[i].addr, addr, len))
+			return true;
+	return false;
 }
 
 /*
  * New addresses go in before stale ones go out, so an address the
- * interface keeps never loses its SSH allowance during a refresh.
+ * interface keeps never loses its SSH allowance during a refresh. Both
+ * families: iface_addrs and iface_addrs6.
  */
 int refresh_addrs(const struct state *st, int ifindex)
 {
 	struct addr_ctx *c = calloc(1, sizeof(*c));
-	struct iface_addr *old;
+	struct iface_addr6 *old6 = NULL;
+	struct iface_addr *old = NULL;
+	size_t n = 0, n6 = 0, i;
 	struct nl *nl;
-	size_t n, i, j;
 	int err;
 
 	if (!c)
@@ -174,22 +225,26 @@ int refresh_addrs(const struct state *st, int ifindex)
 	c->ifindex = ifindex;
 	err = nl_open(&nl);
 	if (!err) {
-		err = nl_addr4_foreach(nl, ifindex, add_addr, c);
+		err = nl_addr_foreach(nl, ifindex, AF_UNSPEC, add_addr, c);
 		nl_close(nl);
 	}
 	err = err ?: c->err;
 	if (!err)
 		err = iface_addr_list(st, ifindex, &old, &n);
+	if (!err)
+		err = iface_addr6_list(st, ifindex, &old6, &n6);
 	if (err) {
+		free(old);
 		free(c);
 		return err_kernel(err, "interface addresses");
 	}
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < c->n && c->addrs[j] != old[i].addr; j++)
-			;
-		if (j == c->n)
+	for (i = 0; i < n; i++)
+		if (!addr_kept(c, AF_INET, &old[i].addr))
 			bpf_map_delete_elem(st->iface_addrs, &old[i]);
-	}
+	for (i = 0; i < n6; i++)
+		if (!addr_kept(c, AF_INET6, old6[i].addr))
+			bpf_map_delete_elem(st->iface_addrs6, &old6[i]);
+	free(old6);
 	free(old);
 	free(c);
 	return 0;
@@ -373,8 +428,29 @@ int iface_addr_list(const struct state *st, __u32 ifindex,
 	return 0;
 }
 
+int iface_addr6_list(const struct state *st, __u32 ifindex,
+		     struct iface_addr6 **addrs, size_t *n)
+{
+	size_t i, k = 0;
+	int err;
+
+	*addrs = NULL;
+	*n = 0;
+	if (st->iface_addrs6 < 0)
+		return 0; /* a pin root from before IPv6: none */
+	err = map_keys(st->iface_addrs6, sizeof(**addrs), (void **)addrs, n);
+	if (err || !ifindex)
+		return err;
+	for (i = 0; i < *n; i++)
+		if ((*addrs)[i].ifindex == ifindex)
+			(*addrs)[k++] = (*addrs)[i];
+	*n = k;
+	return 0;
+}
+
 int forget_iface(const struct state *st, __u32 ifindex)
 {
+	struct iface_addr6 *a6;
 	struct iface_addr *a;
 	size_t n, i;
 	int err;
@@ -385,6 +461,12 @@ int forget_iface(const struct state *st, __u32 ifindex)
 	for (i = 0; i < n; i++)
 		bpf_map_delete_elem(st->iface_addrs, &a[i]);
 	free(a);
+	err = iface_addr6_list(st, ifindex, &a6, &n);
+	if (err)
+		return err_kernel(err, "interface addresses");
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(st->iface_addrs6, &a6[i]);
+	free(a6);
 	if (bpf_map_delete_elem(st->ifaces, &ifindex) && errno != ENOENT)
 		return err_kernel(-errno, "interface state");
 	return 0;

@@ -38,6 +38,9 @@ int attach_link(const struct nl_link *link, int icmp_echo,
 int iface_list(const struct state *st, __u32 **ifindexes, size_t *n);
 int iface_addr_list(const struct state *st, __u32 ifindex,
 		    struct iface_addr **addrs, size_t *n);
+/* The same for IPv6 (none on a pin root without iface_addrs6). */
+int iface_addr6_list(const struct state *st, __u32 ifindex,
+		     struct iface_addr6 **addrs, size_t *n);
 
 /* Forgets an interface's addresses and state (not its rules). */
 int forget_iface(const struct state *st, __u32 ifindex);

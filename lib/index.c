@@ -36,9 +36,29 @@
  * them: index size grows with the rules, not with their overlaps.
  */
 
-static bool contains(__be32 net, __u8 len, __be32 addr, __u8 addr_len)
+/*
+ * Trie keys are up to 128 bits (an IPv6 address), taken from their top
+ * bit: a key of width w bits is a number below 2^w.
+ */
+typedef unsigned __int128 ixkey;
+
+/* The largest key of a width-bit key space. */
+static ixkey key_max(unsigned int width)
 {
-	return addr_len >= len && !((ntohl(net) ^ ntohl(addr)) & mask4(len));
+	return width == 128 ? ~(ixkey)0 : ((ixkey)1 << width) - 1;
+}
+
+/* An address of family as a key of family_bits(family) bits. */
+static ixkey addr_key(const __be32 a[ADDR_WORDS], int family)
+{
+	ixkey k = 0;
+	unsigned int w;
+
+	if (family != AF_INET6)
+		return ntohl(a[0]);
+	for (w = 0; w < ADDR_WORDS; w++)
+		k = k << 32 | ntohl(a[w]);
+	return k;
 }
 
 /* Negative when a beats b: the documented precedence, then the older id. */
@@ -76,6 +96,8 @@ struct compiler {
 	union ix_rec *rec; /* rec[i] becomes arena record at + i */
 	size_t n_rec, cap_rec;
 	__u32 at;
+	int family; /* of the part being compiled */
+	unsigned int bits; /* its addresses' */
 	union ix_rec **values;
 	size_t n_values, cap_values;
 	/* candidate sets that need source tries, shared when equal */
@@ -83,15 +105,23 @@ struct compiler {
 	size_t n_sets, cap_sets;
 	size_t *set_slot; /* hash: index + 1, 0 empty */
 	size_t set_mask;
-	/* /32 destinations, for the exact table */
+	/* /32 (/128) destinations, for the exact table */
 	struct exact *exact;
 	size_t n_exact, cap_exact;
+	/* IPv6 redirect addresses: their struct ix_target records */
+	struct target *targets; /* hash, rec 0 empty */
+	size_t n_targets, target_mask;
 };
 
 struct exact {
-	__be32 addr;
+	__be32 addr[ADDR_WORDS];
 	__u8 proto;
 	const union ix_rec *leaf;
+};
+
+struct target {
+	__be32 addr[ADDR_WORDS];
+	__u32 rec;
 };
 
 struct srcset {
@@ -161,24 +191,90 @@ static union ix_rec *value_new(struct compiler *c)
 	return v;
 }
 
+static int grow_targets(struct compiler *c)
+{
+	size_t size = c->targets ? 2 * (c->target_mask + 1) : 64, i, j;
+	struct target *t = calloc(size, sizeof(*t));
+
+	if (!t)
+		return err_kernel(-ENOMEM, "build rule index");
+	for (i = 0; c->targets && i <= c->target_mask; i++) {
+		if (!c->targets[i].rec)
+			continue;
+		for (j = fnv1a(FNV_SEED, c->targets[i].addr, 16) & (size - 1);
+		     t[j].rec; j = (j + 1) & (size - 1))
+			;
+		t[j] = c->targets[i];
+	}
+	free(c->targets);
+	c->targets = t;
+	c->target_mask = size - 1;
+	return 0;
+}
+
+/*
+ * A rule's redirect address as its verdicts hold it: IPv4 the address
+ * itself; IPv6 the record of a struct ix_target holding it, one record
+ * per distinct address (0: none).
+ */
+static int target_of(struct compiler *c, const struct rule *r, __be32 *to)
+{
+	static const __be32 none[ADDR_WORDS];
+	struct target *t;
+	size_t i;
+	int err;
+
+	*to = r->v.to_addr[0];
+	if (c->family != AF_INET6)
+		return 0;
+	*to = 0;
+	if (!memcmp(r->v.to_addr, none, sizeof(none)))
+		return 0;
+	if (2 * (c->n_targets + 1) > (c->targets ? c->target_mask + 1 : 0) &&
+	    (err = grow_targets(c)))
+		return err;
+	for (i = fnv1a(FNV_SEED, r->v.to_addr, 16) & c->target_mask;
+	     c->targets[i].rec; i = (i + 1) & c->target_mask) {
+		t = &c->targets[i];
+		if (!memcmp(t->addr, r->v.to_addr, sizeof(t->addr))) {
+			*to = t->rec;
+			return 0;
+		}
+	}
+	t = &c->targets[i];
+	err = rec_alloc(c, 1, &t->rec);
+	if (err)
+		return err;
+	memcpy(t->addr, r->v.to_addr, sizeof(t->addr));
+	memset(rec_at(c, t->rec), 0, sizeof(union ix_rec));
+	memcpy(rec_at(c, t->rec)->target.addr, t->addr, sizeof(t->addr));
+	c->n_targets++;
+	*to = t->rec;
+	return 0;
+}
+
+/* A verdict of rule r in v. */
+static int verdict_set(struct compiler *c, const struct rule *r,
+		       union ix_rec *v)
+{
+	v->v.id = r->v.id;
+	v->v.action = r->v.action;
+	v->v.to_port = r->v.to_port;
+	return target_of(c, r, &v->v.to_addr);
+}
+
 static union ix_rec *verdict_of(struct compiler *c, const struct rule *r)
 {
 	union ix_rec *v = value_new(c);
 
-	if (v) {
-		v->v.id = r->v.id;
-		v->v.action = r->v.action;
-		v->v.to_addr = r->v.to_addr[0];
-		v->v.to_port = r->v.to_port;
-	}
-	return v;
+	return v && !verdict_set(c, r, v) ? v : NULL;
 }
 
 /* -------------------------------------------------------------- tries */
 
 /* From lo up to the next run's lo, the key leads to val (NULL: none). */
 struct run {
-	__u64 lo;
+	ixkey lo;
 	const union ix_rec *val;
 };
 
@@ -189,7 +285,7 @@ static bool same_leaf(const union ix_rec *a, const union ix_rec *b)
 }
 
 /* Appends a run, merging it with an equal neighbour or one at lo. */
-static void emit(struct run *runs, size_t *n, __u64 lo, const union ix_rec *val)
+static void emit(struct run *runs, size_t *n, ixkey lo, const union ix_rec *val)
 {
 	if (*n && runs[*n - 1].lo == lo)
 		(*n)--;
@@ -203,19 +299,20 @@ static void emit(struct run *runs, size_t *n, __u64 lo, const union ix_rec *val)
  * first of which starts at or before base), slots of `stride` bits.
  */
 static int build_node(struct compiler *c, const struct run *runs, size_t n,
-		      __u64 base, unsigned int bits, unsigned int stride,
+		      ixkey base, unsigned int bits, unsigned int stride,
 		      __u32 at)
 {
 	unsigned int rest = bits - stride, s, n_child = 0, n_leaf = 0;
 	const union ix_rec *leaf[64];
 	size_t child_run[64], child_n[64], r = 0, e;
-	__u64 vec = 0, leafvec = 0, lo, hi;
+	__u64 vec = 0, leafvec = 0;
+	ixkey lo, hi;
 	__u32 base0 = 0, base1 = 0, i;
 	int err;
 
 	for (s = 0; s < 1U << stride; s++) {
-		lo = base + ((__u64)s << rest);
-		hi = lo + ((1ULL << rest) - 1);
+		lo = base + ((ixkey)s << rest);
+		hi = lo + (((ixkey)1 << rest) - 1);
 		while (r + 1 < n && runs[r + 1].lo <= lo)
 			r++;
 		if (r + 1 < n && runs[r + 1].lo <= hi) {
@@ -245,7 +342,7 @@ static int build_node(struct compiler *c, const struct run *runs, size_t n,
 		while (!(vec & (1ULL << s)))
 			s++;
 		err = build_node(c, runs + child_run[i], child_n[i],
-				 base + ((__u64)s << rest), rest,
+				 base + ((ixkey)s << rest), rest,
 				 SPLICER_IX_STRIDE, base1 + i);
 		if (err)
 			return err;
@@ -269,16 +366,14 @@ static int trie_build(struct compiler *c, const struct run *runs, size_t n,
 
 /* A prefix of a width-bit key space and where it leads. */
 struct pfx {
-	__u64 start;
+	ixkey start;
 	unsigned int len;
 	const union ix_rec *val;
 };
 
-static __u64 pfx_last(const struct pfx *p, unsigned int width)
+static ixkey pfx_last(const struct pfx *p, unsigned int width)
 {
-	unsigned int host = width - p->len;
-
-	return p->start + (host == 64 ? ~0ULL : (1ULL << host) - 1);
+	return p->start + key_max(width - p->len);
 }
 
 static int cmp_pfx(const void *a, const void *b)
@@ -298,9 +393,9 @@ static int trie_of_prefixes(struct compiler *c, struct pfx *p, size_t n,
 			    unsigned int width, __u32 *root)
 {
 	struct run *runs = malloc((2 * n + 1) * sizeof(*runs));
-	const struct pfx *stack[65];
+	const struct pfx *stack[SPLICER_IX_ADDR6_BITS + 1];
 	size_t i, nr = 0, depth = 0;
-	__u64 last;
+	ixkey last;
 	int err;
 
 	if (!runs)
@@ -311,7 +406,7 @@ static int trie_of_prefixes(struct compiler *c, struct pfx *p, size_t n,
 		while (depth && (i == n || pfx_last(stack[depth - 1], width) <
 						   p[i].start)) {
 			last = pfx_last(stack[--depth], width);
-			if (last != (width == 64 ? ~0ULL : (1ULL << width) - 1))
+			if (last != key_max(width))
 				emit(runs, &nr, last + 1,
 				     depth ? stack[depth - 1]->val : NULL);
 		}
@@ -329,7 +424,7 @@ static int trie_of_prefixes(struct compiler *c, struct pfx *p, size_t n,
 
 /* A source prefix in use, and the best candidate holding it. */
 struct src_pfx {
-	__u64 start;
+	ixkey start;
 	unsigned int len;
 	size_t best; /* position in the best-first candidate set */
 };
@@ -354,7 +449,8 @@ static int cmp_u32(const void *a, const void *b)
 
 /*
  * One source trie of a best-first candidate set. Unscoped: the unscoped
- * candidates, keyed by source (32 bits). Scoped: for every interface a
+ * candidates and those scoped to interface `only` (0: none), keyed by
+ * source (32 or 128 bits). Scoped (IPv4 only): for every interface a
  * candidate is scoped to, its own and the unscoped candidates, keyed by
  * ifindex << 32 | source (64 bits). Each source prefix in use leads to
  * the best candidate whose source holds it. Sorted by address, a prefix
@@ -362,12 +458,12 @@ static int cmp_u32(const void *a, const void *b)
  * holders carries their best down.
  */
 static int source_trie(struct compiler *c, const struct rule **set, size_t n,
-		       bool scoped, __u32 *root)
+		       bool scoped, __u32 only, __u32 *root)
 {
-	unsigned int width = scoped ? SPLICER_IX_SCOPED_BITS :
-				      SPLICER_IX_ADDR_BITS;
+	unsigned int width = scoped ? SPLICER_IX_SCOPED_BITS : c->bits;
 	__u32 *scope = malloc(n * sizeof(*scope) + sizeof(*scope));
-	size_t i, k, n_scope = 0, ns = 0, np = 0, depth = 0, stack[66];
+	size_t i, k, n_scope = 0, ns = 0, np = 0, depth = 0;
+	size_t stack[SPLICER_IX_ADDR6_BITS + 2];
 	struct src_pfx *sp = NULL;
 	struct pfx *p = NULL;
 	int err = 0;
@@ -383,7 +479,7 @@ static int source_trie(struct compiler *c, const struct rule **set, size_t n,
 			scope[k++] = scope[i];
 	n_scope = scoped ? k : 1;
 	if (!scoped)
-		scope[0] = 0;
+		scope[0] = only;
 	sp = malloc(n * n_scope * sizeof(*sp) + sizeof(*sp));
 	p = malloc(n * n_scope * sizeof(*p) + sizeof(*p));
 	if (!sp || !p) {
@@ -394,9 +490,12 @@ static int source_trie(struct compiler *c, const struct rule **set, size_t n,
 		for (i = 0; i < n; i++) {
 			if (set[i]->k.ifindex && set[i]->k.ifindex != scope[k])
 				continue;
-			sp[ns].start = (__u64)scope[k] << 32 |
-				       ntohl(set[i]->k.src[0]);
-			sp[ns].len = (scoped ? 32 : 0) + set[i]->k.src_len;
+			sp[ns].start = addr_key(set[i]->k.src, c->family);
+			sp[ns].len = set[i]->k.src_len;
+			if (scoped) {
+				sp[ns].start |= (ixkey)scope[k] << 32;
+				sp[ns].len += 32;
+			}
 			sp[ns++].best = i;
 		}
 	qsort(sp, ns, sizeof(*sp), cmp_src_pfx);
@@ -429,6 +528,70 @@ out:
 }
 
 /*
+ * The scoped trie of an IPv6 stretch: over the ifindex, for every
+ * interface a candidate is scoped to, a verdict: the best of its own and
+ * the unscoped candidates, or, if any of them has a source, a source trie
+ * of them (SPLICER_IX_SOURCES). Other interfaces lead to no rule.
+ */
+static int scope_trie6(struct compiler *c, const struct rule **set, size_t n,
+		       __u32 *root)
+{
+	__u32 *scope = malloc(n * sizeof(*scope) + sizeof(*scope));
+	struct pfx *p = malloc(n * sizeof(*p) + sizeof(*p));
+	size_t i, k, n_scope = 0;
+	const struct rule *best;
+	union ix_rec *v;
+	bool any_src;
+	int err = 0;
+
+	if (!scope || !p) {
+		err = err_kernel(-ENOMEM, "build rule index");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (set[i]->k.ifindex)
+			scope[n_scope++] = set[i]->k.ifindex;
+	qsort(scope, n_scope, sizeof(*scope), cmp_u32);
+	for (i = 0, k = 0; i < n_scope; i++)
+		if (!k || scope[k - 1] != scope[i])
+			scope[k++] = scope[i];
+	n_scope = k;
+	for (k = 0; k < n_scope && !err; k++) {
+		best = NULL;
+		any_src = false;
+		for (i = 0; i < n; i++) {
+			if (set[i]->k.ifindex && set[i]->k.ifindex != scope[k])
+				continue;
+			any_src |= set[i]->k.src_len != 0;
+			if (!best)
+				best = set[i];
+		}
+		v = value_new(c);
+		if (!v) {
+			err = err_kernel(-ENOMEM, "build rule index");
+			break;
+		}
+		if (any_src) {
+			v->v.flags = SPLICER_IX_SOURCES;
+			err = source_trie(c, set, n, false, scope[k],
+					  &v->v.sources);
+		} else {
+			err = verdict_set(c, best, v);
+		}
+		p[k] = (struct pfx){ .start = scope[k],
+				     .len = SPLICER_IX_IFINDEX_BITS,
+				     .val = v };
+	}
+	if (!err)
+		err = trie_of_prefixes(c, p, n_scope, SPLICER_IX_IFINDEX_BITS,
+				       root);
+out:
+	free(scope);
+	free(p);
+	return err;
+}
+
+/*
  * The leaf of a stretch whose best-first candidates involve sources: a
  * source trie unless every unscoped candidate takes any source (then the
  * best of them is the leaf's own verdict), and a scoped trie, asked
@@ -449,16 +612,16 @@ static int source_tries(struct compiler *c, const struct rule **set, size_t n,
 			plain = set[i];
 	}
 	if (any_src) {
-		err = source_trie(c, set, n, false, &leaf->v.sources);
+		err = source_trie(c, set, n, false, 0, &leaf->v.sources);
 		leaf->v.flags |= SPLICER_IX_SOURCES;
 	} else if (plain) {
-		leaf->v.id = plain->v.id;
-		leaf->v.action = plain->v.action;
-		leaf->v.to_addr = plain->v.to_addr[0];
-		leaf->v.to_port = plain->v.to_port;
+		err = verdict_set(c, plain, leaf);
 	}
 	if (any_scoped && !err) {
-		err = source_trie(c, set, n, true, &leaf->v.scoped);
+		if (c->family == AF_INET6)
+			err = scope_trie6(c, set, n, &leaf->v.scoped);
+		else
+			err = source_trie(c, set, n, true, 0, &leaf->v.scoped);
 		leaf->v.flags |= SPLICER_IX_SCOPED;
 	}
 	return err;
@@ -718,14 +881,110 @@ static int exact_add(struct compiler *c, const struct rule *r,
 {
 	if (grow(&c->exact, &c->cap_exact, c->n_exact + 1, sizeof(*c->exact)))
 		return err_kernel(-ENOMEM, "build rule index");
-	c->exact[c->n_exact++] =
-		(struct exact){ r->k.dst[0], r->k.proto, leaf };
+	c->exact[c->n_exact] =
+		(struct exact){ .proto = r->k.proto, .leaf = leaf };
+	memcpy(c->exact[c->n_exact++].addr, r->k.dst, sizeof(r->k.dst));
 	return 0;
 }
 
 static __u32 exact_hash(const struct exact *e, int second, __u32 bits)
 {
-	return splicer_ix_hash(ntohl(e->addr), e->proto, second, bits);
+	return splicer_ix_hash(ntohl(e->addr[0]), e->proto, second, bits);
+}
+
+static __u32 exact_hash6(const struct exact *e, int second, __u32 bits)
+{
+	__u32 fold = splicer_ix_fold6(ntohl(e->addr[0]), ntohl(e->addr[1]),
+				      ntohl(e->addr[2]), ntohl(e->addr[3]));
+
+	return splicer_ix_hash(fold, e->proto, second, bits);
+}
+
+/* Cuckoo moves before the /128 table doubles. */
+#define EXACT6_KICKS 500
+
+/*
+ * Places address i in the /128 table (slot: an address number + 1 per
+ * bucket, 0 free): in its first bucket, else in its second, else in its
+ * first, moving the address there on to its other bucket, and so on. A
+ * bucket once taken stays taken, and an address goes to its second
+ * bucket only when its first is taken, so a lookup that finds its first
+ * bucket free is done. False after EXACT6_KICKS moves.
+ */
+static bool exact6_place(const struct exact *e, size_t i, __u32 bits,
+			 size_t *slot)
+{
+	__u32 h = exact_hash6(&e[i], 0, bits), h1 = exact_hash6(&e[i], 1, bits);
+	size_t cur = i + 1, x, k;
+
+	if (slot[h] && !slot[h1])
+		h = h1;
+	for (k = 0; k < EXACT6_KICKS; k++) {
+		x = slot[h];
+		slot[h] = cur;
+		if (!x)
+			return true;
+		cur = x;
+		/* the address moved out goes to its other bucket */
+		h1 = exact_hash6(&e[x - 1], 0, bits);
+		h = h1 == h ? exact_hash6(&e[x - 1], 1, bits) : h1;
+	}
+	return false;
+}
+
+/*
+ * The /128 table of an IPv6 part: buckets of one key record and its
+ * leaf, at least twice as many as the addresses, doubled until every
+ * address finds a place.
+ */
+static int exact_table6(struct compiler *c, __u32 *base, __u32 *bits)
+{
+	size_t *slot = NULL, i, buckets;
+	union ix_rec *k;
+	__u32 b, at;
+	int err;
+
+	*base = *bits = 0;
+	if (!c->n_exact)
+		return 0;
+	for (b = 1; (1ULL << b) < 2 * c->n_exact; b++)
+		;
+	for (;; b++) {
+		if (b > SPLICER_IX_EXACT_MAX_BITS)
+			return err_kernel(-ENOSPC, "rule index is full (/128 "
+						   "table)");
+		buckets = 1UL << b;
+		free(slot);
+		slot = calloc(buckets, sizeof(*slot));
+		if (!slot)
+			return err_kernel(-ENOMEM, "build rule index");
+		for (i = 0; i < c->n_exact; i++)
+			if (!exact6_place(c->exact, i, b, slot))
+				break;
+		if (i == c->n_exact)
+			break;
+	}
+	err = rec_alloc(c, SPLICER_IX_BUCKET6_RECS * buckets, base);
+	if (err)
+		goto out;
+	memset(rec_at(c, *base), 0,
+	       SPLICER_IX_BUCKET6_RECS * buckets * sizeof(*c->rec));
+	for (at = *base, i = 0; i < buckets;
+	     i++, at += SPLICER_IX_BUCKET6_RECS) {
+		const struct exact *e;
+
+		if (!slot[i])
+			continue;
+		e = &c->exact[slot[i] - 1];
+		k = rec_at(c, at);
+		memcpy(k->keys6.addr, e->addr, sizeof(k->keys6.addr));
+		k->keys6.proto = e->proto;
+		*rec_at(c, at + 1) = *e->leaf;
+	}
+	*bits = b;
+out:
+	free(slot);
+	return err;
 }
 
 /*
@@ -808,7 +1067,7 @@ static int exact_table(struct compiler *c, __u32 *base, __u32 *bits)
 			const struct exact *e =
 				&c->exact[slot[i * SPLICER_IX_BUCKET + s]];
 
-			rec_at(c, at)->keys.addr[s] = e->addr;
+			rec_at(c, at)->keys.addr[s] = e->addr[0];
 			rec_at(c, at)->keys.proto[s] = e->proto;
 			*rec_at(c, at + 1 + s) = *e->leaf;
 		}
@@ -844,11 +1103,11 @@ static int cmp_dst(const void *a, const void *b)
 	const struct rule *x = *(const struct rule *const *)a;
 	const struct rule *y = *(const struct rule *const *)b;
 
+	if (x->k.family != y->k.family)
+		return x->k.family - y->k.family;
 	if (x->k.proto != y->k.proto)
 		return x->k.proto - y->k.proto;
-	if (x->k.dst[0] != y->k.dst[0])
-		return ntohl(x->k.dst[0]) < ntohl(y->k.dst[0]) ? -1 : 1;
-	return x->k.dst_len - y->k.dst_len;
+	return addr_cmp(x->k.dst, y->k.dst) ?: x->k.dst_len - y->k.dst_len;
 }
 
 /* The same, a prefix's marker before its rules. */
@@ -875,9 +1134,9 @@ static size_t group_prefixes(const struct rule **r, size_t n, struct dst *d,
 			d[nd].key = r[i];
 			d[nd].own = &r[i];
 			while (depth &&
-			       !contains(stack[depth - 1]->key->k.dst[0],
-					 stack[depth - 1]->key->k.dst_len,
-					 r[i]->k.dst[0], r[i]->k.dst_len))
+			       !prefix_holds(stack[depth - 1]->key->k.dst,
+					     stack[depth - 1]->key->k.dst_len,
+					     r[i]->k.dst, r[i]->k.dst_len))
 				depth--;
 			d[nd].parent = depth ? stack[depth - 1] : NULL;
 			if (d[nd].parent) {
@@ -930,7 +1189,7 @@ static union ix_rec *prefix_leaf(struct compiler *c, const struct dst *d)
 	union ix_rec *leaf = value_new(c);
 	const struct rule *one = d->inline_rule ? d->own[0] : NULL;
 
-	if (!leaf)
+	if (!leaf || (one && target_of(c, one, &leaf->cls.to_addr)))
 		return NULL;
 	leaf->cls.fallback = d->parent ? d->parent->all_root : 0;
 	if (d->auth)
@@ -943,7 +1202,6 @@ static union ix_rec *prefix_leaf(struct compiler *c, const struct dst *d)
 	leaf->cls.port_hi = one->k.port_hi;
 	leaf->cls.id = one->v.id;
 	leaf->cls.action = one->v.action;
-	leaf->cls.to_addr = one->v.to_addr[0];
 	leaf->cls.to_port = one->v.to_port;
 	return leaf;
 }
@@ -954,7 +1212,7 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 {
 	struct dst *d = calloc(n + 1, sizeof(*d));
 	struct dst **stack =
-		malloc((SPLICER_IX_ADDR_BITS + 2) * sizeof(*stack));
+		malloc((SPLICER_IX_ADDR6_BITS + 2) * sizeof(*stack));
 	const struct rule **cand = malloc(n * sizeof(*cand) + 1);
 	struct pfx *p = malloc(n * sizeof(*p) + 1);
 	size_t i, nd, np = 0;
@@ -972,16 +1230,16 @@ static int build_proto(struct compiler *c, const struct rule **r, size_t n,
 		leaf = prefix_leaf(c, &d[i]);
 		if (!leaf) {
 			err = err_kernel(-ENOMEM, "build rule index");
-		} else if (d[i].key->k.dst_len == 32) {
+		} else if (d[i].key->k.dst_len == c->bits) {
 			err = exact_add(c, d[i].key, leaf);
 		} else {
-			p[np].start = ntohl(d[i].key->k.dst[0]);
+			p[np].start = addr_key(d[i].key->k.dst, c->family);
 			p[np].len = d[i].key->k.dst_len;
 			p[np++].val = leaf;
 		}
 	}
 	if (!err && np)
-		err = trie_of_prefixes(c, p, np, SPLICER_IX_ADDR_BITS, root);
+		err = trie_of_prefixes(c, p, np, c->bits, root);
 out:
 	free(d);
 	free(stack);
@@ -1002,18 +1260,18 @@ static void compiler_free(struct compiler *c)
 	free(c->sets);
 	free(c->set_slot);
 	free(c->exact);
+	free(c->targets);
 	if (c->rec)
 		munmap(c->rec, c->cap_rec * sizeof(*c->rec));
 }
 
-/* The rules and markers sorted for build_proto; UDP's start at *udp. */
+/* The rules and markers sorted for build_proto (cmp_dst_marker). */
 static const struct rule **sort_input(const struct rule *r, size_t n,
-				      const struct rule *marks, size_t n_marks,
-				      size_t *udp)
+				      const struct rule *marks, size_t n_marks)
 {
 	const struct rule **sorted =
 		malloc((n + n_marks + 1) * sizeof(*sorted));
-	size_t i, all = n + n_marks;
+	size_t i;
 
 	if (!sorted)
 		return NULL;
@@ -1021,11 +1279,34 @@ static const struct rule **sort_input(const struct rule *r, size_t n,
 		sorted[i] = &r[i];
 	for (i = 0; i < n_marks; i++)
 		sorted[n + i] = &marks[i];
-	qsort(sorted, all, sizeof(*sorted), cmp_dst_marker);
-	for (*udp = 0; *udp < all && sorted[*udp]->k.proto != IPPROTO_UDP;
-	     (*udp)++)
-		;
+	qsort(sorted, n + n_marks, sizeof(*sorted), cmp_dst_marker);
 	return sorted;
+}
+
+/*
+ * One family's part from its rules, sorted by cmp_dst: a destination
+ * trie per protocol, then the exact table.
+ */
+static int build_part(struct compiler *c, int family, const struct rule **r,
+		      size_t n, struct ix_part *part)
+{
+	size_t udp;
+	int err = 0;
+
+	c->family = family;
+	c->bits = family_bits(family);
+	c->n_exact = 0;
+	for (udp = 0; udp < n && r[udp]->k.proto != IPPROTO_UDP; udp++)
+		;
+	if (udp)
+		err = build_proto(c, r, udp, &part->root[0]);
+	if (!err && n - udp)
+		err = build_proto(c, r + udp, n - udp, &part->root[1]);
+	if (!err && family == AF_INET6)
+		err = exact_table6(c, &part->exact, &part->exact_bits);
+	else if (!err)
+		err = exact_table(c, &part->exact, &part->exact_bits);
+	return err;
 }
 
 int index_compile(const struct rule *r, size_t n, const struct ix_region *reg,
@@ -1035,31 +1316,34 @@ int index_compile(const struct rule *r, size_t n, const struct ix_region *reg,
 	struct rule *marks = calloc(n_reg + 1, sizeof(*marks));
 	const struct rule **sorted = NULL;
 	struct ix_part *part = &out->part;
-	size_t i, udp, all = n + n_reg;
+	size_t i, v6, all = n + n_reg;
 	__u32 first;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
 	/* A region is a rule prefix of no rule (id 0): a marker. */
 	for (i = 0; marks && i < n_reg; i++) {
-		marks[i].k.dst[0] = reg[i].dst;
+		memcpy(marks[i].k.dst, reg[i].dst, sizeof(reg[i].dst));
 		marks[i].k.dst_len = reg[i].len;
 		marks[i].k.proto = reg[i].proto;
+		marks[i].k.family = reg[i].family;
 	}
 	if (marks)
-		sorted = sort_input(r, n, marks, n_reg, &udp);
+		sorted = sort_input(r, n, marks, n_reg);
 	if (!sorted) {
 		err = err_kernel(-ENOMEM, "build rule index");
 		goto out;
 	}
+	/* IPv4 sorts first (AF_INET < AF_INET6) */
+	for (v6 = 0; v6 < all && sorted[v6]->k.family != AF_INET6; v6++)
+		;
 	if (reserve && !(err = rec_alloc(&c, reserve, &first)))
 		memset(c.rec, 0, reserve * sizeof(*c.rec));
-	if (!err && udp)
-		err = build_proto(&c, sorted, udp, &part->root[0]);
-	if (!err && all - udp)
-		err = build_proto(&c, sorted + udp, all - udp, &part->root[1]);
 	if (!err)
-		err = exact_table(&c, &part->exact, &part->exact_bits);
+		err = build_part(&c, AF_INET, sorted, v6, part);
+	if (!err && all - v6)
+		err = build_part(&c, AF_INET6, sorted + v6, all - v6,
+				 &out->part6);
 	if (!err) {
 		part->lo = at;
 		part->hi = at + c.n_rec;

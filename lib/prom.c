@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,22 +40,41 @@ static void family(FILE *f, const char *name, const char *type,
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/*
+ * One series per interface, family, verdict and reason: family "ipv4"
+ * and "ipv6" for the reasons each counts, "none" for frames of neither
+ * family (not_ip, vlan); summed over family they are stats -j's totals.
+ */
 static void iface_series(FILE *f, const struct snapshot *s, const char *name,
 			 bool bytes)
 {
+	static const char *const fam_names[] = { "ipv4", "ipv6", "none" };
+	const struct counter *c;
 	size_t i;
-	int r;
+	int r, fam;
 
 	for (i = 0; i < s->n_ifs; i++) {
-		for (r = 0; r < REASON_MAX_IPV4; r++) {
-			const struct counter *c = &s->ifs[i].st.reason[r];
-
-			fprintf(f, "%s{iface=", name);
-			put_value(f, s->ifs[i].name);
-			fprintf(f, ",verdict=\"%s\",reason=\"%s\"} %llu\n",
-				reason_verdict(r), reason_name(r),
-				(unsigned long long)(bytes ? c->bytes :
-							     c->packets));
+		for (fam = 0; fam < 3; fam++) {
+			for (r = 0; r < REASON_MAX; r++) {
+				if (fam == 0 && !reason_of_family(r, AF_INET))
+					continue;
+				if (fam == 1 && !reason_of_family(r, AF_INET6))
+					continue;
+				if (fam == 2 && (r >= REASON_MAX_IPV4 ||
+						 reason_of_family(r, AF_INET)))
+					continue;
+				c = fam == 1 ? &s->ifs[i].st6.reason[r] :
+					       &s->ifs[i].st.reason[r];
+				fprintf(f, "%s{iface=", name);
+				put_value(f, s->ifs[i].name);
+				fprintf(f,
+					",family=\"%s\",verdict=\"%s\","
+					"reason=\"%s\"} %llu\n",
+					fam_names[fam], reason_verdict(r),
+					reason_name(r),
+					(unsigned long long)(bytes ? c->bytes :
+								     c->packets));
+			}
 		}
 	}
 }
@@ -72,7 +92,8 @@ static void rule_series(FILE *f, const struct snapshot *s, const char *name,
 		rule_words(r, match, sizeof(match), action, sizeof(action));
 		snprintf(service, sizeof(service), "%.*s",
 			 SPLICER_SERVICE_LEN - 1, r->v.service);
-		fprintf(f, "%s{rule=\"%u\",match=", name, r->v.id);
+		fprintf(f, "%s{rule=\"%u\",family=\"%s\",match=", name, r->v.id,
+			r->k.family == AF_INET6 ? "ipv6" : "ipv4");
 		put_value(f, match);
 		fputs(",action=", f);
 		put_value(f, action);
@@ -89,12 +110,12 @@ int prom_write(FILE *f, const struct snapshot *s)
 	size_t i;
 
 	family(f, "splicer_packets_total", "counter",
-	       "Packets splicer decided at tc ingress, by interface, verdict "
-	       "and reason.");
+	       "Packets splicer decided at tc ingress, by interface, family "
+	       "(ipv4, ipv6, none), verdict and reason.");
 	iface_series(f, s, "splicer_packets_total", false);
 	family(f, "splicer_bytes_total", "counter",
-	       "Bytes of the packets splicer decided, by interface, verdict "
-	       "and reason.");
+	       "Bytes of the packets splicer decided, by interface, family, "
+	       "verdict and reason.");
 	iface_series(f, s, "splicer_bytes_total", true);
 	family(f, "splicer_interface_attached", "gauge",
 	       "1 if splicer's filter is on the interface, else 0.");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * splicer's local routes: what `ip route add local PREFIX dev lo` makes,
- * for the rules that ask for one, marked with protocol RTPROT_SPLICER.
+ * splicer's local routes: what `ip route add local PREFIX dev lo` (and
+ * `ip -6 route add local PREFIX dev lo` for an IPv6 rule) makes, for the
+ * rules that ask for one, marked with protocol RTPROT_SPLICER.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,9 +15,10 @@
 #include "routes.h"
 #include "util.h"
 
-/* A route prefix: what `ip route add local DST/LEN dev lo` names. */
+/* A route prefix: what `ip [-6] route add local DST/LEN dev lo` names. */
 struct route {
-	__be32 dst;
+	__be32 dst[ADDR_WORDS];
+	__u8 family;
 	__u8 len;
 	int oif;
 };
@@ -40,20 +42,32 @@ struct routes {
 	int lo; /* ifindex of lo, 0 until needed */
 };
 
-static int route_push(struct route_list *l, __be32 dst, __u8 len, int oif)
+static int route_push(struct route_list *l, __u8 family,
+		      const __be32 dst[ADDR_WORDS], __u8 len, int oif)
 {
+	struct route *r;
+
 	if (grow(&l->r, &l->cap, l->n + 1, sizeof(*l->r)))
 		return -ENOMEM;
-	l->r[l->n++] = (struct route){ .dst = dst, .len = len, .oif = oif };
+	r = &l->r[l->n++];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->dst, dst, sizeof(r->dst));
+	r->family = family;
+	r->len = len;
+	r->oif = oif;
 	return 0;
 }
 
 static int cmp_route(const void *a, const void *b)
 {
 	const struct route *x = a, *y = b;
+	int c;
 
-	if (x->dst != y->dst)
-		return ntohl(x->dst) < ntohl(y->dst) ? -1 : 1;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	c = addr_cmp(x->dst, y->dst);
+	if (c)
+		return c;
 	return x->len - y->len;
 }
 
@@ -73,9 +87,9 @@ static bool route_in(const struct route_list *l, const struct route *r)
 	return l->n && bsearch(r, l->r, l->n, sizeof(*r), cmp_route);
 }
 
-static int collect_route(__be32 dst, __u8 len, int oif, void *arg)
+static int collect_route(const struct nl_addr *dst, int oif, void *arg)
 {
-	return route_push(arg, dst, len, oif);
+	return route_push(arg, dst->family, dst->addr, dst->prefixlen, oif);
 }
 
 int routes_open(struct routes **out)
@@ -119,7 +133,7 @@ int routes_want(struct routes *rt, const struct rule *r, size_t n)
 	rt->want.n = 0;
 	for (i = 0; i < n && !err; i++)
 		if (r[i].v.flags & SPLICER_RULE_ROUTE)
-			err = route_push(&rt->want, r[i].k.dst[0],
+			err = route_push(&rt->want, r[i].k.family, r[i].k.dst,
 					 r[i].k.dst_len, 0);
 	if (err)
 		return err_kernel(err, "routes");
@@ -132,7 +146,7 @@ int routes_add(struct routes *rt)
 	struct route_list added = {};
 	const struct route *w;
 	struct nl_link lo;
-	char buf[32];
+	char buf[INET6_ADDRSTRLEN + 8];
 	size_t i;
 	int err = 0;
 
@@ -148,8 +162,8 @@ int routes_add(struct routes *rt)
 			}
 			rt->lo = lo.ifindex;
 		}
-		err = nl_local_route_add(rt->nl, w->dst, w->len, rt->lo,
-					 RTPROT_SPLICER);
+		err = nl_local_route_add(rt->nl, w->family, w->dst, w->len,
+					 rt->lo, RTPROT_SPLICER);
 		/*
 		 * An equal local route serves as well: the kernel's own for
 		 * an interface address, or one another program added.
@@ -159,17 +173,17 @@ int routes_add(struct routes *rt)
 			continue;
 		}
 		if (!err)
-			err = route_push(&added, w->dst, w->len, rt->lo);
+			err = route_push(&added, w->family, w->dst, w->len,
+					 rt->lo);
 		if (err)
 			err = err_netlink(rt->nl, err, "route local %s dev lo",
-					  fmt_prefix(AF_INET,
-						     (__be32[4]){ w->dst },
-						     w->len, buf, sizeof(buf)));
+					  fmt_prefix(w->family, w->dst, w->len,
+						     buf, sizeof(buf)));
 	}
 	/* Routes added are splicer's too, should they have to go again. */
 	for (i = 0; i < added.n; i++)
-		if (route_push(&rt->have, added.r[i].dst, added.r[i].len,
-			       added.r[i].oif))
+		if (route_push(&rt->have, added.r[i].family, added.r[i].dst,
+			       added.r[i].len, added.r[i].oif))
 			break;
 	qsort(rt->have.r, rt->have.n, sizeof(*rt->have.r), cmp_route);
 	free(added.r);
@@ -188,8 +202,8 @@ int routes_remove(struct routes *rt)
 			rt->have.r[k++] = *h;
 			continue;
 		}
-		err = nl_local_route_del(rt->nl, h->dst, h->len, h->oif,
-					 RTPROT_SPLICER);
+		err = nl_local_route_del(rt->nl, h->family, h->dst, h->len,
+					 h->oif, RTPROT_SPLICER);
 		if (err == -ESRCH)
 			err = 0;
 		if (err)
@@ -218,11 +232,12 @@ int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
 	return err;
 }
 
-int route_local(bool add, __be32 dst, __u8 len)
+int route_local_of(bool add, __u8 family, const __be32 dst[ADDR_WORDS],
+		   __u8 len)
 {
+	char buf[INET6_ADDRSTRLEN + 8];
 	struct nl_link lo;
 	struct nl *nl;
-	char buf[32];
 	int err;
 
 	err = nl_open(&nl);
@@ -234,13 +249,13 @@ int route_local(bool add, __be32 dst, __u8 len)
 		return err_kernel(err, "lo");
 	}
 	if (add) {
-		err = nl_local_route_add(nl, dst, len, lo.ifindex,
+		err = nl_local_route_add(nl, family, dst, len, lo.ifindex,
 					 RTPROT_SPLICER);
 		/* an equal local route serves as well (see routes_add()) */
 		if (err == -EEXIST)
 			err = 0;
 	} else {
-		err = nl_local_route_del(nl, dst, len, lo.ifindex,
+		err = nl_local_route_del(nl, family, dst, len, lo.ifindex,
 					 RTPROT_SPLICER);
 		if (err == -ESRCH)
 			err = 0;
@@ -248,8 +263,15 @@ int route_local(bool add, __be32 dst, __u8 len)
 	if (err)
 		err = err_netlink(nl, err, "%s local %s dev lo",
 				  add ? "route" : "remove route",
-				  fmt_prefix(AF_INET, (__be32[4]){ dst }, len,
-					     buf, sizeof(buf)));
+				  fmt_prefix(family, dst, len, buf,
+					     sizeof(buf)));
 	nl_close(nl);
 	return err;
+}
+
+int route_local(bool add, __be32 dst, __u8 len)
+{
+	__be32 a[ADDR_WORDS] = { dst };
+
+	return route_local_of(add, AF_INET, a, len);
 }

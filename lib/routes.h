@@ -24,8 +24,11 @@ int routes_remove(struct routes *rt);
 void routes_close(struct routes *rt);
 /*
  * One of splicer's local routes, without a dump: added (an equal local
- * route serves as well) or removed (one that is not there is fine).
+ * route serves as well) or removed (one that is not there is fine);
+ * family AF_INET or AF_INET6, dst 16 bytes as rules keep it.
  */
+int route_local_of(bool add, __u8 family, const __be32 dst[4], __u8 len);
+/* The same for an IPv4 prefix. */
 int route_local(bool add, __be32 dst, __u8 len);
 /* The same in one call. */
 int routes_sync(const struct rule *r, size_t n, bool add, bool remove);

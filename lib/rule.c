@@ -121,6 +121,7 @@ static void json_fields(struct jw *w, const struct row *row,
 			const struct rule *r)
 {
 	jw_u64(w, "id", r->v.id);
+	jw_str(w, "family", r->k.family == AF_INET6 ? "ipv6" : "ipv4");
 	jw_str(w, "proto", row->proto);
 	jw_str(w, "dst", row->dst);
 	jw_str(w, "src", row->src);
@@ -320,7 +321,7 @@ int list_rules(const struct rule_filter *f)
 	for (c = 0; c < N_COLS; c++)
 		width[c] = strlen(head[c]);
 	for (i = 0; i < n; i++) {
-		char action[64], pk[24], by[24];
+		char action[80], pk[24], by[24];
 		const char *cell[N_COLS];
 
 		cells_of(&rows[i], cell, action, sizeof(action), pk, by);
@@ -332,7 +333,7 @@ int list_rules(const struct rule_filter *f)
 		printf("%-*s%s", c == N_COLS - 1 ? 0 : width[c], head[c],
 		       c == N_COLS - 1 ? "\n" : "  ");
 	for (i = 0; i < n; i++) {
-		char action[64], pk[24], by[24];
+		char action[80], pk[24], by[24];
 		const char *cell[N_COLS];
 
 		cells_of(&rows[i], cell, action, sizeof(action), pk, by);

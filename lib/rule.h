@@ -44,6 +44,7 @@ int list_rules(const struct rule_filter *f);
 int rules_sorted(struct state *st, const struct rule_filter *f,
 		 struct rule **out, size_t *n);
 /* One rule in the grammar of add, as save writes it. */
+#define RULE_SAVE_LEN 320
 void rule_save_line(const struct rule *r, char *buf, size_t size);
 /* One rule as list shows it, without counters: list -j's fields. */
 void rule_json(struct jw *w, const char *name, const struct rule *r);
@@ -51,8 +52,10 @@ void rule_json(struct jw *w, const char *name, const struct rule *r);
  * Its match and action in words, e.g. "tcp 10.1.0.0/16 from 10.2.0.0/16
  * port 80-88 dev eth1" and "redirect 127.0.0.1:9999".
  */
-#define RULE_MATCH_LEN 96
-#define RULE_ACTION_LEN 32
+/* Room for two IPv6 prefixes, a port range and an interface. */
+#define RULE_MATCH_LEN 160
+/* "redirect [ADDR6]:PORT" */
+#define RULE_ACTION_LEN 64
 void rule_words(const struct rule *r, char *match, size_t msize, char *action,
 		size_t asize);
 

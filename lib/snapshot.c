@@ -19,11 +19,56 @@
 #include "state.h"
 #include "store.h"
 
+bool reason_of_family(unsigned int reason, int family)
+{
+	if (reason == REASON_DROP_NOT_IP || reason == REASON_DROP_VLAN)
+		return false;
+	return family == AF_INET6 ? reason < REASON_MAX :
+				    reason < REASON_MAX_IPV4;
+}
+
+static int cmp_addr4(const void *a, const void *b)
+{
+	const struct iface_addr *x = a, *y = b;
+	__u32 p = ntohl(x->addr), q = ntohl(y->addr);
+
+	return p < q ? -1 : p > q;
+}
+
+static int cmp_addr6(const void *a, const void *b)
+{
+	const struct iface_addr6 *x = a, *y = b;
+
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+static void load_addrs(const struct state *st, __u32 ifindex,
+		       struct iface_view *v)
+{
+	size_t max = sizeof(v->addrs) / sizeof(v->addrs[0]), n, i;
+	struct iface_addr6 *a6;
+	struct iface_addr *a;
+
+	if (!iface_addr_list(st, ifindex, &a, &n)) {
+		qsort(a, n, sizeof(*a), cmp_addr4);
+		for (i = 0; i < n && v->n_addrs < max; i++)
+			inet_ntop(AF_INET, &a[i].addr, v->addrs[v->n_addrs++],
+				  sizeof(v->addrs[0]));
+		free(a);
+	}
+	if (!iface_addr6_list(st, ifindex, &a6, &n)) {
+		qsort(a6, n, sizeof(*a6), cmp_addr6);
+		for (i = 0; i < n && v->n_addrs < max; i++)
+			inet_ntop(AF_INET6, a6[i].addr, v->addrs[v->n_addrs++],
+				  sizeof(v->addrs[0]));
+		free(a6);
+	}
+}
+
 static void load_view(const struct state *st, __u32 ifindex,
 		      struct iface_view *v)
 {
-	struct iface_addr *a;
-	size_t n, i;
+	unsigned int r;
 
 	memset(v, 0, sizeof(*v));
 	v->ifindex = ifindex;
@@ -33,12 +78,15 @@ static void load_view(const struct state *st, __u32 ifindex,
 	v->attached = !tc_filter_query(ifindex, BPF_TC_INGRESS, NULL);
 	percpu_sum(st->iface_stats, &v->cfg.slot, &v->st, sizeof(v->st),
 		   sizeof(v->st) / sizeof(__u64));
-	if (iface_addr_list(st, ifindex, &a, &n))
-		return;
-	for (i = 0; i < n && v->n_addrs < 16; i++)
-		inet_ntop(AF_INET, &a[i].addr, v->addrs[v->n_addrs++],
-			  INET_ADDRSTRLEN);
-	free(a);
+	if (st->iface_stats6 >= 0)
+		percpu_sum(st->iface_stats6, &v->cfg.slot, &v->st6,
+			   sizeof(v->st6), sizeof(v->st6) / sizeof(__u64));
+	v->total = v->st6;
+	for (r = 0; r < REASON_MAX_IPV4; r++) {
+		v->total.reason[r].packets += v->st.reason[r].packets;
+		v->total.reason[r].bytes += v->st.reason[r].bytes;
+	}
+	load_addrs(st, ifindex, v);
 }
 
 static __u64 now_ns(clockid_t id)

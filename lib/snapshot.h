@@ -16,10 +16,18 @@ struct iface_view {
 	char name[16]; /* IF_NAMESIZE */
 	struct iface_cfg cfg;
 	bool attached;
-	struct iface_stats st;
-	char addrs[16][16]; /* INET_ADDRSTRLEN each */
+	struct iface_stats st; /* IPv4, and frames of neither family */
+	struct iface_stats6 st6; /* IPv6 (zero on a pin root without it) */
+	struct iface_stats6 total; /* the two summed, by reason */
+	/* IPv4 then IPv6, each sorted; INET6_ADDRSTRLEN each */
+	char addrs[32][46];
 	size_t n_addrs;
 };
+/*
+ * Frames of neither family (not_ip, and vlan: dropped before the family
+ * is looked at) count only in the totals, not under ipv4 or ipv6.
+ */
+bool reason_of_family(unsigned int reason, int family);
 
 /* The monitor's heartbeat and the events the datapath emitted for it. */
 struct monitor_view {

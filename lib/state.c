@@ -44,7 +44,16 @@ static const struct pinned_map pinned_maps[] = {
 	{ SPLICER_MAP_IFACE_ADDRS, offsetof(struct state, iface_addrs) },
 	{ SPLICER_MAP_IFACE_STATS, offsetof(struct state, iface_stats) },
 	{ SPLICER_MAP_INDEX, offsetof(struct state, rule_index) },
+	{ SPLICER_MAP_IFACE_ADDRS6, offsetof(struct state, iface_addrs6) },
+	{ SPLICER_MAP_IFACE_STATS6, offsetof(struct state, iface_stats6) },
 };
+
+/* Maps a pin root of a splicer without IPv6 lacks until attach pins them. */
+static bool added_with_ipv6(const struct pinned_map *m)
+{
+	return m->offset == offsetof(struct state, iface_addrs6) ||
+	       m->offset == offsetof(struct state, iface_stats6);
+}
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 
@@ -245,6 +254,8 @@ int state_open(struct state *st, bool write)
 		    pinned_maps[i].offset ==
 			    offsetof(struct state, rule_index) &&
 		    state_is_v1(st))
+			continue;
+		if (err == -ENOENT && added_with_ipv6(&pinned_maps[i]))
 			continue;
 		if (err == -ENOENT)
 			return err_absent("splicer is not attached (no maps "

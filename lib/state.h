@@ -16,6 +16,9 @@ struct state {
 	int ifaces;
 	int iface_addrs;
 	int iface_stats;
+	/* -1 when reading a pin root from before IPv6 (attach adds them) */
+	int iface_addrs6;
+	int iface_stats6;
 	int rule_index;
 	char root[4096];
 };

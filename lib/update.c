@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Changing the rule set: one or many changes, checked, then published. */
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "state.h"
 #include "store.h"
 #include "update.h"
+#include "util.h"
 
 /*
  * A delta holds the changes since the base was compiled whole: at most
@@ -110,15 +112,17 @@ static int delta_routes(const struct rule_set *base, const struct rule *before,
 		const struct ix_region *g = &d->reg[i];
 
 		/* a prefix of both protocols is one route: look once */
-		if (i && d->reg[i - 1].dst == g->dst &&
+		if (i && d->reg[i - 1].family == g->family &&
+		    !addr_cmp(d->reg[i - 1].dst, g->dst) &&
 		    d->reg[i - 1].len == g->len)
 			continue;
 		was = delta_wants_route(base->r, base->n, before, n_before,
-					g->dst, g->len);
+					g->dst, g->len, g->family);
 		will = delta_wants_route(base->r, base->n, after, n_after,
-					 g->dst, g->len);
-		if (was != will && will == add)
-			err = route_local(add, g->dst, g->len);
+					 g->dst, g->len, g->family);
+		/* IPv6 local routes: not yet */
+		if (was != will && will == add && g->family == AF_INET)
+			err = route_local(add, g->dst[0], g->len);
 	}
 	return err;
 }

@@ -60,13 +60,13 @@ struct nl_attrs {
 
 /* What a dump keeps, so callbacks run after the socket is idle again. */
 struct nl_item {
-	__be32 addr;
+	struct nl_addr a;
 	int oif;
-	__u8 len;
 };
 
 struct nl_dump {
 	int ifindex;
+	int family; /* of the addresses or routes wanted; AF_UNSPEC: both */
 	__u32 parent;
 	__u8 protocol;
 	struct nl_item *items;
@@ -83,13 +83,15 @@ static const enum mnl_attr_data_type nl_link_policy[IFLA_MAX + 1] = {
 	[IFLA_IFNAME] = MNL_TYPE_NUL_STRING,
 };
 
+/* Addresses are 4 or 16 bytes by family: nl_addr_of() checks them. */
 static const enum mnl_attr_data_type nl_addr_policy[IFA_MAX + 1] = {
-	[IFA_ADDRESS] = MNL_TYPE_U32,
-	[IFA_LOCAL] = MNL_TYPE_U32,
+	[IFA_ADDRESS] = MNL_TYPE_BINARY,
+	[IFA_LOCAL] = MNL_TYPE_BINARY,
+	[IFA_FLAGS] = MNL_TYPE_U32,
 };
 
 static const enum mnl_attr_data_type nl_route_policy[RTA_MAX + 1] = {
-	[RTA_DST] = MNL_TYPE_U32,
+	[RTA_DST] = MNL_TYPE_BINARY,
 	[RTA_OIF] = MNL_TYPE_U32,
 	[RTA_TABLE] = MNL_TYPE_U32,
 };
@@ -306,15 +308,38 @@ static int nl_reject(struct nl *nl, int err)
 	return err;
 }
 
-static int nl_dump_push(struct nl_dump *d, __be32 addr, __u8 len, int oif)
+static int nl_dump_push(struct nl_dump *d, const struct nl_addr *a, int oif)
 {
 	if (grow(&d->items, &d->cap, d->len + 1, sizeof(*d->items)))
 		return -ENOMEM;
-	d->items[d->len++] = (struct nl_item){
-		.addr = addr,
-		.len = len,
-		.oif = oif,
-	};
+	d->items[d->len++] = (struct nl_item){ .a = *a, .oif = oif };
+	return 0;
+}
+
+static bool nl_family_ok(int family)
+{
+	return family == AF_INET || family == AF_INET6;
+}
+
+/*
+ * An address attribute (attr may be NULL: the zero address) of family
+ * into a: its length must be the family's. 0, or -EBADMSG.
+ */
+static int nl_addr_of(const struct nlattr *attr, int family, __u8 prefixlen,
+		      struct nl_addr *a)
+{
+	size_t want = family == AF_INET6 ? 16 : 4;
+
+	memset(a, 0, sizeof(*a));
+	a->family = family;
+	a->prefixlen = prefixlen;
+	if (prefixlen > family_bits(family))
+		return -EBADMSG;
+	if (!attr)
+		return 0;
+	if (mnl_attr_get_payload_len(attr) != want)
+		return -EBADMSG;
+	memcpy(a->addr, mnl_attr_get_payload(attr), want);
 	return 0;
 }
 
@@ -374,7 +399,8 @@ int nl_open_events(struct nl **out)
 {
 	int size = NL_EVENT_RCVBUF, err;
 
-	err = nl_open_groups(out, RTMGRP_LINK | RTMGRP_IPV4_IFADDR);
+	err = nl_open_groups(out, RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+					  RTMGRP_IPV6_IFADDR);
 	if (err)
 		return err;
 	/*
@@ -483,31 +509,58 @@ int nl_link_by_index(struct nl *nl, int ifindex, struct nl_link *link)
 	return nl_link_get(nl, ifindex, NULL, link);
 }
 
-static int nl_addr_msg(const struct nlmsghdr *nlh, void *arg)
+/*
+ * An RTM_NEWADDR or RTM_DELADDR of either family into a; 1 for another
+ * family or a message without an address.
+ */
+static int nl_addr_parse(const struct nlmsghdr *nlh, struct nl_addr *a,
+			 int *ifindex)
 {
-	struct nl_dump *d = arg;
 	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[IFA_MAX + 1];
 	const struct nlattr *addr;
 	int err;
 
-	if (nlh->nlmsg_type != RTM_NEWADDR)
-		return 0;
 	err = nl_parse(nlh, sizeof(*ifa), nl_addr_policy, IFA_MAX, tb);
 	if (err)
 		return err;
-	if (ifa->ifa_family != AF_INET || (int)ifa->ifa_index != d->ifindex)
-		return 0;
+	if (!nl_family_ok(ifa->ifa_family))
+		return 1;
 	/* IFA_ADDRESS is the peer on point-to-point links, IFA_LOCAL ours. */
 	addr = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
 	if (!addr)
-		return 0;
-	return nl_dump_push(d, mnl_attr_get_u32(addr), ifa->ifa_prefixlen, 0);
+		return 1;
+	err = nl_addr_of(addr, ifa->ifa_family, ifa->ifa_prefixlen, a);
+	if (err)
+		return err;
+	/* IFA_FLAGS holds all of them; ifa_flags only the first eight. */
+	a->flags = tb[IFA_FLAGS] ? mnl_attr_get_u32(tb[IFA_FLAGS]) :
+				   ifa->ifa_flags;
+	*ifindex = ifa->ifa_index;
+	return 0;
 }
 
-int nl_addr4_foreach(struct nl *nl, int ifindex, nl_addr_cb cb, void *arg)
+static int nl_addr_msg(const struct nlmsghdr *nlh, void *arg)
 {
-	struct nl_dump d = { .ifindex = ifindex };
+	struct nl_dump *d = arg;
+	struct nl_addr a;
+	int err, ifindex;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR)
+		return 0;
+	err = nl_addr_parse(nlh, &a, &ifindex);
+	if (err)
+		return err < 0 ? err : 0;
+	if (ifindex != d->ifindex ||
+	    (d->family != AF_UNSPEC && a.family != d->family))
+		return 0;
+	return nl_dump_push(d, &a, 0);
+}
+
+int nl_addr_foreach(struct nl *nl, int ifindex, int family, nl_addr_cb cb,
+		    void *arg)
+{
+	struct nl_dump d = { .ifindex = ifindex, .family = family };
 	struct ifaddrmsg *ifa;
 	struct nlmsghdr *nlh;
 	union nl_req req;
@@ -516,48 +569,53 @@ int nl_addr4_foreach(struct nl *nl, int ifindex, nl_addr_cb cb, void *arg)
 
 	nlh = nl_put(&req, RTM_GETADDR, NLM_F_DUMP, (void **)&ifa,
 		     sizeof(*ifa));
-	ifa->ifa_family = AF_INET;
+	/* AF_UNSPEC dumps every family's addresses. */
+	ifa->ifa_family = family;
+	ifa->ifa_index = ifindex;
 
 	err = nl_dump(nl, nlh, nl_addr_msg, &d);
 	for (i = 0; !err && i < d.len; i++)
-		err = cb(d.items[i].addr, d.items[i].len, arg);
+		err = cb(&d.items[i].a, arg);
 	free(d.items);
 	return err;
 }
 
-static int nl_route_msg(struct nl *nl, __u16 type, __u16 flags, __be32 dst,
-			__u8 len, int oif, __u8 protocol)
+static int nl_route_msg(struct nl *nl, __u16 type, __u16 flags, int family,
+			const __be32 dst[4], __u8 len, int oif, __u8 protocol)
 {
 	struct nlmsghdr *nlh;
 	union nl_req req;
 	struct rtmsg *rtm;
 
+	if (!nl_family_ok(family) || len > family_bits(family))
+		return nl_reject(nl, -EINVAL);
 	nlh = nl_put(&req, type, NLM_F_ACK | flags, (void **)&rtm,
 		     sizeof(*rtm));
-	rtm->rtm_family = AF_INET;
+	rtm->rtm_family = family;
 	rtm->rtm_dst_len = len;
 	rtm->rtm_table = RT_TABLE_LOCAL;
 	rtm->rtm_protocol = protocol;
 	rtm->rtm_scope = RT_SCOPE_HOST;
 	rtm->rtm_type = RTN_LOCAL;
 	mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_LOCAL);
-	mnl_attr_put(nlh, RTA_DST, sizeof(dst), &dst);
+	mnl_attr_put(nlh, RTA_DST, family == AF_INET6 ? 16 : 4, dst);
 	mnl_attr_put_u32(nlh, RTA_OIF, oif);
 
 	return nl_request(nl, nlh, NULL, NULL);
 }
 
-int nl_local_route_add(struct nl *nl, __be32 dst, __u8 len, int oif,
-		       __u8 protocol)
+int nl_local_route_add(struct nl *nl, int family, const __be32 dst[4], __u8 len,
+		       int oif, __u8 protocol)
 {
-	return nl_route_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, dst,
-			    len, oif, protocol);
+	return nl_route_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family,
+			    dst, len, oif, protocol);
 }
 
-int nl_local_route_del(struct nl *nl, __be32 dst, __u8 len, int oif,
-		       __u8 protocol)
+int nl_local_route_del(struct nl *nl, int family, const __be32 dst[4], __u8 len,
+		       int oif, __u8 protocol)
 {
-	return nl_route_msg(nl, RTM_DELROUTE, 0, dst, len, oif, protocol);
+	return nl_route_msg(nl, RTM_DELROUTE, 0, family, dst, len, oif,
+			    protocol);
 }
 
 static int nl_route_dump_msg(const struct nlmsghdr *nlh, void *arg)
@@ -565,8 +623,8 @@ static int nl_route_dump_msg(const struct nlmsghdr *nlh, void *arg)
 	struct nl_dump *d = arg;
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[RTA_MAX + 1];
+	struct nl_addr dst;
 	__u32 table;
-	__be32 dst;
 	int oif;
 	int err;
 
@@ -578,31 +636,37 @@ static int nl_route_dump_msg(const struct nlmsghdr *nlh, void *arg)
 	/* rtm_table only holds ids below 256; RTA_TABLE holds them all. */
 	table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) :
 				rtm->rtm_table;
-	if (rtm->rtm_family != AF_INET || table != RT_TABLE_LOCAL ||
+	/* A kernel without the family's dump answers with all of them. */
+	if (rtm->rtm_family != d->family || table != RT_TABLE_LOCAL ||
 	    rtm->rtm_protocol != d->protocol || rtm->rtm_type != RTN_LOCAL)
 		return 0;
-	dst = tb[RTA_DST] ? mnl_attr_get_u32(tb[RTA_DST]) : 0;
+	err = nl_addr_of(tb[RTA_DST], rtm->rtm_family, rtm->rtm_dst_len, &dst);
+	if (err)
+		return err;
 	oif = tb[RTA_OIF] ? (int)mnl_attr_get_u32(tb[RTA_OIF]) : 0;
-	return nl_dump_push(d, dst, rtm->rtm_dst_len, oif);
+	return nl_dump_push(d, &dst, oif);
 }
 
 int nl_local_route_foreach(struct nl *nl, __u8 protocol, nl_route_cb cb,
 			   void *arg)
 {
+	static const int families[] = { AF_INET, AF_INET6 };
 	struct nl_dump d = { .protocol = protocol };
 	struct nlmsghdr *nlh;
 	union nl_req req;
 	struct rtmsg *rtm;
-	size_t i;
-	int err;
+	size_t i, f;
+	int err = 0;
 
-	nlh = nl_put(&req, RTM_GETROUTE, NLM_F_DUMP, (void **)&rtm,
-		     sizeof(*rtm));
-	rtm->rtm_family = AF_INET;
-
-	err = nl_dump(nl, nlh, nl_route_dump_msg, &d);
-	for (i = 0; !err && i < d.len; i++)
-		err = cb(d.items[i].addr, d.items[i].len, d.items[i].oif, arg);
+	for (f = 0; f < 2 && !err; f++) {
+		nlh = nl_put(&req, RTM_GETROUTE, NLM_F_DUMP, (void **)&rtm,
+			     sizeof(*rtm));
+		rtm->rtm_family = families[f];
+		d.family = families[f];
+		err = nl_dump(nl, nlh, nl_route_dump_msg, &d);
+		for (i = 0; !err && i < d.len; i++)
+			err = cb(&d.items[i].a, d.items[i].oif, arg);
+	}
 	free(d.items);
 	return err;
 }
@@ -685,27 +749,15 @@ static int nl_link_event(const struct nlmsghdr *nlh, struct nl_event *ev)
 
 static int nl_addr_event(const struct nlmsghdr *nlh, struct nl_event *ev)
 {
-	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *tb[IFA_MAX + 1];
-	const struct nlattr *addr;
-	int err;
+	int err = nl_addr_parse(nlh, &ev->addr, &ev->ifindex);
 
-	err = nl_parse(nlh, sizeof(*ifa), nl_addr_policy, IFA_MAX, tb);
 	if (err)
 		return err;
-	if (ifa->ifa_family != AF_INET)
-		return 1;
-	addr = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-	if (!addr)
-		return 1;
 	ev->type = nlh->nlmsg_type == RTM_NEWADDR ? NL_ADDR_NEW : NL_ADDR_DEL;
-	ev->ifindex = ifa->ifa_index;
-	ev->addr = mnl_attr_get_u32(addr);
-	ev->prefixlen = ifa->ifa_prefixlen;
 	return 0;
 }
 
-/* 0 and *ev filled for a link or IPv4 address event; 1 to skip. */
+/* 0 and *ev filled for a link or address event; 1 to skip. */
 static int nl_event_parse(const struct nlmsghdr *nlh, struct nl_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));

@@ -81,6 +81,50 @@ rejects() {
 	rejects 1 "" add "$R_IP" proto tcp port 80 redirect
 }
 
+@test "add rejects a bad IPv6 prefix: invalid IPv6 prefix, length 0-128, host bits" {
+	rejects 1 "fd00::zz: invalid IPv6 prefix" add fd00::zz proto tcp port 80 pass
+	rejects 1 "fd00:::1/64: invalid IPv6 prefix" add fd00:::1/64 proto tcp port 80 pass
+	rejects 1 "fd00::/129: prefix length must be 0-128" add fd00::/129 proto tcp port 80 pass
+	rejects 1 "fd00::/x: invalid IPv6 prefix" add fd00::/x proto tcp port 80 pass
+	rejects 1 "fd00:77::5/64: host bits set; did you mean fd00:77::/64?" \
+		add fd00:77::5/64 proto tcp port 80 pass
+	rejects 1 "fd00:99::2/120: host bits set; did you mean fd00:99::/120?" \
+		add fd00:77::/64 proto tcp port 80 pass from fd00:99::2/120
+}
+
+@test "a family mismatch between destination, source and listener is one error: exit 1" {
+	rejects 1 "from 10.0.0.0/8: an IPv4 source for an IPv6 rule (fd00:77::/64)" \
+		add fd00:77::/64 proto tcp port 80 pass from 10.0.0.0/8
+	rejects 1 "from fd00::/8: an IPv6 source for an IPv4 rule ($VNET)" \
+		add "$VNET" proto tcp port 80 pass from fd00::/8
+	rejects 1 "redirect [::1]:9999: an IPv6 listener for an IPv4 rule ($VNET)" \
+		add "$VNET" proto tcp port 80 redirect "[::1]:9999"
+	rejects 1 "redirect 127.0.0.1:9999: an IPv4 listener for an IPv6 rule (fd00:77::/64)" \
+		add fd00:77::/64 proto tcp port 80 redirect 127.0.0.1:9999
+	rejects 1 "from 10.0.0.0/8: an IPv4 source for an IPv6 rule" \
+		del fd00:77::/64 proto tcp port 80 from 10.0.0.0/8
+}
+
+@test "a bad IPv6 redirect target is refused: brackets, address, port" {
+	rejects 1 "::1:9999: invalid redirect address (an IPv6 one goes in brackets" \
+		add fd00:77::/64 proto tcp port 80 redirect ::1:9999
+	rejects 1 "[::1]9999: invalid redirect target ([ADDRESS]:PORT)" \
+		add fd00:77::/64 proto tcp port 80 redirect "[::1]9999"
+	rejects 1 "[fd00::zz]:9999: invalid redirect address" \
+		add fd00:77::/64 proto tcp port 80 redirect "[fd00::zz]:9999"
+	rejects 1 "[127.0.0.1]:9999: invalid redirect address" \
+		add fd00:77::/64 proto tcp port 80 redirect "[127.0.0.1]:9999"
+	rejects 1 "0: port must be 1-65535" \
+		add fd00:77::/64 proto tcp port 80 redirect "[::1]:0"
+}
+
+@test "an IPv6 batch line with a mismatch is refused whole, with its line" {
+	printf 'add %s pass\nadd fd00:77::/64 proto udp port 53 pass from 10.0.0.0/8\n' \
+		"$R_IP proto tcp port 22" >"$BATS_TEST_TMPDIR/mix.batch"
+	rejects 1 "line 2: from 10.0.0.0/8: an IPv4 source for an IPv6 rule" \
+		batch "$BATS_TEST_TMPDIR/mix.batch"
+}
+
 @test "attach of a missing interface exits 1: no such interface" {
 	rejects 1 "eth9: no such interface" attach eth9
 }

@@ -153,6 +153,106 @@ rejected() {
 	assert_output --partial "local $VNET dev lo"
 }
 
+splicer_routes6() {
+	timeout 10 ip -6 -n "$NS_R" route show table local proto "$SPLICER_RTPROTO"
+}
+
+@test "a router's IPv6 session: any source as 0.0.0.0/0, a source address with -n 32, -t PORT to [::1], -D, -L" {
+	enable_ipv6
+	attach_router
+
+	# service A: the IPv4 "any" source the router gives every intercept
+	run -0 --separate-stderr tool map_update -I -c fd00:172:16:240:: -m 64 -p tcp \
+		-o 0.0.0.0 -n 0 -l 80 -h 80 -t 9001 -s svcA
+	[ -z "$output$stderr" ]
+	run -0 table
+	assert_output "tcp $VNET6 ::/0 80-80 - redirect [::1]:9001 - svcA"
+
+	# service B: an IPv6 source written without a length, sent with -n 32
+	run -0 tool map_update -I -c fd00:172:16:240:: -m 64 -p tcp \
+		-o "$C_IP6_2" -n 32 -l 80 -h 80 -t 9002 -s svcB
+	# an IPv6 /32 without bits beyond it stays a /32
+	run -0 tool map_update -I -c fd00:172:16:240:: -m 64 -p udp \
+		-o fd00:99:: -n 32 -l 53 -h 53 -t 0 -s svcC -N vr
+	# and an IPv4 service beside them
+	run -0 tool map_update -I -c 172.16.240.0 -m 24 -p tcp \
+		-o 0.0.0.0 -n 0 -l 80 -h 80 -t 9001 -s svcA
+	run -0 table
+	assert_output - <<-EOF
+		tcp $VNET6 ::/0 80-80 - redirect [::1]:9001 - svcA
+		tcp $VNET6 $C_IP6_2/128 80-80 - redirect [::1]:9002 - svcB
+		udp $VNET6 fd00:99::/32 53-53 vr pass - - svcC
+		tcp 172.16.240.0/24 0.0.0.0/0 80-80 - redirect 127.0.0.1:9001 - svcA
+	EOF
+	# a restarting router sends the same insert: no second rule
+	run -0 tool map_update -I -c fd00:172:16:240:: -m 64 -p tcp \
+		-o "$C_IP6_2" -n 32 -l 80 -h 80 -t 9002 -s svcB
+	run -0 rule_count
+	assert_output 4
+
+	# -L with IPv6: -c/-m pick the family's prefix
+	run -0 tool map_update -L -c fd00:172:16:240:: -m 64
+	[ "${#lines[@]}" -eq 4 ]
+	refute_output --partial "172.16.240.0/24"
+	assert_output --partial "[::1]:9002"
+	run -0 tool map_update -L -c fd00:172:16:240:: -m 64 -p udp
+	[ "${#lines[@]}" -eq 2 ]
+
+	# an IPv6 source on an IPv4 rule, and other IPv4 sources on an IPv6
+	# rule, are refused
+	rejected map_update -I -c 172.16.240.0 -m 24 -p tcp -o "$C_IP6" -n 32 \
+		-l 81 -h 81 -t 9001
+	rejected map_update -I -c fd00:172:16:240:: -m 64 -p tcp -o 10.0.0.0 -n 8 \
+		-l 81 -h 81 -t 9001
+	rejected map_update -I -c fd00:172:16:240::5 -m 64 -p tcp \
+		-o 0.0.0.0 -n 0 -l 81 -h 81 -t 9001
+	rejected map_update -I -c fd00:172:16:240:: -m 129 -p tcp \
+		-o 0.0.0.0 -n 0 -l 81 -h 81 -t 9001
+
+	# the matching deletes, as the router sends them
+	run -0 --separate-stderr tool map_update -D -c fd00:172:16:240:: -m 64 -p tcp \
+		-o "$C_IP6_2" -n 32 -l 80 -h 80
+	[ -z "$output$stderr" ]
+	run -0 tool map_update -D -c fd00:172:16:240:: -m 64 -p udp \
+		-o fd00:99:: -n 32 -l 53 -h 53 -N vr
+	run -0 tool map_update -D -c fd00:172:16:240:: -m 64 -p tcp \
+		-o 0.0.0.0 -n 0 -l 80 -h 80
+	run -3 --separate-stderr tool map_update -D -c fd00:172:16:240:: -m 64 -p tcp \
+		-o 0.0.0.0 -n 0 -l 80 -h 80
+	assert_error "no such rule"
+	run -0 table
+	assert_output "tcp 172.16.240.0/24 0.0.0.0/0 80-80 - redirect 127.0.0.1:9001 - svcA"
+}
+
+@test "-r on an IPv6 intercept adds the IPv6 local route; the last delete takes it away" {
+	enable_ipv6
+	attach_router
+	run -0 tool map_update -I -c fd00:172:16:240:: -m 64 -p tcp -l 443 -h 443 -t 9001 -r -s web
+	run -0 tool map_update -I -c fd00:172:16:240:: -m 64 -p udp -l 443 -h 443 -t 9001 -r -s web
+	run -0 splicer_routes6
+	assert_output --regexp "^local $VNET6 dev lo "
+	[ "${#lines[@]}" -eq 1 ]
+	run -0 timeout 10 ip -6 -n "$NS_R" route show table local "$VNET6"
+	assert_output --partial "local $VNET6 dev lo proto $SPLICER_RTPROTO"
+	# IPv4 routes are untouched
+	run -0 splicer_routes
+	assert_output ""
+	run -0 tool map_update -D -c fd00:172:16:240:: -m 64 -p tcp -l 443 -r
+	run -0 splicer_routes6
+	assert_output --partial "local $VNET6 dev lo"
+	run -0 tool map_update -D -c fd00:172:16:240:: -m 64 -p udp -l 443 -r
+	run -0 splicer_routes6
+	assert_output ""
+	# -F flushes IPv6 routes too
+	run -0 tool map_update -I -c fd00:172:16:240:: -m 64 -p tcp -l 443 -h 443 -t 9001 -r
+	run -0 tool map_update -I -c 172.16.240.0 -m 24 -p tcp -l 443 -h 443 -t 9001 -r
+	run -0 tool map_update -F
+	run -0 splicer_routes6
+	assert_output ""
+	run -0 splicer_routes
+	assert_output ""
+}
+
 @test "-r adds the local route with the rule and the last delete takes it away" {
 	tcp_server "$NS_R" svc --bind 127.0.0.1 --tag --port 9001
 	attach_router

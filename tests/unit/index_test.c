@@ -415,8 +415,8 @@ static bool overlaps(const struct rule *r, const struct ix_region *g)
 {
 	__u8 len = r->k.dst_len < g->len ? r->k.dst_len : g->len;
 
-	return r->k.proto == g->proto &&
-	       !((ntohl(r->k.dst[0]) ^ ntohl(g->dst)) & mask4(len));
+	return r->k.family == g->family && r->k.proto == g->proto &&
+	       prefix_holds(g->dst, len, r->k.dst, len);
 }
 
 static void add_region(struct ix_region *g, size_t *n, const struct rule *r)
@@ -424,10 +424,14 @@ static void add_region(struct ix_region *g, size_t *n, const struct rule *r)
 	size_t i;
 
 	for (i = 0; i < *n; i++)
-		if (g[i].dst == r->k.dst[0] && g[i].len == r->k.dst_len &&
+		if (g[i].family == r->k.family &&
+		    !addr_cmp(g[i].dst, r->k.dst) && g[i].len == r->k.dst_len &&
 		    g[i].proto == r->k.proto)
 			return;
-	g[(*n)++] = (struct ix_region){ r->k.dst[0], r->k.dst_len, r->k.proto };
+	g[*n] = (struct ix_region){ .len = r->k.dst_len,
+				    .proto = r->k.proto,
+				    .family = r->k.family };
+	memcpy(g[(*n)++].dst, r->k.dst, sizeof(r->k.dst));
 }
 
 /* One random change to the live set l[0..*n); its prefix becomes a region. */

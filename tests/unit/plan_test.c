@@ -415,9 +415,9 @@ static bool near_ok(const struct rule *set, size_t n,
 					   set[i].k.dst_len :
 					   g->len;
 
-			if (set[i].k.proto == g->proto &&
-			    !((ntohl(set[i].k.dst[0]) ^ ntohl(g->dst)) &
-			      mask4(len)))
+			if (set[i].k.family == g->family &&
+			    set[i].k.proto == g->proto &&
+			    prefix_holds(g->dst, len, set[i].k.dst, len))
 				break;
 		}
 		if (j == d->n_reg)
