@@ -35,6 +35,23 @@ char LICENSE[] SEC("license") = "GPL";
 #define ICMP_ECHO 8
 #define ICMP_TIME_EXCEEDED 11
 
+/* linux/icmpv6.h and net/ndisc.h's numbers, for the same reason. */
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PKT_TOOBIG 2
+#define ICMPV6_TIME_EXCEED 3
+#define ICMPV6_PARAMPROB 4
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
+#define ICMPV6_MGM_QUERY 130
+#define NDISC_ROUTER_SOLICITATION 133
+#define NDISC_ROUTER_ADVERTISEMENT 134
+#define NDISC_NEIGHBOUR_SOLICITATION 135
+#define NDISC_NEIGHBOUR_ADVERTISEMENT 136
+#define NDISC_REDIRECT 137
+/* RFC 4861's shortest messages: 16 bytes, 24 with a target address. */
+#define ND_RA_LEN 16
+#define ND_NS_NA_LEN 24
+
 struct icmphdr {
 	__u8 type;
 	__u8 code;
@@ -196,7 +213,8 @@ struct tcp_timewait_sock {
  */
 static __always_inline bool reason_passes(int reason)
 {
-	return reason >= 0 && reason <= REASON_REDIRECTED;
+	return (reason >= 0 && reason <= REASON_REDIRECTED) ||
+	       reason == REASON_PASS_ND;
 }
 
 static __always_inline void count(struct counter *c, __u32 len)
@@ -236,17 +254,125 @@ struct pkt {
 	__u8 v6; /* an IPv6 packet */
 	__u8 hop_limit; /* IPv6 only */
 	__u8 icmp_code; /* ICMP and ICMPv6 */
-	__u8 pad3;
+	__u8 frag_nh; /* IPv6: the fragment header's next header */
+	__be32 frag_id; /* IPv6: the fragment header's id */
 };
 
+/* What parse_ip gives for a good IP header: which family it is. */
+#define PARSED_IPV4 REASON_MAX
+#define PARSED_IPV6 (REASON_MAX + 1)
+
+/* IPv6 next header values (linux/ipv6.h's NEXTHDR_* are in net/). */
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_ESP 50
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_NONE 59
+#define NEXTHDR_DEST 60
+#define NEXTHDR_MOBILITY 135
+#define NEXTHDR_HIP 139
+#define NEXTHDR_SHIM6 140
+#define NEXTHDR_EXP1 253
+#define NEXTHDR_EXP2 254
+#define IP6_MF 0x0001
+#define IP6_OFFSET 0xfff8 /* in bytes, already a multiple of 8 */
+
+/* An extension header of RFC 8200 or the IANA list of them. */
+static __always_inline bool ext_header(__u8 nh)
+{
+	return nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING ||
+	       nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_ESP ||
+	       nh == NEXTHDR_AUTH || nh == NEXTHDR_DEST ||
+	       nh == NEXTHDR_MOBILITY || nh == NEXTHDR_HIP ||
+	       nh == NEXTHDR_SHIM6 || nh == NEXTHDR_EXP1 || nh == NEXTHDR_EXP2;
+}
+
 /*
- * Parses the IPv6 header at ip into p: the addresses, the upper-layer
- * protocol and where its header is. A drop reason, or REASON_MAX.
+ * Walks the extension headers from p->l4_off to the upper-layer header,
+ * at most SPLICER_MAX_EXT_HEADERS of them: hop-by-hop (first only),
+ * destination options, routing with segments left 0 (and never type 0),
+ * one fragment header. Anything else that is an extension header (AH and
+ * ESP too, see README "Security model"), or one past the bound, cannot
+ * be judged: REASON_DROP_EXT_HEADER. A fragment after the first stops
+ * the walk at its fragment header: what follows belongs to the datagram.
+ * 0, or a drop reason. A global function: the verifier checks its loop
+ * once, alone.
+ */
+__noinline int ext_walk(struct __sk_buff *skb, struct pkt *p)
+{
+	__u32 off, end, len, i;
+	struct {
+		__u8 nh;
+		__u8 len;
+		__u8 b2, b3; /* routing: type, segments left */
+		__be32 id; /* fragment */
+	} h;
+	bool fragment = false;
+	__u16 fo;
+	__u8 nh;
+
+	if (!skb || !p)
+		return REASON_DROP_MALFORMED;
+	off = p->l4_off;
+	end = off + p->l4_len;
+	nh = p->proto;
+	for (i = 0; i < SPLICER_MAX_EXT_HEADERS; i++) {
+		if (!(nh == NEXTHDR_HOP && i == 0) && nh != NEXTHDR_ROUTING &&
+		    nh != NEXTHDR_FRAGMENT && nh != NEXTHDR_DEST)
+			break;
+		/* Every one of them is 8 bytes or more. */
+		if (off + 8 > end || bpf_skb_load_bytes(skb, off, &h, 8))
+			return REASON_DROP_MALFORMED;
+		len = (h.len + 1) * 8;
+		if (nh == NEXTHDR_ROUTING && (h.b2 == 0 || h.b3 != 0))
+			return REASON_DROP_EXT_HEADER;
+		if (nh == NEXTHDR_FRAGMENT) {
+			if (fragment)
+				return REASON_DROP_MALFORMED; /* a second one */
+			fragment = true;
+			len = 8;
+			fo = ((__u16)h.b2 << 8) | h.b3;
+			p->frag_nh = h.nh;
+			p->frag_id = h.id;
+			if (fo & IP6_OFFSET) {
+				/* RFC 1858, as for IPv4 */
+				if ((fo & IP6_OFFSET) < MIN_FRAG_OFFSET * 8)
+					return REASON_DROP_MALFORMED;
+				p->frag = FRAG_REST;
+				nh = h.nh;
+				off += len;
+				break;
+			}
+			/* RFC 8200 4.5: an atomic fragment is whole. */
+			if (fo & IP6_MF)
+				p->frag = FRAG_FIRST;
+			else
+				p->frag_id = 0, p->frag_nh = 0;
+		}
+		nh = h.nh;
+		off += len;
+	}
+	if (off > end)
+		return REASON_DROP_MALFORMED;
+	if (p->frag != FRAG_REST && ext_header(nh))
+		return REASON_DROP_EXT_HEADER;
+	p->proto = nh;
+	p->l4_len = end - off;
+	p->l4_off = off;
+	return 0;
+}
+
+/*
+ * Parses the IPv6 header at ip and its extension headers into p: the
+ * addresses, the upper-layer protocol and where its header is. A drop
+ * reason, or PARSED_IPV6.
  */
 static __always_inline int parse_ip6(struct __sk_buff *skb, struct pkt *p,
 				     struct ipv6hdr *ip, void *data_end)
 {
 	__u32 plen;
+	int reason;
 
 	if ((void *)(ip + 1) > data_end || ip->version != 6)
 		return REASON_DROP_MALFORMED;
@@ -261,13 +387,20 @@ static __always_inline int parse_ip6(struct __sk_buff *skb, struct pkt *p,
 	p->proto = ip->nexthdr;
 	p->l4_off = sizeof(struct ethhdr) + sizeof(*ip);
 	p->l4_len = plen;
-	return REASON_MAX;
+	if (!ext_header(p->proto))
+		return PARSED_IPV6;
+	reason = ext_walk(skb, p);
+	if (reason)
+		/* the verifier's bound: no other family's path from here */
+		return (__u32)reason < REASON_MAX ? reason :
+						    REASON_DROP_MALFORMED;
+	return PARSED_IPV6;
 }
 
 /*
  * Parses Ethernet and IPv4 or IPv6 into p. Returns -1 for ARP (which
- * passes), a drop reason, or REASON_MAX when p holds a well-formed IP
- * header.
+ * passes), a drop reason, or PARSED_IPV4 or PARSED_IPV6 when p holds a
+ * well-formed IP header.
  */
 static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 {
@@ -320,7 +453,7 @@ static __always_inline int parse_ip(struct __sk_buff *skb, struct pkt *p)
 	p->ip_id = ip->id;
 	p->l4_off = sizeof(*eth) + ihl;
 	p->l4_len = tot_len - ihl;
-	return REASON_MAX;
+	return PARSED_IPV4;
 }
 
 static __always_inline void tcp_fields(struct pkt *p, const struct tcphdr *th)
@@ -599,6 +732,135 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 	}
 }
 
+static __always_inline bool echo_sent6(const __be32 *peer, __be16 id)
+{
+	struct echo_key6 k = { .id = id };
+	__u64 *sent;
+
+	__builtin_memcpy(k.peer, peer, 16);
+	sent = bpf_map_lookup_elem(&echo_out6, &k);
+	return sent && bpf_ktime_get_ns() - *sent < SPLICER_ECHO_TIMEOUT_NS;
+}
+
+/*
+ * icmp_error for ICMPv6 (RFC 4443): the quoted packet follows the 8-byte
+ * ICMPv6 header. Its extension headers are not walked, but for one
+ * fragment header (a first fragment of a UDP datagram the host sent), so
+ * a quote of anything else is not the host's as far as splicer can tell.
+ */
+static __always_inline int icmp6_error(struct __sk_buff *skb,
+				       const struct pkt *p)
+{
+	struct {
+		__u8 nh;
+		__u8 pad;
+		__be16 frag_off;
+		__be32 id;
+	} fh;
+	struct ipv6hdr ip;
+	__be16 ports[3]; /* ICMPv6: type/code, checksum, echo id */
+	struct pkt inner = { .v6 = 1 };
+	__u32 off = p->l4_off + sizeof(struct icmphdr), need;
+	__u8 nh;
+
+	need = sizeof(struct icmphdr) + sizeof(ip) + sizeof(ports);
+	if (p->l4_len < need || bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
+		return REASON_DROP_MALFORMED;
+	if (ip.version != 6)
+		return REASON_DROP_MALFORMED;
+	off += sizeof(ip);
+	nh = ip.nexthdr;
+	if (nh == NEXTHDR_FRAGMENT) {
+		need += sizeof(fh);
+		if (p->l4_len < need ||
+		    bpf_skb_load_bytes(skb, off, &fh, sizeof(fh)))
+			return REASON_DROP_MALFORMED;
+		/* Only the first fragment quotes ports. */
+		if (fh.frag_off & bpf_htons(IP6_OFFSET))
+			return REASON_DROP_NO_RULE;
+		nh = fh.nh;
+		off += sizeof(fh);
+	}
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+		return REASON_DROP_MALFORMED;
+	if (nh == IPPROTO_ICMPV6)
+		return ((__u8 *)ports)[0] == ICMPV6_ECHO_REQUEST &&
+				       echo_sent6(ip.daddr.in6_u.u6_addr32,
+						  ports[2]) ?
+			       REASON_PASS_ICMP :
+			       REASON_DROP_NO_RULE;
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+		return REASON_DROP_NO_RULE;
+	/* The quoted packet went out; a reply to it would come back so. */
+	inner.proto = nh;
+	__builtin_memcpy(inner.saddr, &ip.daddr, 16);
+	__builtin_memcpy(inner.daddr, &ip.saddr, 16);
+	inner.sport = ports[1];
+	inner.dport = ports[0];
+	{
+		__u32 ignored;
+
+		return established(skb, &inner, &ignored, true) == EST_NONE ?
+			       REASON_DROP_NO_RULE :
+			       REASON_PASS_ICMP;
+	}
+}
+
+static __always_inline bool link_local(const __be32 *addr)
+{
+	return (addr[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000);
+}
+
+/*
+ * ICMPv6. Neighbour discovery is what keeps the host on the link: its
+ * messages pass when they meet RFC 4861's host checks (hop limit 255, so
+ * they were not routed; code 0; long enough; a router advertisement from
+ * a link-local address), and are malformed otherwise. Redirects and
+ * router solicitations (for routers only) are dropped. Of MLD only
+ * queries pass, link-local and with hop limit 1 (RFC 2710, RFC 3810): a
+ * host must answer them or a snooping switch stops sending it the
+ * multicast it listens to, ND's own included; other hosts' reports and
+ * dones are of no use to it.
+ */
+static __always_inline int icmp6_decide(struct __sk_buff *skb,
+					const struct pkt *p,
+					const struct iface_cfg *cfg)
+{
+	switch (p->icmp_type) {
+	case ICMPV6_ECHO_REPLY:
+		return echo_sent6(p->saddr, p->sport) ? REASON_PASS_ICMP :
+							REASON_DROP_NO_RULE;
+	case ICMPV6_ECHO_REQUEST:
+		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
+				       own_address(skb, p, true) ?
+			       REASON_PASS_ICMP :
+			       REASON_DROP_NO_RULE;
+	case ICMPV6_DEST_UNREACH:
+	case ICMPV6_PKT_TOOBIG:
+	case ICMPV6_TIME_EXCEED:
+	case ICMPV6_PARAMPROB:
+		return icmp6_error(skb, p);
+	case NDISC_ROUTER_ADVERTISEMENT:
+		return p->hop_limit == 255 && p->icmp_code == 0 &&
+				       p->l4_len >= ND_RA_LEN &&
+				       link_local(p->saddr) ?
+			       REASON_PASS_ND :
+			       REASON_DROP_MALFORMED;
+	case NDISC_NEIGHBOUR_SOLICITATION:
+	case NDISC_NEIGHBOUR_ADVERTISEMENT:
+		return p->hop_limit == 255 && p->icmp_code == 0 &&
+				       p->l4_len >= ND_NS_NA_LEN ?
+			       REASON_PASS_ND :
+			       REASON_DROP_MALFORMED;
+	case ICMPV6_MGM_QUERY:
+		return p->hop_limit == 1 && link_local(p->saddr) ?
+			       REASON_PASS_ND :
+			       REASON_DROP_NO_RULE;
+	default:
+		return REASON_DROP_NO_RULE;
+	}
+}
+
 #include "lookup.bpf.h"
 
 /* Hands the packet to the redirect target's socket; false if none. */
@@ -762,6 +1024,32 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
  * kernel reassembles after tc, and the whole is judged by its first
  * fragment's verdict. Anything else without ports is dropped.
  */
+static __always_inline int frag_rest6(const struct pkt *p)
+{
+	struct frag_key6 k = { .id = p->frag_id, .proto = p->frag_nh };
+	struct frag_val *v;
+
+	__builtin_memcpy(k.saddr, p->saddr, 16);
+	__builtin_memcpy(k.daddr, p->daddr, 16);
+	v = bpf_map_lookup_elem(&frag_flows6, &k);
+	if (!v || bpf_ktime_get_ns() > v->expires_ns)
+		return REASON_DROP_FRAGMENT;
+	return v->reason;
+}
+
+static __always_inline void frag_first6(const struct pkt *p, int reason)
+{
+	struct frag_key6 k = { .id = p->frag_id, .proto = p->frag_nh };
+	struct frag_val v = {
+		.expires_ns = bpf_ktime_get_ns() + SPLICER_FRAG_TIMEOUT_NS,
+		.reason = reason,
+	};
+
+	__builtin_memcpy(k.saddr, p->saddr, 16);
+	__builtin_memcpy(k.daddr, p->daddr, 16);
+	bpf_map_update_elem(&frag_flows6, &k, &v, BPF_ANY);
+}
+
 static __always_inline int frag_rest(const struct pkt *p)
 {
 	struct frag_key k = {
@@ -803,22 +1091,45 @@ static __always_inline int decide_ip(struct __sk_buff *skb,
 	int reason;
 
 	if (p->frag == FRAG_REST)
-		return frag_rest(p);
+		return v6 ? frag_rest6(p) : frag_rest(p);
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || icmp) {
 		reason = parse_l4(skb, p, v6);
 		if (reason != REASON_MAX)
 			return loopback ? REASON_PASS_LOOPBACK : reason;
 	}
 	if (icmp)
-		reason = v6 ? REASON_DROP_NO_RULE : icmp_decide(skb, p, cfg);
+		reason = v6 ? icmp6_decide(skb, p, cfg) :
+			      icmp_decide(skb, p, cfg);
 	else if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)
 		reason = transport_decide(skb, p, loopback, reinjected, v6);
 	else
 		reason = REASON_DROP_NO_RULE;
 
-	if (p->frag == FRAG_FIRST && reason_passes(reason))
-		frag_first(p, reason);
+	if (p->frag == FRAG_FIRST && reason_passes(reason)) {
+		if (v6)
+			frag_first6(p, reason);
+		else
+			frag_first(p, reason);
+	}
 	return reason;
+}
+
+/* decide6's flags beside the interface's: the packet came back marked. */
+#define DECIDE_REINJECTED (1U << 31)
+
+/*
+ * decide_ip for IPv6. A global function: the verifier checks the IPv6
+ * decision once, alone, not once for every state the caller reaches it
+ * in; the interface's flags come as a value.
+ */
+__noinline int decide6(struct __sk_buff *skb, struct pkt *p, __u32 flags)
+{
+	struct iface_cfg cfg = { .flags = flags };
+
+	if (!skb || !p)
+		return REASON_DROP_MALFORMED;
+	return decide_ip(skb, &cfg, p, flags & SPLICER_IFACE_LOOPBACK,
+			 flags & DECIDE_REINJECTED, true);
 }
 
 /* Decides the packet's fate; p is left holding what the exit reports. */
@@ -838,19 +1149,22 @@ static __always_inline int decide(struct __sk_buff *skb,
 		return loopback ? REASON_PASS_LOOPBACK : REASON_PASS_ARP;
 	if (loopback)
 		/* On lo, only TCP and UDP can be redirected; all else passes. */
-		if (reason != REASON_MAX || p->frag == FRAG_REST ||
+		if ((reason != PARSED_IPV4 && reason != PARSED_IPV6) ||
+		    p->frag == FRAG_REST ||
 		    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
 			return REASON_PASS_LOOPBACK;
-	if (reason != REASON_MAX)
-		return reason;
 	/*
 	 * Each family has its own copy of the rest, with v6 a constant:
 	 * IPv4 packets pay nothing for IPv6, and the verifier walks each
 	 * copy without the other's branches.
 	 */
-	if (p->v6)
-		return decide_ip(skb, cfg, p, loopback, reinjected, true);
-	return decide_ip(skb, cfg, p, loopback, reinjected, false);
+	if (reason == PARSED_IPV4)
+		return decide_ip(skb, cfg, p, loopback, reinjected, false);
+	if (reason != PARSED_IPV6)
+		return reason;
+	return decide6(skb, p,
+		       (cfg ? cfg->flags : 0) |
+			       (reinjected ? DECIDE_REINJECTED : 0));
 }
 
 /*
@@ -961,6 +1275,27 @@ int splicer_ingress(struct __sk_buff *skb)
 	return reason_passes(reason) ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
+/* splicer_egress for IPv6: echo requests without extension headers. */
+static __always_inline int egress6(struct __sk_buff *skb)
+{
+	struct {
+		struct ipv6hdr ip;
+		struct icmphdr icmp;
+	} h;
+	struct echo_key6 k = {};
+	__u64 now;
+
+	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &h, sizeof(h)) ||
+	    h.ip.nexthdr != IPPROTO_ICMPV6 ||
+	    h.icmp.type != ICMPV6_ECHO_REQUEST)
+		return TC_ACT_OK;
+	__builtin_memcpy(k.peer, &h.ip.daddr, 16);
+	k.id = h.icmp.id;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&echo_out6, &k, &now, BPF_ANY);
+	return TC_ACT_OK;
+}
+
 /*
  * Egress only takes notes: the echo requests the host sends, so that
  * their replies (and ICMP errors about them) may come back in. It never
@@ -976,6 +1311,8 @@ int splicer_egress(struct __sk_buff *skb)
 	struct echo_key k = {};
 	__u64 now;
 
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return egress6(skb);
 	if (skb->protocol != bpf_htons(ETH_P_IP) ||
 	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &h.ip,
 			       sizeof(h.ip)) ||

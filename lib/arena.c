@@ -131,6 +131,8 @@ static int read_live(struct arena *a)
 		a->header = 0;
 		memset(&a->base, 0, sizeof(a->base));
 		memset(&a->delta, 0, sizeof(a->delta));
+		memset(&a->base6, 0, sizeof(a->base6));
+		memset(&a->delta6, 0, sizeof(a->delta6));
 		memset(&a->meta, 0, sizeof(a->meta));
 		if (!h || h + SPLICER_IX_HDR_RECS > a->cap)
 			return 0;
@@ -139,6 +141,8 @@ static int read_live(struct arena *a)
 			return -ENOMEM;
 		a->base = hdr[SPLICER_IX_HDR_BASE].part;
 		a->delta = hdr[SPLICER_IX_HDR_DELTA].part;
+		a->base6 = hdr[SPLICER_IX_HDR_BASE6].part;
+		a->delta6 = hdr[SPLICER_IX_HDR_DELTA6].part;
 		a->meta = hdr[SPLICER_IX_HDR_META].meta;
 		a->header = h;
 		again = __atomic_load_n(&anchor(a)->header, __ATOMIC_ACQUIRE);
@@ -398,6 +402,8 @@ static int arena_grow(struct arena *a, size_t need)
 	big.header = a->header;
 	big.base = a->base;
 	big.delta = a->delta;
+	big.base6 = a->base6;
+	big.delta6 = a->delta6;
 	big.meta = a->meta;
 	arena_unmap(a);
 	*a = big;
@@ -550,6 +556,9 @@ int arena_publish(const struct state *st, struct arena *a,
 	hdr[SPLICER_IX_HDR_BASE].part = pub->base ? base.part : a->base;
 	hdr[SPLICER_IX_HDR_DELTA].part = delta.part;
 	hdr[SPLICER_IX_HDR_META].meta = meta;
+	/* IPv6's parts are in the records of IPv4's (lo, hi cover both) */
+	hdr[SPLICER_IX_HDR_BASE6].part = pub->base ? base.part6 : a->base6;
+	hdr[SPLICER_IX_HDR_DELTA6].part = delta.part6;
 	/* The commit point: one aligned store, after every record it names. */
 	__atomic_store_n(&anchor(a)->header, delta.at, __ATOMIC_RELEASE);
 	/* ... or, for a new arena, taking the slot */
@@ -560,6 +569,8 @@ int arena_publish(const struct state *st, struct arena *a,
 	a->header = delta.at;
 	a->base = hdr[SPLICER_IX_HDR_BASE].part;
 	a->delta = delta.part;
+	a->base6 = hdr[SPLICER_IX_HDR_BASE6].part;
+	a->delta6 = delta.part6;
 	a->meta = meta;
 out:
 	index_build_free(&base);

@@ -29,7 +29,8 @@ struct arena {
 	} win[ARENA_WINDOWS];
 	size_t n_win;
 	__u32 header; /* the live header block; 0: nothing published */
-	struct ix_part base, delta;
+	struct ix_part base, delta; /* IPv4's: their records hold IPv6's */
+	struct ix_part base6, delta6;
 	struct ix_meta meta;
 };
 
