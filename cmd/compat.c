@@ -221,9 +221,6 @@ static int build_rule(const struct compat_args *a, struct rule *r)
 		err = parse_service(a->s, r->v.service);
 	if (insert && a->route)
 		r->v.flags |= SPLICER_RULE_ROUTE;
-	/* Until the index compiles IPv6 rules. */
-	if (!err && r->k.family == AF_INET6)
-		err = err_usage("%s: IPv6 rules are not supported yet", a->c);
 	return err;
 }
 

@@ -115,13 +115,13 @@ static int del_wild(const struct delta_in *in, struct delta_plan *p,
 {
 	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	struct rule_key k = { .family = c->r.k.family,
-			      .dst = { c->r.k.dst[0] },
 			      .dst_len = c->r.k.dst_len };
 	const struct rule *live;
 	struct rule_key *keys = NULL;
 	size_t n = 0, cap = 0, i, j;
 	int err = 0;
 
+	memcpy(k.dst, c->r.k.dst, sizeof(k.dst));
 	if (c->kind == CHANGE_DEL_ANY_HIGH) {
 		k = c->r.k;
 		k.port_hi = 0;

@@ -239,10 +239,6 @@ int parse_rule(int argc, char **argv, bool with_action, struct rule *r)
 	err = rule_families(&w, argv[0]);
 	if (!err && w.dev)
 		err = rule_dev(w.dev, with_action, &r->k.ifindex);
-	/* Until the index compiles IPv6 rules. */
-	if (!err && r->k.family == AF_INET6)
-		err = err_usage("%s: IPv6 rules are not supported yet",
-				argv[0]);
 	return err;
 }
 

@@ -120,9 +120,8 @@ static int delta_routes(const struct rule_set *base, const struct rule *before,
 					g->dst, g->len, g->family);
 		will = delta_wants_route(base->r, base->n, after, n_after,
 					 g->dst, g->len, g->family);
-		/* IPv6 local routes: not yet */
-		if (was != will && will == add && g->family == AF_INET)
-			err = route_local(add, g->dst[0], g->len);
+		if (was != will && will == add)
+			err = route_local_of(add, g->family, g->dst, g->len);
 	}
 	return err;
 }

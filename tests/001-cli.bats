@@ -183,7 +183,7 @@ teardown() { common_teardown; }
 	[ "$(jq -S . <<<"$compact")" = "$(jq -S . <<<"$pretty")" ]
 	run -0 --separate-stderr splicer -j -p stats
 	[ "${#lines[@]}" -gt 1 ]
-	json_true "$output" '.schema == 1'
+	json_true "$output" '.schema == 2'
 }
 
 @test "-j: every command that prints answers one JSON object on stdout" {

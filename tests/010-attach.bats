@@ -43,7 +43,7 @@ refute_splicer_filter() {
 	run -0 --separate-stderr splicer -j stats
 	local js=$output
 	run -0 jq -ec '.schema' <<<"$js"
-	assert_output 1
+	assert_output 2
 	run -0 jq -ec '.interfaces[] | select(.name == "vr") | [.ifindex, .loopback, .attached, .addresses]' <<<"$js"
 	assert_output "[$ifindex,false,true,[\"$R_IP\"]]"
 	# only the interface that was attached

@@ -32,7 +32,7 @@ assert_bytes() {
 	json_true "$js" '.schema == 1 and (.rules | length) == 3'
 	# field names and types of every rule
 	json_true "$js" 'all(.rules[];
-		(keys == (["id","proto","dst","src","port_low","port_high","dev",
+		(keys == (["id","family","proto","dst","src","port_low","port_high","dev",
 			"action","to","route","service","packets","bytes"] | sort)) and
 		(.id | type) == "number" and (.packets | type) == "number" and
 		(.bytes | type) == "number" and (.route | type) == "boolean")'
@@ -47,19 +47,69 @@ assert_bytes() {
 	assert_output '["pass",null,"svc-3EfIhX",0,0]'
 }
 
-@test "stats -j follows schema 1 with every documented counter" {
+@test "stats -j follows schema 2: totals of both families, ipv4 and ipv6 objects" {
 	attach_router
 	run -0 --separate-stderr splicer -j stats
 	local js=$output
-	json_true "$js" '.schema == 1'
+	json_true "$js" '.schema == 2'
 	json_true "$js" '[.interfaces[] | select(.name == "vr")] | length == 1'
+	local v4='["arp","dhcp","ssh","established","rule_pass","loopback","icmp"]'
+	local d4='["no_rule","rule_drop","no_listener","malformed","fragment"]'
 	json_true "$js" '.interfaces[] | select(.name == "vr") |
 		(keys | contains(["name","ifindex","loopback","attached","icmp_echo",
-			"addresses","passed","redirected","dropped"])) and
-		(.passed | keys == (["arp","dhcp","ssh","established","rule_pass","loopback","icmp"] | sort)) and
-		(.dropped | keys == (["no_rule","rule_drop","no_listener","not_ip","malformed","fragment","vlan"] | sort)) and
-		all(.passed[], .dropped[], .redirected;
+			"addresses","passed","redirected","dropped","ipv4","ipv6"])) and
+		(.passed | keys == ('"$v4"' + ["nd"] | sort)) and
+		(.dropped | keys == ('"$d4"' + ["not_ip","vlan","ext_header"] | sort)) and
+		(.ipv4 | keys == ["dropped","passed","redirected"]) and
+		(.ipv4.passed | keys == ('"$v4"' | sort)) and
+		(.ipv4.dropped | keys == ('"$d4"' | sort)) and
+		(.ipv6.passed | keys == ('"$v4"' + ["nd"] | sort)) and
+		(.ipv6.dropped | keys == ('"$d4"' + ["ext_header"] | sort)) and
+		all(.passed[], .dropped[], .redirected, .ipv4.passed[], .ipv4.dropped[],
+			.ipv4.redirected, .ipv6.passed[], .ipv6.dropped[], .ipv6.redirected;
 			keys == ["bytes","packets"] and (.packets | type) == "number" and (.bytes | type) == "number")'
+}
+
+# udp6_send NS ADDR PORT N: N IPv6 datagrams of PAYLOAD bytes, unanswered
+udp6_send() {
+	timeout 15 ip netns exec "$1" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[3])):
+    s.sendto(b"x" * int(sys.argv[4]), (sys.argv[1], int(sys.argv[2])))
+' "$2" "$3" "$4" "$PAYLOAD"
+}
+
+@test "stats counts each family apart and the totals are their sum" {
+	enable_ipv6
+	attach_router
+	run -0 splicer add "$R_IP" proto udp port 5000 drop
+	run -0 splicer add "$R_IP6" proto udp port 5000 drop
+	# the peer's neighbour entry for R_IP6, so no solicitation is needed
+	run -0 timeout 10 ip -n "$NS_C" -6 neigh replace "$R_IP6" \
+		lladdr "$(mac_of "$NS_R" vr)" dev vc nud permanent
+	run -0 udp_client "$NS_C" --connect "$R_IP:5000" --count 3 --size $PAYLOAD --no-wait
+	run -0 udp6_send "$NS_C" "$R_IP6" 5000 4
+	wait_counter vr dropped.rule_drop.packets 7
+	run -0 iface_counter vr ipv4.dropped.rule_drop.packets
+	assert_output 3
+	run -0 iface_counter vr ipv6.dropped.rule_drop.packets
+	assert_output 4
+	run -0 rule_field "is_dst(\"$R_IP6/128\")" packets
+	assert_output 4
+	run -0 rule_field "is_dst(\"$R_IP6/128\")" family
+	assert_output ipv6
+	# the interface's addresses, both families, IPv4 first
+	run -0 iface_counter vr 'addresses | map(select(test(":")|not)) | length'
+	assert_output 1
+	run -0 iface_counter vr 'addresses | index("'"$R_IP6"'") != null'
+	assert_output true
+	run -0 iface_counter vr 'addresses | any(startswith("fe80:"))'
+	assert_output true
+	run -0 splicer stats
+	assert_output --regexp "dropped +rule_drop +7 +[0-9]+ +3 +[0-9]+ +4 +[0-9]+"
+	assert_output --regexp "dropped +not_ip +[0-9]+ +[0-9]+ +- +- +- +-"
+	assert_output --regexp "passed +nd +[0-9]+ +[0-9]+ +- +- +[0-9]+ +[0-9]+"
 }
 
 @test "n udp datagrams to a drop rule count n packets and their bytes on the rule and as rule_drop" {

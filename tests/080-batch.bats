@@ -225,6 +225,81 @@ bad_batch() {
 	assert_equal "$(rules_only)" "$list_before"
 }
 
+splicer_routes6() {
+	timeout 10 ip -6 -n "$NS_R" route show table local proto "$SPLICER_RTPROTO"
+}
+
+@test "both families: save, flush, batch, save is the identity, routes included" {
+	enable_ipv6
+	add_varied_rules
+	run -0 splicer add "$VNET6" proto tcp port 80 redirect 9001 route service web6
+	run -0 splicer add "$VNET6" proto tcp port 80 redirect "[$R_IP6]:9002" from "$C_IP6_2"
+	run -0 splicer add "$VNET6" proto udp port 5000-5010 pass from fd00:99::/64 dev vr
+	run -0 splicer add fd00:172:16:241::/64 proto udp port 53 redirect 5353 dev xr route
+	run -0 splicer add "$R_IP6" proto tcp port 8443 drop
+	run -0 splicer add ::/0 proto tcp port 8080 pass
+	run -0 --separate-stderr splicer save
+	local saved=$output
+	assert_output - <<-EOF
+		add $VNET proto tcp port 80 redirect 9001 route service web
+		add $VNET proto tcp port 80 redirect 9002 from $C_IP2/32
+		add $VNET proto udp port 5000-5010 pass from 10.99.0.0/24 dev vr
+		add 172.16.241.0/24 proto tcp port 81 redirect $X_IP:7777 dev xr route
+		add $R_IP/32 proto udp port 53 drop service dns-block
+		add 0.0.0.0/0 proto tcp port 8080 pass
+		add $VNET6 proto tcp port 80 redirect 9001 route service web6
+		add $VNET6 proto tcp port 80 redirect [$R_IP6]:9002 from $C_IP6_2/128
+		add $VNET6 proto udp port 5000-5010 pass from fd00:99::/64 dev vr
+		add fd00:172:16:241::/64 proto udp port 53 redirect 5353 dev xr route
+		add $R_IP6/128 proto tcp port 8443 drop
+		add ::/0 proto tcp port 8080 pass
+	EOF
+	run -0 --separate-stderr splicer -j list
+	json_true "$output" '[.rules[] | select(.family == "ipv6")] | length == 6'
+	json_true "$output" '[.rules[] | select(.dst == "'"$VNET6"'" and .port_low == 80 and .src == "::/0")][0].to == "[::1]:9001"'
+	local list_before routes_before routes6_before
+	list_before=$(rules_only)
+	routes_before=$(splicer_routes)
+	routes6_before=$(splicer_routes6)
+	[ "$(grep -c . <<<"$routes6_before")" -eq 2 ]
+	run -0 timeout 10 ip -6 -n "$NS_R" route show table local "$VNET6"
+	assert_output --partial "local $VNET6 dev lo proto $SPLICER_RTPROTO"
+
+	run -0 --separate-stderr splicer flush
+	run -0 rule_count
+	assert_output 0
+	run -0 splicer_routes
+	assert_output ""
+	run -0 splicer_routes6
+	assert_output ""
+
+	run -0 splicer batch <<<"$saved"
+	run -0 splicer save
+	assert_equal "$output" "$saved"
+	assert_equal "$(rules_only)" "$list_before"
+	assert_equal "$(splicer_routes)" "$routes_before"
+	assert_equal "$(splicer_routes6)" "$routes6_before"
+
+	# a batch mixing families: del of an IPv6 rule and its route, add one
+	run -0 splicer batch <<-EOF
+		del fd00:172:16:241::/64 proto udp port 53 dev xr
+		del $VNET6 proto tcp port 80
+		add fd00:172:16:242::/64 proto tcp port 443 redirect 9443 route
+		del $VNET proto tcp port 80
+	EOF
+	run -0 splicer_routes6
+	assert_output --regexp "^local fd00:172:16:242::/64 dev lo"
+	[ "${#lines[@]}" -eq 1 ]
+	run -0 splicer_routes
+	assert_output --partial "172.16.241.0/24"
+	refute_output --partial "$VNET"
+
+	# apply restores both families from there
+	run -0 splicer apply - <<<"$saved"
+	assert_equal "$(rules_only)" "$list_before"
+	assert_equal "$(splicer_routes6)" "$routes6_before"
+}
+
 @test "save -j wraps the lines in a versioned object; save on no rules prints nothing" {
 	run -0 --separate-stderr splicer save
 	assert_output ""

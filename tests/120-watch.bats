@@ -87,6 +87,68 @@ ssh_dropped() {
 	ssh_passes "$NEW_IP"
 }
 
+# has_addr IFACE ADDR: ADDR is in IFACE's SSH allowance
+has_addr() {
+	local js
+	js=$(splicer -j stats) || return 1
+	jq -e --arg n "$1" --arg a "$2" \
+		'[.interfaces[] | select(.name == $n) | .addresses[]] | index($a) != null' \
+		<<<"$js" >/dev/null
+}
+
+# tentative ADDR: vr's ADDR is still in duplicate address detection
+tentative() {
+	timeout 10 ip -n "$NS_R" -6 -o addr show dev vr | grep -F " $1/" | grep -q tentative
+}
+
+@test "IPv6: the allowance follows address add, DAD, deprecation, removal and expiry" {
+	enable_ipv6
+	printf 'attach vr\n' >"$CONF"
+	start_watch --config "$CONF"
+	# link-local and the global address from the start
+	wait_for has_addr vr "$R_IP6" || fail "allowance: $(addresses_of vr)"
+	local ll
+	ll=$(timeout 10 ip -n "$NS_R" -6 -o addr show dev vr scope link |
+		awk '{ sub("/.*", "", $4); print $4 }')
+	has_addr vr "$ll"
+	has_addr vr "$R_IP"
+
+	# a manual address, as a DHCPv6 client adds one
+	timeout 10 ip -n "$NS_R" addr add fd00:99::5/64 dev vr nodad
+	wait_for -t 3 has_addr vr fd00:99::5 || fail "not added: $(watch_log)"
+	wait_for watch_logged "vr: fd00:99::5/64 added; SSH allowed to .*fd00:99::5"
+
+	# an address in DAD is not the host's yet; it is once DAD is done
+	in_r sysctl -q -w net.ipv6.conf.vr.accept_dad=1 net.ipv6.conf.vr.dad_transmits=2
+	timeout 10 ip -n "$NS_R" addr add fd00:99::6/64 dev vr
+	tentative fd00:99::6 || fail "fd00:99::6 is not tentative"
+	while tentative fd00:99::6; do
+		! has_addr vr fd00:99::6 || fail "a tentative address is allowed"
+		sleep 0.1
+	done
+	wait_for -t 3 has_addr vr fd00:99::6 || fail "not added after DAD: $(watch_log)"
+
+	# deprecated (preferred lifetime 0): still the host's
+	timeout 10 ip -n "$NS_R" addr change fd00:99::5/64 dev vr preferred_lft 0
+	wait_for "timeout 10 ip -n $NS_R -6 addr show dev vr | grep -A1 fd00:99::5 | grep -q deprecated"
+	sleep 0.5
+	has_addr vr fd00:99::5
+
+	# removal
+	timeout 10 ip -n "$NS_R" addr del fd00:99::5/64 dev vr
+	wait_for -t 3 "! has_addr vr fd00:99::5" || fail "not removed: $(watch_log)"
+	wait_for watch_logged "vr: fd00:99::5/64 removed; SSH allowed to"
+
+	# expiry of the valid lifetime, as a SLAAC address that is not renewed
+	timeout 10 ip -n "$NS_R" addr add fd00:99::7/64 dev vr nodad valid_lft 2 preferred_lft 1
+	wait_for -t 3 has_addr vr fd00:99::7
+	wait_for -t 6 "! has_addr vr fd00:99::7" || fail "not expired: $(addresses_of vr)"
+	has_addr vr "$R_IP6"
+	has_addr vr fd00:99::6
+	run -0 addresses_of vr
+	refute_output --partial "fd00:99::5"
+}
+
 @test "a deleted and re-created interface is attached again: its rules, dev rules too, and SSH work again" {
 	cat >"$CONF" <<-EOF
 		attach vr icmp-echo on
