@@ -79,9 +79,9 @@ EVENT_FIELDS='select(.reason != "arp") | {iface, proto, src, sport, dst, dport,
 	assert_equal "${lines[1]}" "{\"iface\":\"vr\",\"proto\":\"udp\",\"src\":\"$C_IP\",\"sport\":41002,\"dst\":\"$R_IP\",\"dport\":5000,\"tcp_flags\":null,\"verdict\":\"drop\",\"reason\":\"no_rule\",\"rule\":null}"
 	assert_equal "${lines[2]}" "{\"iface\":\"vr\",\"proto\":\"tcp\",\"src\":\"$C_IP\",\"sport\":41003,\"dst\":\"$R_IP\",\"dport\":22,\"tcp_flags\":[\"syn\"],\"verdict\":\"pass\",\"reason\":\"ssh\",\"rule\":null}"
 	# every object carries every documented field; ARP, if any, is a pass
-	run -0 jq -se 'all(.[]; keys == (["time","iface","ifindex","proto","src",
-		"sport","dst","dport","tcp_flags","icmp_type","len","verdict",
-		"reason","rule"] | sort) and (.len | type) == "number" and
+	run -0 jq -se 'all(.[]; keys == (["time","iface","ifindex","proto","family",
+		"src","sport","dst","dport","tcp_flags","icmp_type","icmp_name","len",
+		"verdict","reason","rule"] | sort) and (.len | type) == "number" and
 		(.time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{6}Z$")))
 		and all(.[] | select(.reason == "arp"); .verdict == "pass" and .proto == "arp")' \
 		"$BATS_TEST_TMPDIR/mon.out"
@@ -106,6 +106,52 @@ EVENT_FIELDS='select(.reason != "arp") | {iface, proto, src, sport, dst, dport,
 	run -0 cat "$BATS_TEST_TMPDIR/mon.err"
 	assert_line --index 0 "monitor: listening on all attached interfaces; interrupt to stop"
 	assert_line --index 1 --regexp "^monitor: [0-9]+ events, 1 shown, 0 lost$"
+}
+
+# send6 PORT...: one IPv6 datagram from the client to R_IP6 per port
+send6() {
+	timeout 15 ip netns exec "$NS_C" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("'"$C_IP6"'", 41020))
+for p in sys.argv[1:]:
+    s.sendto(b"x" * 64, ("'"$R_IP6"'", int(p)))
+' "$@"
+}
+
+IPV6_FIELDS='select(.family == "ipv6" and .reason != "nd") | {proto, family, src, sport, dst,
+	dport, icmp_type, icmp_name, verdict, reason, rule: (if .rule then .rule.id else null end)}'
+
+@test "IPv6 events: addresses whole, ICMPv6 type names, the rule that decided" {
+	enable_ipv6
+	attach_router
+	# the peer's neighbour entry, so no solicitation is needed
+	run -0 timeout 10 ip -n "$NS_C" -6 neigh replace "$R_IP6" \
+		lladdr "$(mac_of "$NS_R" vr)" dev vc nud permanent
+	run -0 splicer add "$R_IP6" proto udp port 5000 drop
+	local id
+	id=$(rule_field 'select(.family == "ipv6")' id)
+	start_monitor mon6 -j
+	run timeout 10 ip netns exec "$NS_C" ping -6 -c 1 -W 1 -I "$C_IP6" "$R_IP6"
+	run -0 send6 5000 6000
+	wait_for "[ \$(jq -c '$IPV6_FIELDS' '$BATS_TEST_TMPDIR/mon6.out' | wc -l) -ge 3 ]" ||
+		fail "events: $(cat "$BATS_TEST_TMPDIR/mon6.out")"
+	stop_monitor INT
+	run -0 jq -c "$IPV6_FIELDS" "$BATS_TEST_TMPDIR/mon6.out"
+	assert_equal "${#lines[@]}" 3
+	assert_equal "${lines[0]}" "{\"proto\":\"icmpv6\",\"family\":\"ipv6\",\"src\":\"$C_IP6\",\"sport\":null,\"dst\":\"$R_IP6\",\"dport\":null,\"icmp_type\":128,\"icmp_name\":\"echo-request\",\"verdict\":\"drop\",\"reason\":\"no_rule\",\"rule\":null}"
+	assert_equal "${lines[1]}" "{\"proto\":\"udp\",\"family\":\"ipv6\",\"src\":\"$C_IP6\",\"sport\":41020,\"dst\":\"$R_IP6\",\"dport\":5000,\"icmp_type\":null,\"icmp_name\":null,\"verdict\":\"drop\",\"reason\":\"rule_drop\",\"rule\":$id}"
+	assert_equal "${lines[2]}" "{\"proto\":\"udp\",\"family\":\"ipv6\",\"src\":\"$C_IP6\",\"sport\":41020,\"dst\":\"$R_IP6\",\"dport\":6000,\"icmp_type\":null,\"icmp_name\":null,\"verdict\":\"drop\",\"reason\":\"no_rule\",\"rule\":null}"
+
+	# the text form: [ADDR6]:PORT, and the type's name
+	start_monitor mon6t
+	run timeout 10 ip netns exec "$NS_C" ping -6 -c 1 -W 1 -I "$C_IP6" "$R_IP6"
+	run -0 send6 5000
+	wait_for "grep -q rule_drop '$BATS_TEST_TMPDIR/mon6t.out'"
+	stop_monitor TERM
+	run -0 grep -F "$C_IP6" "$BATS_TEST_TMPDIR/mon6t.out"
+	assert_line --regexp "^[0-9:.]+ vr icmpv6 $C_IP6 -> $R_IP6 \[type 128 echo-request\] drop no_rule$"
+	assert_line --regexp "^[0-9:.]+ vr udp \[$C_IP6\]:41020 -> \[$R_IP6\]:5000 drop rule_drop rule $id: udp $R_IP6/128 port 5000 drop$"
 }
 
 @test "rules added or changed while a monitor runs are named as they are now" {
@@ -255,7 +301,7 @@ EVENT_FIELDS='select(.reason != "arp") | {iface, proto, src, sport, dst, dport,
 	run -1 --separate-stderr splicer monitor reason nope
 	assert_error "nope: unknown reason"
 	run -1 --separate-stderr splicer monitor proto sctp
-	assert_error "sctp: unknown protocol (tcp, udp or icmp)"
+	assert_error "sctp: unknown protocol (tcp, udp, icmp or icmpv6)"
 	run -1 --separate-stderr splicer monitor dev nosuch0
 	assert_error "nosuch0: no such interface"
 	run -1 --separate-stderr splicer monitor dev
