@@ -8,7 +8,8 @@
  * IFACE, in the caller's network namespace, for these scenarios: a TCP
  * SYN to REDIRECT_TO (which a redirect rule must match, its target
  * LISTENER listening), a SYN to NO_MATCH_TO (no rule), a reply to a
- * connection this program opens itself, and for IPv4 an ARP request.
+ * connection this program opens itself, and an ARP request (IPv6: a
+ * neighbour solicitation for fd00:b1:1::1).
  * The three addresses are of one family, a.b.c.d:port or [ADDR6]:port,
  * and so are the scenarios' frames (an IPv6 reply is one over ::1).
  * (A test run cannot complete an assign, see below, so the redirect
@@ -164,6 +165,28 @@ static void arp_frame(struct frame *f)
 	eth->h_proto = htons(ETH_P_ARP);
 	memcpy(eth + 1, arp, sizeof(arp));
 	f->len = sizeof(*eth) + sizeof(arp);
+}
+
+/* A neighbour solicitation from src for fd00:b1:1::1, as RFC 4861 has it. */
+static void nd_frame(struct frame *f, const struct sockaddr_in6 *src)
+{
+	struct ethhdr *eth = (void *)f->data;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	unsigned char *icmp = (void *)(ip6 + 1);
+
+	memset(f, 0, sizeof(*f));
+	memcpy(eth->h_dest, "\x33\x33\xff\0\0\1", ETH_ALEN);
+	memcpy(eth->h_source, "\x02\0\0\0\0\2", ETH_ALEN);
+	eth->h_proto = htons(ETH_P_IPV6);
+	ip6->version = 6;
+	ip6->payload_len = htons(24);
+	ip6->nexthdr = IPPROTO_ICMPV6;
+	ip6->hop_limit = 255;
+	ip6->saddr = src->sin6_addr;
+	inet_pton(AF_INET6, "ff02::1:ff00:1", &ip6->daddr);
+	icmp[0] = 135; /* type: neighbour solicitation, code 0 */
+	inet_pton(AF_INET6, "fd00:b1:1::1", icmp + 8); /* the target */
+	f->len = sizeof(*eth) + sizeof(*ip6) + 24;
 }
 
 struct scenario {
@@ -394,7 +417,11 @@ int main(int argc, char **argv)
 	sc[n].name = "established";
 	tcp_frame(&sc[n].f, &srv, &peer, 0x10 /* ACK */);
 	sc[n++].want_reason = REASON_PASS_ESTABLISHED;
-	if (!v6) {
+	if (v6) {
+		sc[n].name = "nd";
+		nd_frame(&sc[n].f, &src);
+		sc[n++].want_reason = REASON_PASS_ND;
+	} else {
 		sc[n].name = "arp";
 		arp_frame(&sc[n].f);
 		sc[n++].want_reason = REASON_PASS_ARP;

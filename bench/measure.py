@@ -205,7 +205,7 @@ def timed_argvs(args):
 # -------------------------------------------------------------- report
 
 SCENARIOS = ("redirect", "no_match", "established", "arp")
-SCENARIOS6 = ("redirect", "no_match", "established")  # IPv6 frames
+SCENARIOS6 = ("redirect", "no_match", "established", "nd")  # IPv6
 PATHS = ("plain", "splicer", "nft", "plain6", "splicer6", "nft6")
 FLOORS = ("floor_return", "floor_lookup_assign", "floor_lookup_assign6")
 
@@ -430,7 +430,7 @@ def table(path):
         table_datapath(dp6, r.get("datapath6_last_vs_first", {}),
                        ("floor_return", "floor_lookup_assign",
                         "floor_lookup_assign6", "redirect", "no_match",
-                        "established"), cell6, "IPv6 rules")
+                        "established", "nd"), cell6, "IPv6 rules")
 
     cp = r.get("control_plane")
     if cp:
