@@ -16,3 +16,14 @@ PLAN_TEST="${BATS_TEST_DIRNAME}/../build/plan_test"
 		[ "${BASH_REMATCH[1]}" -gt 1000 ]
 	done
 }
+
+@test "IPv6 and mixed rule changes: random sequences and deltas match the model, without root" {
+	for fam in v6 mix; do
+		for seed in 1 2; do
+			run -0 timeout 120 setpriv --reuid=65534 --regid=65534 \
+				--clear-groups "$PLAN_TEST" "$seed" 3000 "$fam"
+			[[ "${lines[-1]}" =~ ^plan_test:\ ([0-9]+)\ checks,\ 0\ failed$ ]]
+			[ "${BASH_REMATCH[1]}" -gt 1000 ]
+		done
+	done
+}

@@ -254,6 +254,14 @@ static bool model_apply(struct model *m, struct model *grave, __u32 *max_id,
 	return true;
 }
 
+/* The families of the random changes: IPv4, IPv6 (v6) or both (mix). */
+static enum { FAM_V4, FAM_V6, FAM_MIX } fam_mode;
+
+static bool random_v6(void)
+{
+	return fam_mode == FAM_V6 || (fam_mode == FAM_MIX && rnd() % 2);
+}
+
 static struct rule_change random_change(void)
 {
 	struct rule_change c = {};
@@ -262,6 +270,12 @@ static struct rule_change random_change(void)
 	c.r.k.family = AF_INET;
 	c.r.k.dst[0] = htonl(0x0a000000 | (rnd() % 8) << 16);
 	c.r.k.dst_len = 16;
+	if (random_v6()) {
+		c.r.k.family = AF_INET6;
+		c.r.k.dst[0] = htonl(0xfd000000);
+		c.r.k.dst[1] = htonl((rnd() % 8) << 16);
+		c.r.k.dst_len = 48;
+	}
 	c.r.k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
 	c.r.k.port_lo = c.r.k.port_hi = 80 + rnd() % 4;
 	c.r.v.action = 1 + rnd() % 3;
@@ -386,10 +400,21 @@ static struct rule_change random_delta_change(void)
 	struct rule_change c = random_change();
 	__u8 len = lens[rnd() % 4];
 
-	c.r.k.family = AF_INET;
-	c.r.k.dst[0] = htonl((0x0a000000 | (rnd() % 3) << 16 |
-			      (rnd() % 3) << 8 | rnd() % 3) &
-			     mask4(len));
+	if (c.r.k.family == AF_INET6) {
+		static const __u8 lens6[] = { 0, 16, 32, 48, 64, 96, 127, 128 };
+
+		/* one bit in each stretch the lengths cut: 44 prefixes */
+		len = lens6[rnd() % 8];
+		c.r.k.dst[0] = htonl(0xfd000000 | rnd() % 2);
+		c.r.k.dst[1] = htonl((rnd() % 2) << 16);
+		c.r.k.dst[2] = htonl(rnd() % 2);
+		c.r.k.dst[3] = htonl(rnd() % 2);
+		prefix_mask(c.r.k.dst, len);
+	} else {
+		c.r.k.dst[0] = htonl((0x0a000000 | (rnd() % 3) << 16 |
+				      (rnd() % 3) << 8 | rnd() % 3) &
+				     mask4(len));
+	}
 	c.r.k.dst_len = len;
 	c.r.v.flags = rnd() % 4 ? 0 : SPLICER_RULE_ROUTE;
 	switch (rnd() % 12) {
@@ -428,6 +453,26 @@ static bool near_ok(const struct rule *set, size_t n,
 			return false;
 	}
 	return want == d->n_near;
+}
+
+/*
+ * Does delta_wants_route() over base and entries say what the merged set
+ * says: some rule of k's prefix and family asks for a route?
+ */
+static bool route_ok(const struct rule *base, size_t nb, const struct rule *e,
+		     size_t ne, const struct rule *set, size_t n,
+		     const struct rule_key *k)
+{
+	bool want = false;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		want |= set[i].k.family == k->family &&
+			!addr_cmp(set[i].k.dst, k->dst) &&
+			set[i].k.dst_len == k->dst_len &&
+			(set[i].v.flags & SPLICER_RULE_ROUTE);
+	return want == delta_wants_route(base, nb, e, ne, k->dst, k->dst_len,
+					 k->family);
 }
 
 /*
@@ -485,8 +530,9 @@ static void deltas(unsigned long long seed, int steps)
 		CHECK(dp.n_gone == p.n_gone);
 		for (i = 0; i < dp.n_gone; i++)
 			CHECK(has_id(p.gone, p.n_gone, dp.gone[i]));
-		CHECK(!delta_index_make(&in, &dp, 512, 512, &d));
+		CHECK(!delta_index_make(&in, &dp, 512, 1 << 20, &d));
 		CHECK(near_ok(mine, nm, &d));
+		CHECK(route_ok(base, nb, dp.e, dp.n, mine, nm, &ch[0].r.k));
 		delta_index_free(&d);
 		memcpy(ent, dp.e, dp.n * sizeof(*ent));
 		ne = dp.n;
@@ -508,6 +554,11 @@ int main(int argc, char **argv)
 	unsigned long long seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
 	int steps = argc > 2 ? atoi(argv[2]) : 2000;
 
+	/* plan_test SEED STEPS [v6|mix] */
+	if (argc > 3)
+		fam_mode = !strcmp(argv[3], "v6")  ? FAM_V6 :
+			   !strcmp(argv[3], "mix") ? FAM_MIX :
+						     FAM_V4;
 	cases();
 	sequences(seed, steps);
 	deltas(seed, steps);
