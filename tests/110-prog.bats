@@ -3,8 +3,8 @@
 # The program packet by packet through BPF_PROG_TEST_RUN: the verifier's
 # budget, a table of stated verdicts, a fuzzer held against the reference
 # classifier, and the events a monitor gets. Each run has its own network
-# namespace with the world's two addresses on lo (tests/unit/world.h) and
-# nothing else.
+# namespace with the world's addresses on lo, two of each family
+# (tests/unit/world.h), and nothing else.
 
 bats_require_minimum_version 1.5.0
 
@@ -16,6 +16,9 @@ in_world() {
 		ip link set lo up &&
 		ip addr add 10.0.0.1/32 dev lo &&
 		ip addr add 10.0.0.2/32 dev lo &&
+		sysctl -q -w net.ipv6.conf.lo.disable_ipv6=0 &&
+		ip addr add fd00::1/128 dev lo nodad &&
+		ip addr add fd00::2/128 dev lo nodad &&
 		exec "$0" "$@"' "${@:2}"
 }
 

@@ -71,6 +71,55 @@ static void connect_to(int fd, __u32 addr, __u16 port)
 	}
 }
 
+static int sock6_at(int type, const __u8 *addr, __u16 port)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+				  .sin6_port = htons(port) };
+	int one = 1, fd = socket(AF_INET6, type, 0);
+
+	memcpy(&a.sin6_addr, addr, 16);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) ||
+	    bind(fd, (void *)&a, sizeof(a))) {
+		perror("prog_test: socket6");
+		exit(2);
+	}
+	return fd;
+}
+
+static void connect6_to(int fd, const __u8 *addr, __u16 port)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+				  .sin6_port = htons(port) };
+
+	memcpy(&a.sin6_addr, addr, 16);
+	if (connect(fd, (void *)&a, sizeof(a))) {
+		perror("prog_test: connect6");
+		exit(2);
+	}
+}
+
+/* The IPv6 twins of open_sockets()'s: the same ports on HOST6 and PEER6. */
+static void open_sockets6(void)
+{
+	int l = sock6_at(SOCK_STREAM, host6, LISTEN_PORT);
+	int c = sock6_at(SOCK_STREAM, peer6, CLIENT_PORT);
+	int u = sock6_at(SOCK_DGRAM, host6, UDP_CONN_PORT);
+
+	if (listen(l, 4)) {
+		perror("prog_test: listen6");
+		exit(2);
+	}
+	connect6_to(c, host6, LISTEN_PORT);
+	if (accept(l, NULL, NULL) < 0) {
+		perror("prog_test: accept6");
+		exit(2);
+	}
+	connect6_to(u, peer6, UDP_PEER_PORT);
+	sock6_at(SOCK_DGRAM, host6, UDP_OPEN_PORT);
+}
+
 static void open_sockets(void)
 {
 	int l = sock_at(SOCK_STREAM, HOST, LISTEN_PORT);
@@ -108,6 +157,7 @@ static __u64 load(void)
 		{ .slot = 3, .flags = SPLICER_IFACE_LOOPBACK }
 	};
 	__u32 ifs[] = { IF_A, IF_ECHO, IF_LO };
+	struct iface_addr6 a6;
 	struct iface_addr a;
 	__u8 one = 1;
 	size_t i;
@@ -136,9 +186,14 @@ static __u64 load(void)
 				    &cfg[i], BPF_ANY);
 		a = (struct iface_addr){ .ifindex = ifs[i],
 					 .addr = htonl(HOST) };
-		if (ifs[i] != IF_LO)
-			bpf_map_update_elem(bpf_map__fd(skel->maps.iface_addrs),
-					    &a, &one, BPF_ANY);
+		a6 = (struct iface_addr6){ .ifindex = ifs[i] };
+		memcpy(a6.addr, host6, 16);
+		if (ifs[i] == IF_LO)
+			continue;
+		bpf_map_update_elem(bpf_map__fd(skel->maps.iface_addrs), &a,
+				    &one, BPF_ANY);
+		bpf_map_update_elem(bpf_map__fd(skel->maps.iface_addrs6), &a6,
+				    &one, BPF_ANY);
 	}
 	for (i = 0; i < world_n_rules; i++) {
 		struct counter zero[512] = {};
@@ -240,13 +295,40 @@ static void send_echo_request(void)
 	}
 }
 
+/* HOST6 pinged PEER6, as send_echo_request(). */
+static void send_echo_request6(void)
+{
+	struct spec s = { .v6 = true,
+			  .proto = 58,
+			  .s6 = HOST6,
+			  .d6 = PEER6,
+			  .icmp_type = 128,
+			  .icmp_id = ECHO_ID };
+	LIBBPF_OPTS(bpf_test_run_opts, t);
+	struct frame f;
+
+	build_frame(&s, &f);
+	t.data_in = f.data;
+	t.data_size_in = f.len;
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.splicer_egress),
+				   &t) ||
+	    t.retval != TC_ACT_OK) {
+		fprintf(stderr, "prog_test: egress run failed\n");
+		exit(2);
+	}
+}
+
 static void clear_frag_flows(void)
 {
 	int fd = bpf_map__fd(skel->maps.frag_flows);
+	struct frag_key6 k6;
 	struct frag_key k;
 
 	while (!bpf_map_get_next_key(fd, NULL, &k))
 		bpf_map_delete_elem(fd, &k);
+	fd = bpf_map__fd(skel->maps.frag_flows6);
+	while (!bpf_map_get_next_key(fd, NULL, &k6))
+		bpf_map_delete_elem(fd, &k6);
 	ref_reset();
 }
 
@@ -260,16 +342,18 @@ struct outcome {
 	struct splicer_event ev; /* the last of them */
 };
 
-static __u64 seen_reason[4][REASON_MAX], seen_rule[64];
+static __u64 seen_reason[4][REASON_MAX], seen_reason6[4][REASON_MAX];
+static __u64 seen_rule[64];
 
 static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, t);
 	struct __sk_buff ctx = { .ingress_ifindex = ifindex };
 	struct outcome o = { .reason = -1 };
+	struct iface_stats6 now6;
 	struct iface_stats now;
 	__u32 slot = ifindex - IF_A + 1;
-	unsigned char buf[256];
+	unsigned char buf[sizeof(((struct frame *)0)->data)];
 	struct counter c;
 	size_t i;
 	int r;
@@ -299,6 +383,14 @@ static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
 		o.reason = o.reason == -1 ? r : -2;
 		seen_reason[slot][r] = now.reason[r].packets;
 	}
+	percpu_sum(bpf_map__fd(skel->maps.iface_stats6), &slot, &now6,
+		   sizeof(now6), sizeof(now6) / sizeof(__u64));
+	for (r = 0; r < REASON_MAX; r++) {
+		if (now6.reason[r].packets == seen_reason6[slot][r])
+			continue;
+		o.reason = o.reason == -1 ? r : -2;
+		seen_reason6[slot][r] = now6.reason[r].packets;
+	}
 	for (i = 0; i < world_n_rules; i++) {
 		__u32 id = world_rules[i].v.id;
 
@@ -312,9 +404,10 @@ static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
 }
 
 static const char *const reason_names[REASON_MAX] = {
-	"arp",	       "dhcp",	 "ssh",	       "established", "rule_pass",
-	"loopback",    "icmp",	 "redirected", "no_rule",     "rule_drop",
-	"no_listener", "not_ip", "malformed",  "fragment",    "vlan",
+	"arp",	       "dhcp",	     "ssh",	   "established", "rule_pass",
+	"loopback",    "icmp",	     "redirected", "no_rule",	  "rule_drop",
+	"no_listener", "not_ip",     "malformed",  "fragment",	  "vlan",
+	"nd",	       "ext_header",
 };
 
 static const char *rname(int r)
@@ -324,7 +417,9 @@ static const char *rname(int r)
 
 static bool agrees(struct outcome o, int reason, __u32 rule)
 {
-	int want_ret = reason <= REASON_REDIRECTED ? TC_ACT_OK : TC_ACT_SHOT;
+	int want_ret = reason <= REASON_REDIRECTED || reason == REASON_PASS_ND ?
+			       TC_ACT_OK :
+			       TC_ACT_SHOT;
 
 	return o.reason == reason && o.rule == (long)rule &&
 	       o.retval == want_ret;
@@ -344,8 +439,58 @@ static __u16 get16(const unsigned char *p)
  * frame's addresses and ports where the decision rests on them. Returns
  * what is wrong, or NULL.
  */
+static bool passing(int reason)
+{
+	return reason <= REASON_REDIRECTED || reason == REASON_PASS_ND;
+}
+
+/*
+ * event_problem for an IPv6 frame: where its headers end, and what an
+ * event may say of it, the reference tells.
+ */
+static const char *event_problem6(const struct outcome *o,
+				  const struct frame *f,
+				  const struct ref_result *ref, __u32 ifindex)
+{
+	const unsigned char *ip = f->data + 14, *l4 = ip + ref->l4;
+	const struct splicer_event *e = &o->ev;
+	bool want;
+
+	want = monitor_on && o->reason != REASON_PASS_ESTABLISHED &&
+	       o->reason != REASON_PASS_LOOPBACK &&
+	       !(ref->rest && passing(o->reason)) &&
+	       !(o->reason == REASON_PASS_SSH && (l4[13] & 0x17) != TH_SYN);
+	if (!want)
+		return o->events ? "an event nobody should get" : NULL;
+	if (o->events != 1)
+		return o->events ? "more than one event" : "no event";
+	if (e->reason != o->reason)
+		return "the event's reason is not the decision's";
+	if (o->rule >= 0 && e->rule != o->rule)
+		return "the event's rule is not the one counted";
+	if (e->ifindex != ifindex || e->len != f->len)
+		return "the event's interface or length is wrong";
+	if (!(e->flags & SPLICER_EVENT_IP))
+		return ref->ip6 ? "no SPLICER_EVENT_IP for a good header" :
+		       e->proto || e->sport || e->saddr[0] ?
+				  "fields without SPLICER_EVENT_IP" :
+				  NULL;
+	if (!ref->ip6 || !(e->flags & SPLICER_EVENT_IPV6) ||
+	    memcmp(e->saddr, ip + 8, 16) || memcmp(e->daddr, ip + 24, 16) ||
+	    e->proto != ref->proto)
+		return "the event's addresses or protocol are not the frame's";
+	if (!!(e->flags & SPLICER_EVENT_FRAG_REST) != ref->rest)
+		return "the event's fragment flag is wrong";
+	if (!ref->rest &&
+	    (e->proto == IPPROTO_TCP || e->proto == IPPROTO_UDP) &&
+	    o->reason != REASON_DROP_MALFORMED &&
+	    (e->sport != htons(get16(l4)) || e->dport != htons(get16(l4 + 2))))
+		return "the event's ports are not the frame's";
+	return NULL;
+}
+
 static const char *event_problem(const struct outcome *o, const struct frame *f,
-				 __u32 ifindex)
+				 const struct ref_result *ref, __u32 ifindex)
 {
 	const unsigned char *ip = f->data + 14, *l4;
 	const struct splicer_event *e = &o->ev;
@@ -353,8 +498,10 @@ static const char *event_problem(const struct outcome *o, const struct frame *f,
 	bool rest = ipv4 && (get16(ip + 6) & 0x1fff);
 	bool want;
 
-	if (o->retval < 0 || o->reason < 0)
+	if (o->retval < 0 || o->reason < 0 || !ref)
 		return o->events ? "an event for a frame never decided" : NULL;
+	if (f->len >= 14 && get16(f->data + 12) == 0x86dd)
+		return event_problem6(o, f, ref, ifindex);
 	l4 = ip + (ip[0] & 0xf) * 4;
 	want = monitor_on && o->reason != REASON_PASS_ESTABLISHED &&
 	       o->reason != REASON_PASS_LOOPBACK &&
@@ -453,10 +600,92 @@ static const struct spec quote_fragment = { .proto = IPPROTO_TCP,
 
 #define NET172(c, d) IP4(172, 16, c, d)
 
+/* IPv6 packets from PEER6 to HOST6 unless said otherwise. */
+#define TCP6_TO(dp, ...)                                                    \
+	{                                                                   \
+		.v6 = true, .proto = IPPROTO_TCP, .s6 = PEER6, .d6 = HOST6, \
+		.sport = 33000, .dport = (dp), __VA_ARGS__                  \
+	}
+#define UDP6_TO(dp, ...)                                                    \
+	{                                                                   \
+		.v6 = true, .proto = IPPROTO_UDP, .s6 = PEER6, .d6 = HOST6, \
+		.sport = 33000, .dport = (dp), __VA_ARGS__                  \
+	}
+#define ICMP6_FROM(t, ...)                                         \
+	{                                                          \
+		.v6 = true, .proto = 58, .s6 = PEER6, .d6 = HOST6, \
+		.icmp_type = (t), __VA_ARGS__                      \
+	}
+/* Neighbour discovery as a router on the link sends it. */
+#define ND6(t, ...)                                                           \
+	ICMP6_FROM(t, .s6 = LL6, .d6 = ALLNODES6, .hlim = 255, .payload = 16, \
+		   __VA_ARGS__)
+
+static const struct spec quote6_tcp_ours = { .v6 = true,
+					     .proto = IPPROTO_TCP,
+					     .s6 = HOST6,
+					     .d6 = PEER6,
+					     .sport = LISTEN_PORT,
+					     .dport = CLIENT_PORT };
+static const struct spec quote6_tcp_other = { .v6 = true,
+					      .proto = IPPROTO_TCP,
+					      .s6 = HOST6,
+					      .d6 = PEER6,
+					      .sport = LISTEN_PORT,
+					      .dport = 40001 };
+static const struct spec quote6_udp_ours = { .v6 = true,
+					     .proto = IPPROTO_UDP,
+					     .s6 = HOST6,
+					     .d6 = PEER6,
+					     .sport = UDP_CONN_PORT,
+					     .dport = UDP_PEER_PORT };
+static const struct spec quote6_udp_unconnected = { .v6 = true,
+						    .proto = IPPROTO_UDP,
+						    .s6 = HOST6,
+						    .d6 = PEER6,
+						    .sport = UDP_OPEN_PORT,
+						    .dport = 9 };
+static const struct spec quote6_udp_first_frag = { .v6 = true,
+						   .proto = IPPROTO_UDP,
+						   .s6 = HOST6,
+						   .d6 = PEER6,
+						   .sport = UDP_CONN_PORT,
+						   .dport = UDP_PEER_PORT,
+						   .n_ext = 1,
+						   .ext = { 44 },
+						   .frag = 1 };
+static const struct spec quote6_rest_frag = { .v6 = true,
+					      .proto = IPPROTO_UDP,
+					      .s6 = HOST6,
+					      .d6 = PEER6,
+					      .sport = UDP_CONN_PORT,
+					      .dport = UDP_PEER_PORT,
+					      .n_ext = 1,
+					      .ext = { 44 },
+					      .frag = 64 };
+static const struct spec quote6_echo_ours = { .v6 = true,
+					      .proto = 58,
+					      .s6 = HOST6,
+					      .d6 = PEER6,
+					      .icmp_type = 128,
+					      .icmp_id = ECHO_ID };
+static const struct spec quote6_echo_other = { .v6 = true,
+					       .proto = 58,
+					       .s6 = HOST6,
+					       .d6 = PEER6,
+					       .icmp_type = 128,
+					       .icmp_id = 0x4321 };
+static const struct spec quote4_in_v6 = { .proto = IPPROTO_TCP,
+					  .saddr = HOST,
+					  .daddr = PEER,
+					  .sport = LISTEN_PORT,
+					  .dport = CLIENT_PORT };
+
 static const struct test_case cases[] = {
 	/* L2 */
 	{ "arp passes", { .eth_type = 0x0806 }, 0, REASON_PASS_ARP },
-	{ "ipv6 is dropped", { .eth_type = 0x86dd }, 0, REASON_DROP_NOT_IP },
+	{ "ipv6 without a rule is dropped as no_rule", TCP6_TO(3000), 0,
+	  REASON_DROP_NO_RULE },
 	{ "an unknown ethertype is dropped",
 	  { .eth_type = 0x88b5 },
 	  0,
@@ -638,6 +867,237 @@ static const struct test_case cases[] = {
 	{ "on lo a redirect applies", TCP_TO(NET172(0, 9), 80), IF_LO,
 	  REASON_DROP_NO_LISTENER, 1 },
 	{ "on lo ICMP passes", ICMP_FROM(8), IF_LO, REASON_PASS_LOOPBACK },
+
+	/* IPv6 header */
+	{ "ipv6: version 4 in an IPv6 frame is malformed",
+	  TCP6_TO(1, .version = 4), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: payload_len longer than the frame is malformed",
+	  TCP6_TO(1, .tot_len_delta = 1), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: payload_len 0 (a jumbogram) is malformed",
+	  TCP6_TO(1, .tot_len_delta = -20), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: a TCP header cut by payload_len is malformed",
+	  TCP6_TO(1, .tot_len_delta = -1), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: a truncated UDP header is malformed",
+	  UDP6_TO(9000, .tot_len_delta = -1), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: a TCP data offset below 5 is malformed",
+	  TCP6_TO(1, .doff = 4, .payload = 8), 0, REASON_DROP_MALFORMED },
+	/* test-run refuses frames cut inside the IPv6 header itself */
+	{ "ipv6: other upper-layer protocols are dropped",
+	  { .v6 = true, .proto = 132, .s6 = PEER6, .d6 = HOST6, .payload = 8 },
+	  0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: no next header is dropped",
+	  { .v6 = true, .proto = 59, .s6 = PEER6, .d6 = HOST6, .payload = 8 },
+	  0,
+	  REASON_DROP_NO_RULE },
+	/* IPv6 rules */
+	{ "ipv6: a /128 pass rule passes", TCP6_TO(1), 0, REASON_PASS_RULE,
+	  22 },
+	{ "ipv6: the IPv4 /0 rule on 443 does not apply", TCP6_TO(443), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: a /64 pass rule passes", TCP6_TO(443, .d6 = NET6(5, 9)), 0,
+	  REASON_PASS_RULE, 23 },
+	{ "ipv6: a /128 beats the /64 for its address",
+	  TCP6_TO(443, .d6 = NET6(5, 5)), 0, REASON_DROP_RULE, 24 },
+	{ "ipv6: a ::/0 range drops", UDP6_TO(7050, .d6 = NET6(9, 9)), 0,
+	  REASON_DROP_RULE, 25 },
+	{ "ipv6: a narrower prefix's port beats ::/0", UDP6_TO(9000), 0,
+	  REASON_PASS_RULE, 26 },
+	{ "ipv6: a redirect without a listener is dropped",
+	  TCP6_TO(80, .d6 = NET6(0, 9)), 0, REASON_DROP_NO_LISTENER, 20 },
+	{ "ipv6: a udp redirect without a listener is dropped",
+	  UDP6_TO(53, .d6 = NET6(3, 3)), 0, REASON_DROP_NO_LISTENER, 21 },
+	{ "ipv6: a source prefix lets its source pass",
+	  TCP6_TO(22, .d6 = NET6(1, 1)), 0, REASON_PASS_RULE, 27 },
+	{ "ipv6: another source gets the rule without one",
+	  TCP6_TO(22, .d6 = NET6(1, 1), .s6 = NET6(7, 7)), 0, REASON_DROP_RULE,
+	  28 },
+	{ "ipv6: a rule scoped to an interface applies there",
+	  TCP6_TO(23, .d6 = NET6(1, 1)), IF_ECHO, REASON_PASS_RULE, 29 },
+	{ "ipv6: a rule scoped to an interface does not apply elsewhere",
+	  TCP6_TO(23, .d6 = NET6(1, 1)), 0, REASON_DROP_NO_RULE },
+	/* IPv6: the host's own sockets */
+	{ "ipv6: a segment of an established connection passes",
+	  TCP6_TO(LISTEN_PORT, .sport = CLIENT_PORT, .tcp_flags = TH_ACK), 0,
+	  REASON_PASS_ESTABLISHED },
+	{ "ipv6: a SYN to a listening port without a rule is dropped",
+	  TCP6_TO(LISTEN_PORT), 0, REASON_DROP_NO_RULE },
+	{ "ipv6: a datagram for a connected UDP socket passes",
+	  UDP6_TO(UDP_CONN_PORT, .sport = UDP_PEER_PORT), 0,
+	  REASON_PASS_ESTABLISHED },
+	{ "ipv6: a datagram to an unconnected UDP socket needs a rule",
+	  UDP6_TO(UDP_OPEN_PORT), 0, REASON_DROP_NO_RULE },
+	{ "ipv6: the IPv4 twin of a connected socket is not found",
+	  UDP6_TO(UDP_CONN_PORT, .sport = UDP_PEER_PORT, .s6 = NET6(7, 7)), 0,
+	  REASON_DROP_NO_RULE },
+	/* IPv6: the allowances */
+	{ "ipv6: udp 547 -> 546 passes as dhcp", UDP6_TO(546, .sport = 547), 0,
+	  REASON_PASS_DHCP },
+	{ "ipv6: udp 67 -> 68 is not dhcp", UDP6_TO(68, .sport = 67), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: udp 547 -> 547 is not dhcp", UDP6_TO(547, .sport = 547), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: ssh to the interface's address passes", TCP6_TO(22), 0,
+	  REASON_PASS_SSH },
+	{ "ipv6: ssh to another address is dropped", TCP6_TO(22, .d6 = PEER6),
+	  0, REASON_DROP_NO_RULE },
+	{ "ipv6: ssh to lo's address on lo is lo's business", TCP6_TO(22),
+	  IF_LO, REASON_PASS_LOOPBACK },
+	/* IPv6: extension headers */
+	{ "ipv6: hop-by-hop and destination options are walked",
+	  TCP6_TO(1, .n_ext = 2, .ext = { 0, 60 }), 0, REASON_PASS_RULE, 22 },
+	{ "ipv6: hop-by-hop after the first header is dropped",
+	  TCP6_TO(1, .n_ext = 2, .ext = { 60, 0 }), 0, REASON_DROP_EXT_HEADER },
+	{ "ipv6: six extension headers are walked",
+	  TCP6_TO(1, .n_ext = 6, .ext = { 0, 60, 60, 60, 60, 60 }), 0,
+	  REASON_PASS_RULE, 22 },
+	{ "ipv6: a seventh is past the bound",
+	  TCP6_TO(1, .n_ext = 7, .ext = { 0, 60, 60, 60, 60, 60, 60 }), 0,
+	  REASON_DROP_EXT_HEADER },
+	{ "ipv6: a routing header with segments left 0 is walked",
+	  TCP6_TO(1, .n_ext = 1, .ext = { 43 }, .rt_type = 4), 0,
+	  REASON_PASS_RULE, 22 },
+	{ "ipv6: a routing header with segments left is dropped",
+	  TCP6_TO(1, .n_ext = 1, .ext = { 43 }, .rt_type = 4, .rt_left = 1), 0,
+	  REASON_DROP_EXT_HEADER },
+	{ "ipv6: a type 0 routing header is dropped",
+	  TCP6_TO(1, .n_ext = 1, .ext = { 43 }), 0, REASON_DROP_EXT_HEADER },
+	{ "ipv6: AH is dropped", TCP6_TO(1, .n_ext = 1, .ext = { 51 }), 0,
+	  REASON_DROP_EXT_HEADER },
+	{ "ipv6: ESP is dropped", TCP6_TO(1, .n_ext = 1, .ext = { 50 }), 0,
+	  REASON_DROP_EXT_HEADER },
+	{ "ipv6: a mobility header is dropped",
+	  TCP6_TO(1, .n_ext = 1, .ext = { 135 }), 0, REASON_DROP_EXT_HEADER },
+	{ "ipv6: an extension header cut by payload_len is malformed",
+	  TCP6_TO(1, .n_ext = 1, .ext = { 60 }, .tot_len_delta = -24), 0,
+	  REASON_DROP_MALFORMED },
+	{ "ipv6: ssh behind a destination options header still passes",
+	  TCP6_TO(22, .n_ext = 1, .ext = { 60 }), 0, REASON_PASS_SSH },
+	{ "ipv6: on lo an unknown extension header passes",
+	  TCP6_TO(1, .n_ext = 1, .ext = { 51 }), IF_LO, REASON_PASS_LOOPBACK },
+	/* IPv6: fragments */
+	{ "ipv6: a non-first fragment alone is dropped",
+	  UDP6_TO(9000, .n_ext = 1, .ext = { 44 }, .frag = 800, .ip_id = 7), 0,
+	  REASON_DROP_FRAGMENT },
+	{ "ipv6: a non-first fragment inside the first 24 bytes is malformed",
+	  UDP6_TO(9000, .n_ext = 1, .ext = { 44 }, .frag = 16, .ip_id = 8), 0,
+	  REASON_DROP_MALFORMED },
+	{ "ipv6: a first fragment too short for its TCP header is malformed",
+	  TCP6_TO(1, .n_ext = 1, .ext = { 44 }, .frag = 1,
+		  .tot_len_delta = -12),
+	  0, REASON_DROP_MALFORMED },
+	{ "ipv6: a first fragment to a pass rule passes",
+	  UDP6_TO(9000, .n_ext = 1, .ext = { 44 }, .frag = 1, .ip_id = 0x10009,
+		  .payload = 16),
+	  0, REASON_PASS_RULE, 26 },
+	{ "ipv6: the rest of a passed datagram follows its first fragment",
+	  UDP6_TO(9000, .n_ext = 1, .ext = { 44 }, .frag = 24,
+		  .ip_id = 0x10009),
+	  0, REASON_PASS_RULE, 0,
+	  "ipv6: a first fragment to a pass rule passes" },
+	{ "ipv6: a fragment of another datagram does not follow",
+	  UDP6_TO(9000, .n_ext = 1, .ext = { 44 }, .frag = 24, .ip_id = 9), 0,
+	  REASON_DROP_FRAGMENT, 0,
+	  "ipv6: a first fragment to a pass rule passes" },
+	{ "ipv6: a fragmented datagram to a redirect is dropped",
+	  TCP6_TO(80, .d6 = NET6(0, 9), .n_ext = 1, .ext = { 44 }, .frag = 1,
+		  .ip_id = 12),
+	  0, REASON_DROP_FRAGMENT, 20 },
+	{ "ipv6: an atomic fragment is judged whole",
+	  TCP6_TO(80, .d6 = NET6(0, 9), .n_ext = 1, .ext = { 44 }, .frag = 0,
+		  .ip_id = 13),
+	  0, REASON_DROP_NO_LISTENER, 20 },
+	{ "ipv6: two fragment headers are malformed",
+	  TCP6_TO(1, .n_ext = 2, .ext = { 44, 44 }, .frag = 1), 0,
+	  REASON_DROP_MALFORMED },
+	{ "ipv6: a fragment header after destination options is walked",
+	  UDP6_TO(9000, .n_ext = 2, .ext = { 60, 44 }, .frag = 1, .ip_id = 14,
+		  .payload = 8),
+	  0, REASON_PASS_RULE, 26 },
+	/* ICMPv6: neighbour discovery */
+	{ "ipv6: a neighbour solicitation passes as nd", ND6(135), 0,
+	  REASON_PASS_ND },
+	{ "ipv6: a neighbour advertisement passes as nd", ND6(136), 0,
+	  REASON_PASS_ND },
+	{ "ipv6: a router advertisement passes as nd", ND6(134, .payload = 8),
+	  0, REASON_PASS_ND },
+	{ "ipv6: nd with hop limit 254 (routed) is malformed",
+	  ND6(135, .hlim = 254), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: nd with code 1 is malformed", ND6(136, .icmp_code = 1), 0,
+	  REASON_DROP_MALFORMED },
+	{ "ipv6: a neighbour solicitation too short for its target is malformed",
+	  ND6(135, .payload = 8), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: a router advertisement from a global address is malformed",
+	  ND6(134, .s6 = PEER6), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: a router advertisement with hop limit 64 is malformed",
+	  ND6(134, .hlim = 64), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: a redirect is dropped", ND6(137, .payload = 32), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: a router solicitation is dropped", ND6(133), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: an MLD query passes as nd",
+	  ICMP6_FROM(130, .s6 = LL6, .d6 = ALLNODES6, .hlim = 1, .n_ext = 1,
+		     .ext = { 0 }, .payload = 16),
+	  0, REASON_PASS_ND },
+	{ "ipv6: an MLD query with hop limit 2 is dropped",
+	  ICMP6_FROM(130, .s6 = LL6, .d6 = ALLNODES6, .hlim = 2, .payload = 16),
+	  0, REASON_DROP_NO_RULE },
+	{ "ipv6: an MLD query from a global address is dropped",
+	  ICMP6_FROM(130, .d6 = ALLNODES6, .hlim = 1, .payload = 16), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: an MLDv2 report is dropped",
+	  ICMP6_FROM(143, .s6 = LL6, .hlim = 1, .payload = 16), 0,
+	  REASON_DROP_NO_RULE },
+	/* ICMPv6: echo */
+	{ "ipv6: an echo reply to our ping passes",
+	  ICMP6_FROM(129, .icmp_id = ECHO_ID), 0, REASON_PASS_ICMP },
+	{ "ipv6: an echo reply nobody asked for is dropped",
+	  ICMP6_FROM(129, .icmp_id = 0x4321), 0, REASON_DROP_NO_RULE },
+	{ "ipv6: an echo request is dropped by default", ICMP6_FROM(128), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: an echo request passes with icmp-echo on", ICMP6_FROM(128),
+	  IF_ECHO, REASON_PASS_ICMP },
+	{ "ipv6: an echo request to another address is dropped with icmp-echo on",
+	  ICMP6_FROM(128, .d6 = NET6(9, 9)), IF_ECHO, REASON_DROP_NO_RULE },
+	{ "ipv6: an echo request to a multicast address is dropped",
+	  ICMP6_FROM(128, .d6 = ALLNODES6), IF_ECHO, REASON_DROP_NO_RULE },
+	{ "ipv6: an ICMPv4 echo type number means nothing in ICMPv6",
+	  ICMP6_FROM(8), IF_ECHO, REASON_DROP_NO_RULE },
+	/* ICMPv6: errors */
+	{ "ipv6: packet too big about our TCP connection passes",
+	  ICMP6_FROM(2, .quote = &quote6_tcp_ours), 0, REASON_PASS_ICMP },
+	{ "ipv6: packet too big about a connection we do not have is dropped",
+	  ICMP6_FROM(2, .quote = &quote6_tcp_other), 0, REASON_DROP_NO_RULE },
+	{ "ipv6: port unreachable about our connected UDP socket passes",
+	  ICMP6_FROM(1, .icmp_code = 4, .quote = &quote6_udp_ours), 0,
+	  REASON_PASS_ICMP },
+	{ "ipv6: port unreachable about an unconnected UDP socket is dropped",
+	  ICMP6_FROM(1, .icmp_code = 4, .quote = &quote6_udp_unconnected), 0,
+	  REASON_DROP_NO_RULE },
+	{ "ipv6: packet too big about our first fragment passes",
+	  ICMP6_FROM(2, .quote = &quote6_udp_first_frag), 0, REASON_PASS_ICMP },
+	{ "ipv6: an error about a non-first fragment is dropped",
+	  ICMP6_FROM(2, .quote = &quote6_rest_frag), 0, REASON_DROP_NO_RULE },
+	{ "ipv6: time exceeded about our ping passes",
+	  ICMP6_FROM(3, .quote = &quote6_echo_ours), 0, REASON_PASS_ICMP },
+	{ "ipv6: time exceeded about someone else's ping is dropped",
+	  ICMP6_FROM(3, .quote = &quote6_echo_other), 0, REASON_DROP_NO_RULE },
+	{ "ipv6: parameter problem about our TCP connection passes",
+	  ICMP6_FROM(4, .quote = &quote6_tcp_ours), 0, REASON_PASS_ICMP },
+	{ "ipv6: an error quoting an IPv4 packet is malformed",
+	  ICMP6_FROM(2, .quote = &quote4_in_v6), 0, REASON_DROP_MALFORMED },
+	{ "ipv6: an error too short to quote a header is malformed",
+	  ICMP6_FROM(2, .quote = &quote6_tcp_ours, .tot_len_delta = -10), 0,
+	  REASON_DROP_MALFORMED },
+	/* IPv6 on lo */
+	{ "ipv6: on lo a packet without a rule passes", TCP6_TO(3000), IF_LO,
+	  REASON_PASS_LOOPBACK },
+	{ "ipv6: on lo a drop rule does not apply",
+	  TCP6_TO(443, .d6 = NET6(5, 5)), IF_LO, REASON_PASS_LOOPBACK },
+	{ "ipv6: on lo a redirect applies", TCP6_TO(80, .d6 = NET6(0, 9)),
+	  IF_LO, REASON_DROP_NO_LISTENER, 20 },
+	{ "ipv6: on lo ICMPv6 passes", ND6(135, .hlim = 7), IF_LO,
+	  REASON_PASS_LOOPBACK },
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -670,7 +1130,7 @@ static int run_cases(void)
 		build_frame(&c->s, &f);
 		o = run(f.data, f.len, ifindex);
 		ref = ref_classify(f.data, f.len, ifindex);
-		problem = event_problem(&o, &f, ifindex);
+		problem = event_problem(&o, &f, &ref, ifindex);
 		if (agrees(o, c->reason, c->rule) && ref.reason == c->reason &&
 		    ref.rule == c->rule && !problem) {
 			printf("ok %s\n", c->name);
@@ -704,6 +1164,81 @@ static const __u32 ports[] = { 1,     2,     22,    53,	   67,	 68,   80,
 			       5632,  6000,  7000,  7777,  8000, 8100, 9000,
 			       33000, 40000, 65534, 65535, 0 };
 static const __u32 ifaces_[] = { IF_A, IF_A, IF_ECHO, IF_LO };
+
+static const __u8 addrs6[][16] = { HOST6, HOST6,      PEER6,	  PEER6,
+				   LL6,	  ALLNODES6,  NET6(0, 9), NET6(1, 1),
+				   LO6,	  NET6(5, 5), NET6(5, 9) };
+
+static void random_spec(struct spec *s, struct spec *q);
+
+/* An IPv6 spec on top of s: addresses, headers, ICMPv6 and quotes. */
+static void random_spec6(struct spec *s, struct spec *q)
+{
+	static const __u32 protos[] = { IPPROTO_TCP, IPPROTO_TCP, IPPROTO_UDP,
+					IPPROTO_UDP, 58,	  58,
+					58,	     132,	  59 };
+	static const __u32 icmp_types[] = { 128, 129, 129, 1,	2,   2,
+					    3,	 4,   130, 133, 134, 135,
+					    136, 137, 143, 8,	0 };
+	static const __u32 exts[] = { 0, 0, 60, 60, 43, 44, 44, 51, 50, 135 };
+	static const __u32 hlims[] = { 0, 255, 255, 255, 1, 1, 254 };
+	static const __u32 ports6[] = { 546, 547, 9000, 7050, 443,
+					22,  23,  80,	53 };
+	size_t i;
+
+	s->v6 = true;
+	if (s->eth_type == 0x0800)
+		s->eth_type = 0;
+	s->proto = PICK(protos);
+	memcpy(s->s6, addrs6[rnd() % 11], 16);
+	memcpy(s->d6, addrs6[rnd() % 11], 16);
+	if (rnd() % 4 == 0)
+		s->sport = PICK(ports6);
+	if (rnd() % 3 == 0)
+		s->dport = PICK(ports6);
+	s->icmp_type = PICK(icmp_types);
+	s->icmp_code = rnd() % 3 ? 0 : rnd() % 5;
+	s->hlim = PICK(hlims);
+	if (s->proto == 58 && rnd() % 2)
+		s->payload = 16 + 8 * (rnd() % 2);
+	s->ip_id = rnd() % 3;
+	if (rnd() % 3 == 0) {
+		s->n_ext = rnd() % 4 ? 1 + rnd() % 2 : rnd() % 9;
+		for (i = 0; i < s->n_ext; i++)
+			s->ext[i] = PICK(exts);
+		s->rt_type = rnd() % 3 ? 4 : rnd() % 3;
+		s->rt_left = rnd() % 3 ? 0 : 1;
+		s->frag = rnd() % 3 ? (rnd() % 2) :
+				      (rnd() % 6) * 8 | (rnd() % 2);
+	}
+	s->version = rnd() % 12 == 0 ? rnd() % 16 : 0;
+	if (rnd() % 12 == 0)
+		s->hlim = rnd() & 0xff;
+	if (rnd() % 16 == 0) { /* a packet of one of the host's sockets */
+		bool udp = rnd() % 2;
+
+		s->proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+		memcpy(s->s6, peer6, 16);
+		memcpy(s->d6, host6, 16);
+		s->sport = udp ? UDP_PEER_PORT : CLIENT_PORT;
+		s->dport = udp ? UDP_CONN_PORT : LISTEN_PORT;
+	}
+	s->quote = NULL;
+	if (q && s->proto == 58 && s->icmp_type >= 1 && s->icmp_type <= 4 &&
+	    rnd() % 4) {
+		random_spec(q, NULL); /* a quote quotes no further */
+		q->eth_type = 0;
+		if (rnd() % 4) {
+			random_spec6(q, NULL);
+			q->eth_type = 0;
+			if (rnd() % 2) { /* often one of ours */
+				memcpy(q->s6, host6, 16);
+				memcpy(q->d6, peer6, 16);
+			}
+		}
+		s->quote = q;
+	}
+}
 
 static void random_spec(struct spec *s, struct spec *q)
 {
@@ -756,6 +1291,8 @@ static void random_spec(struct spec *s, struct spec *q)
 		s->doff = rnd() % 16;
 	if (rnd() % 12 == 0)
 		s->version = rnd() % 16;
+	if (rnd() % 3 == 0 && s->eth_type != 0x0806)
+		random_spec6(s, q);
 }
 
 /* Random damage on top: flipped bytes, a shorter frame. */
@@ -796,12 +1333,16 @@ static int fuzz(unsigned long long seed, long n)
 		build_frame(&s, &f);
 		mutate(&f);
 		o = run(f.data, f.len, ifindex);
-		problem = event_problem(&o, &f, ifindex);
+		problem = o.retval < 0 && o.events ?
+				  "an event for a frame never decided" :
+				  NULL;
 		if (o.retval < 0 && !problem) {
 			refused++; /* test-run's own checks, e.g. short IPv4 */
 			continue;
 		}
 		ref = ref_classify(f.data, f.len, ifindex);
+		if (!problem)
+			problem = event_problem(&o, &f, &ref, ifindex);
 		if (ref.reason >= 0 && ref.reason < REASON_MAX)
 			counted[ref.reason]++;
 		if (agrees(o, ref.reason, ref.rule) && !problem)
@@ -995,7 +1536,9 @@ int main(int argc, char **argv)
 		return insns && insns <= budget ? 0 : 1;
 	}
 	open_sockets();
+	open_sockets6();
 	send_echo_request();
+	send_echo_request6();
 	open_ring();
 	if (!strcmp(argv[1], "cases"))
 		return run_cases();

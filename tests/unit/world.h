@@ -22,6 +22,36 @@
 #define HOST IP4(10, 0, 0, 1)
 #define PEER IP4(10, 0, 0, 2)
 
+/*
+ * Their IPv6 twins, also on lo (nodad), as 16-byte initializers; LL6 is
+ * a link-local neighbour (a router), NET6(x) addresses in fd00:172:16::/48.
+ */
+#define HOST6                                                     \
+	{                                                         \
+		0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 \
+	}
+#define PEER6                                                     \
+	{                                                         \
+		0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2 \
+	}
+#define LL6                                                          \
+	{                                                            \
+		0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 \
+	}
+#define NET6(c, d)                                                      \
+	{                                                               \
+		0xfd, 0, 1, 0x72, 0, 0x16, 0, c, 0, 0, 0, 0, 0, 0, 0, d \
+	}
+#define LO6                                                    \
+	{                                                      \
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 \
+	}
+#define ALLNODES6                                                 \
+	{                                                         \
+		0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 \
+	}
+extern const __u8 host6[16], peer6[16];
+
 /* ingress_ifindex values the program is run with. */
 #define IF_A 1000 /* HOST is its address; no icmp-echo */
 #define IF_ECHO 1001 /* HOST is its address; icmp-echo on */
@@ -33,10 +63,10 @@
 #define UDP_CONN_PORT 5000 /* on HOST, connected to PEER:6000 */
 #define UDP_PEER_PORT 6000
 #define UDP_OPEN_PORT 5001 /* on HOST, not connected */
-#define ECHO_ID 0x1234 /* an echo request HOST sent to PEER */
+#define ECHO_ID 0x1234 /* an echo request HOST sent to PEER, HOST6 to PEER6 */
 
 struct frame {
-	unsigned char data[256];
+	unsigned char data[320];
 	size_t len;
 };
 
@@ -49,7 +79,7 @@ struct spec {
 	__u8 proto;
 	__u32 saddr, daddr; /* host order */
 	__u16 frag; /* frag_off, host order: IP_MF | offset */
-	__u16 ip_id;
+	__u32 ip_id; /* IPv4: the low 16 bits */
 	int tot_len_delta;
 	__u16 sport, dport; /* TCP, UDP */
 	__u8 tcp_flags; /* 0: SYN */
@@ -59,6 +89,16 @@ struct spec {
 	__u16 icmp_id;
 	const struct spec *quote; /* ICMP errors: the quoted packet */
 	int truncate; /* > 0: cut the frame to this length */
+	/*
+	 * IPv6 (proto 58 is ICMPv6; tot_len_delta adjusts payload_len; frag
+	 * is the fragment header's offset-and-flags word, ip_id its id).
+	 */
+	bool v6;
+	__u8 s6[16], d6[16];
+	__u8 hlim; /* 0: 64 */
+	__u8 n_ext; /* extension headers, in order, before the L4 header */
+	__u8 ext[8]; /* 0 hop-by-hop, 43 routing, 44 fragment, 60 dest... */
+	__u8 rt_type, rt_left; /* the routing header's */
 };
 
 #define TH_FIN 0x01
@@ -79,6 +119,15 @@ extern const size_t world_n_rules;
 struct ref_result {
 	int reason;
 	__u32 rule; /* 0: no rule decided */
+	/*
+	 * IPv6: what an event about it says, where the walk of the headers
+	 * got: ip (addresses and proto), the protocol, a fragment after the
+	 * first, and where the L4 header is (0: not reached).
+	 */
+	bool ip6;
+	__u8 proto;
+	bool rest;
+	size_t l4;
 };
 void ref_reset(void);
 struct ref_result ref_classify(const unsigned char *p, size_t len,
