@@ -15,7 +15,8 @@
 const struct command commands[] = {
 	{ "attach", do_attach, "attach IFACE [icmp-echo on|off]",
 	  "Filter IFACE's ingress: create the clsact qdisc and splicer's tc\n"
-	  "filters, and learn IFACE's IPv4 addresses for the SSH allowance.\n"
+	  "filters, and learn IFACE's IPv4 and IPv6 addresses (IPv6: not while\n"
+	  "in duplicate address detection) for the SSH allowance.\n"
 	  "icmp-echo on lets IFACE answer pings; off (the default) drops them.\n"
 	  "Again on an attached IFACE: refresh its addresses and apply the\n"
 	  "icmp-echo setting if given, change nothing else. Programs another\n"
@@ -49,7 +50,8 @@ const struct command commands[] = {
 	  "stats [--watch SECONDS] [--format text|json|prometheus]\n"
 	  "            [--textfile DIR]",
 	  "Print each attached interface's counters: passed by reason,\n"
-	  "redirected, dropped by reason; and the monitor's events.\n"
+	  "redirected, dropped by reason, in total and per family (IPv4,\n"
+	  "IPv6); and the monitor's events.\n"
 	  "--watch prints packet and byte rates per interface, reason and\n"
 	  "rule every SECONDS, redrawn in place on a terminal, until SIGINT\n"
 	  "or SIGTERM (-j: one stats object a line). --format prometheus\n"
@@ -82,9 +84,10 @@ const struct command commands[] = {
 	  "interfaces' own addresses and host-opened flows stay open.\n" },
 	{ "monitor", do_monitor,
 	  "monitor [-j] [dev IFACE] [verdict redirect|pass|drop]\n"
-	  "            [reason NAME] [proto tcp|udp|icmp]",
+	  "            [reason NAME] [proto tcp|udp|icmp|icmpv6]",
 	  "Print the datapath's decisions as they happen, one line (-j: one\n"
-	  "JSON object) each: time, interface, protocol, source -> destination,\n"
+	  "JSON object) each: time, interface, protocol, source -> destination\n"
+	  "(IPv4 or IPv6; ICMPv6 types by name),\n"
 	  "verdict, reason and the rule that decided. Only new flows and\n"
 	  "drops are told, not packets of flows the host already has. The\n"
 	  "filters choose what is shown; NAME is a reason as stats prints it\n"
@@ -95,7 +98,8 @@ const struct command commands[] = {
 	  "Run until SIGTERM or SIGINT (exit 0; filters and rules stay):\n"
 	  "apply FILE (default " DEFAULT_CONFIG ", or\n"
 	  "$SPLICER_CONFIG) as 'splicer apply' does, then follow rtnetlink:\n"
-	  "the SSH allowance follows every attached interface's addresses,\n"
+	  "the SSH allowance follows every attached interface's IPv4 and IPv6\n"
+	  "addresses,\n"
 	  "and an interface of FILE's attach lines or of the command line is\n"
 	  "attached whenever it appears, rules scoped to it by name moving to\n"
 	  "its new index. SIGHUP applies FILE again. One line per event on\n"
@@ -119,11 +123,11 @@ void usage_of(const char *cmd, FILE *f)
 			return;
 		}
 	}
-	fprintf(f,
-		"Usage: splicer [OPTIONS] COMMAND ...\n"
-		"       splicer COMMAND help\n\n"
-		"Stateful default-deny IPv4 ingress firewall and transparent\n"
-		"redirector at tc ingress.\n\nCommands:\n");
+	fprintf(f, "Usage: splicer [OPTIONS] COMMAND ...\n"
+		   "       splicer COMMAND help\n\n"
+		   "Stateful default-deny dual-stack (IPv4 and IPv6) ingress\n"
+		   "firewall and transparent redirector at tc ingress.\n\n"
+		   "Commands:\n");
 	for (i = 0; i < n_commands; i++)
 		fprintf(f, "  splicer %s\n", commands[i].usage);
 	fprintf(f,

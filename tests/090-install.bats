@@ -227,6 +227,12 @@ complete_words() {
 	assert_output "dev proto reason "
 	run -0 complete_words splicer monitor reason no_
 	assert_output "no_listener no_rule "
+	run -0 complete_words splicer monitor reason n
+	assert_output "nd no_listener no_rule not_ip "
+	run -0 complete_words splicer monitor reason e
+	assert_output "established ext_header "
+	run -0 complete_words splicer monitor proto icmp
+	assert_output "icmp icmpv6 "
 	run -0 complete_words splicer stats --
 	assert_output "--format --textfile --watch "
 	run -0 complete_words splicer st --format p

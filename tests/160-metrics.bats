@@ -21,21 +21,32 @@ promtool_check() {
 }
 
 # The Prometheus samples must be exactly the counters stats -j and list -j
-# show: one series per interface and reason, per rule, and the monitor's.
+# show: one series per interface, family and reason (stats -j's ipv4 and
+# ipv6 objects, and family "none" for the totals' not_ip and vlan), per
+# rule, and the monitor's; summed over family, the totals.
 JQ_SAME='
+	def groups($g): ($g.passed | to_entries[] | {verdict: "pass", reason: .key, c: .value}),
+		{verdict: "redirect", reason: "redirected", c: $g.redirected},
+		($g.dropped | to_entries[] | {verdict: "drop", reason: .key, c: .value});
 	def iface_want: [$s.interfaces[] as $i |
-		(($i.passed | to_entries[] | {verdict: "pass", reason: .key, c: .value}),
-		 {verdict: "redirect", reason: "redirected", c: $i.redirected},
-		 ($i.dropped | to_entries[] | {verdict: "drop", reason: .key, c: .value}))
-		| {iface: $i.name, verdict, reason, c}];
+		(groups($i.ipv4) | .family = "ipv4"),
+		(groups($i.ipv6) | .family = "ipv6"),
+		({verdict: "drop", reason: ("not_ip", "vlan")} | .c = $i.dropped[.reason]
+			| .family = "none")
+		| {iface: $i.name, family, verdict, reason, c}];
+	def totals: [$s.interfaces[] as $i | groups($i) | {iface: $i.name, verdict, reason, c}];
 	def got($name): [$p[] | select(.name == $name)];
 	def value($name; $labels): [got($name)[] | select(.labels == $labels) | .value];
+	def sum_of($name; $t): [got($name)[] | select(.labels.iface == $t.iface and
+		.labels.verdict == $t.verdict and .labels.reason == $t.reason) | .value] | add;
 	iface_want as $w |
 	($w | length) > 0 and
 	(got("splicer_packets_total") | length) == ($w | length) and
 	(got("splicer_bytes_total") | length) == ($w | length) and
-	all($w[]; value("splicer_packets_total"; {iface, verdict, reason}) == [.c.packets] and
-		value("splicer_bytes_total"; {iface, verdict, reason}) == [.c.bytes]) and
+	all($w[]; value("splicer_packets_total"; {iface, family, verdict, reason}) == [.c.packets] and
+		value("splicer_bytes_total"; {iface, family, verdict, reason}) == [.c.bytes]) and
+	all(totals[]; sum_of("splicer_packets_total"; .) == .c.packets and
+		sum_of("splicer_bytes_total"; .) == .c.bytes) and
 	(got("splicer_rule_packets_total") | length) == ($l.rules | length) and
 	(got("splicer_rule_bytes_total") | length) == ($l.rules | length) and
 	all($l.rules[]; . as $r |
@@ -43,6 +54,7 @@ JQ_SAME='
 			| length == 1 and .[0].value == $r.packets and
 			.[0].labels.action == ($r.action + (if $r.to then " " + $r.to else "" end)) and
 			.[0].labels.service == ($r.service // "") and
+			.[0].labels.family == $r.family and
 			(.[0].labels.match | startswith($r.proto + " " + $r.dst))) and
 		[got("splicer_rule_bytes_total")[] | select(.labels.rule == ($r.id | tostring)) | .value]
 			== [$r.bytes]) and
@@ -85,6 +97,21 @@ traffic() {
 	wait_counter vr dropped.no_rule.packets 2
 }
 
+# traffic, and IPv6 datagrams: 3 to an IPv6 drop rule
+traffic6() {
+	enable_ipv6
+	traffic
+	run -0 timeout 10 ip -n "$NS_C" -6 neigh replace "$R_IP6" \
+		lladdr "$(mac_of "$NS_R" vr)" dev vc nud permanent
+	run -0 splicer add "$R_IP6" proto udp port 5000 drop service v6
+	timeout 15 ip netns exec "$NS_C" "$PY" -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for _ in range(3):
+    s.sendto(b"x" * 100, ("'"$R_IP6"'", 5000))'
+	wait_counter vr ipv6.dropped.rule_drop.packets 3
+}
+
 @test "the test's prometheus checker rejects what the format forbids" {
 	local bad
 	for bad in 'x 1' $'# TYPE a counter\na 1' $'# TYPE a_total counter\na_total{x="1"} 1\na_total{x="1"} 2' \
@@ -100,15 +127,21 @@ traffic() {
 }
 
 @test "stats --format prometheus parses strictly and its numbers equal stats -j and list -j" {
-	traffic
+	traffic6
 	prom_equals_json splicer stats --format prometheus
 	promtool_check "$BATS_TEST_TMPDIR/now.prom"
 	# the traffic is there, not only zeros
-	run -0 grep -c '^splicer_rule_packets_total{rule="[0-9]*",match="udp 10.99.0.1/32 from 10.99.0.0/24 port 5000-5010 dev vr",action="drop",service=""} 4$' \
+	run -0 grep -c '^splicer_rule_packets_total{rule="[0-9]*",family="ipv4",match="udp 10.99.0.1/32 from 10.99.0.0/24 port 5000-5010 dev vr",action="drop",service=""} 4$' \
 		"$BATS_TEST_TMPDIR/now.prom"
-	run -0 grep -F 'splicer_packets_total{iface="vr",verdict="redirect",reason="redirected"} 1' \
+	run -0 grep -c '^splicer_rule_packets_total{rule="[0-9]*",family="ipv6",match="udp '"$R_IP6"'/128 port 5000",action="drop",service="v6"} 3$' \
 		"$BATS_TEST_TMPDIR/now.prom"
-	run -0 grep -F 'splicer_packets_total{iface="xr",verdict="drop",reason="no_rule"} 0' \
+	run -0 grep -F 'splicer_packets_total{iface="vr",family="ipv4",verdict="redirect",reason="redirected"} 1' \
+		"$BATS_TEST_TMPDIR/now.prom"
+	run -0 grep -F 'splicer_packets_total{iface="vr",family="ipv6",verdict="drop",reason="rule_drop"} 3' \
+		"$BATS_TEST_TMPDIR/now.prom"
+	run -0 grep -F 'splicer_packets_total{iface="vr",family="none",verdict="drop",reason="not_ip"} ' \
+		"$BATS_TEST_TMPDIR/now.prom"
+	run -0 grep -F 'splicer_packets_total{iface="xr",family="ipv4",verdict="drop",reason="no_rule"} 0' \
 		"$BATS_TEST_TMPDIR/now.prom"
 	# every family has HELP and TYPE
 	run -0 grep -c '^# HELP ' "$BATS_TEST_TMPDIR/now.prom"
@@ -240,7 +273,7 @@ traffic() {
 	local rc=0
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 0 ]
-	run -0 jq -ce '.schema == 1 and (.interfaces | length) == 1 and .monitor.events == 0' "$BATS_TEST_TMPDIR/w.out"
+	run -0 jq -ce '.schema == 2 and (.interfaces | length) == 1 and .monitor.events == 0' "$BATS_TEST_TMPDIR/w.out"
 	refute_output --partial false
 }
 
