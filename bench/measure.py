@@ -47,10 +47,10 @@ def parse_rules(path):
 def no_match(path, src):
     """A TCP destination of src's family no rule of the file matches for
     a SYN from src, whatever interface scope the rule has: documentation
-    addresses first, then one address in each /8 (IPv6: in each /16 of
-    2000::/3 and fc00::/7). Short prefixes in the file may cover any of
-    them, which is why this looks instead of assuming. An IPv6 answer is
-    [ADDR]:PORT."""
+    addresses first (IPv6: bench/run's NO_MATCH6 first), then one address
+    in each /8 (IPv6: in each /16 of 2000::/3 and fc00::/7). Short
+    prefixes in the file may cover any of them, which is why this looks
+    instead of assuming. An IPv6 answer is [ADDR]:PORT."""
     src = ipaddress.ip_address(src)
     bits = src.max_prefixlen
     by_prefix = {}
@@ -60,7 +60,7 @@ def no_match(path, src):
             key = (dst.prefixlen, int(dst.network_address))
             by_prefix.setdefault(key, []).append((lo, hi))
     if src.version == 6:
-        cands = ["2001:db8::1", "2001:db8:1::1", "3fff::1"]
+        cands = ["fd00:b1:2::1", "2001:db8::1", "3fff::1"]
         cands += ["%x::2:1" % a for a in range(0x2000, 0x4000, 0x100)]
         cands += ["fd%02x::2:1" % a for a in range(256)]
         form = "[%s]:%d"
