@@ -115,20 +115,25 @@ make_vr_vc() {
 
 # IPv6 on both namespaces (make_topology turns it off): the addresses
 # above, without duplicate address detection, and the client's routes.
-# The link-local addresses come with the interfaces; wait for them too.
+# The client is made quiet first: no router solicitations, and its
+# multicast listener reports all sent at once, as IPv6 comes up, rather
+# than repeated over the next seconds, so that they never land among the
+# counters a test is reading (a host drops both, and counts them).
 enable_ipv6() {
 	local ns
+	in_c sysctl -q -w net.ipv6.conf.vc.accept_dad=0 \
+		net.ipv6.conf.vc.dad_transmits=0 \
+		net.ipv6.conf.vc.router_solicitations=0 \
+		net.ipv6.conf.vc.mldv1_unsolicited_report_interval=0 \
+		net.ipv6.conf.vc.mldv2_unsolicited_report_interval=0
+	in_r sysctl -q -w net.ipv6.conf.vr.accept_dad=0 \
+		net.ipv6.conf.vr.dad_transmits=0 net.ipv6.conf.xr.accept_dad=0
 	for ns in "$NS_R" "$NS_C"; do
-		in_ns "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 \
-			net.ipv6.conf.default.disable_ipv6=0 \
-			net.ipv6.conf.all.accept_dad=0 \
-			net.ipv6.conf.default.accept_dad=0
+		in_ns "$ns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 \
+			net.ipv6.conf.default.accept_dad=0 \
+			net.ipv6.conf.all.disable_ipv6=0 \
+			net.ipv6.conf.default.disable_ipv6=0
 	done
-	in_r sysctl -q -w net.ipv6.conf.vr.disable_ipv6=0 \
-		net.ipv6.conf.vr.accept_dad=0 net.ipv6.conf.xr.disable_ipv6=0 \
-		net.ipv6.conf.lo.disable_ipv6=0
-	in_c sysctl -q -w net.ipv6.conf.vc.disable_ipv6=0 \
-		net.ipv6.conf.vc.accept_dad=0 net.ipv6.conf.lo.disable_ipv6=0
 	timeout 10 ip -n "$NS_R" -batch - <<-EOF
 		addr add $R_IP6/64 dev vr nodad
 		addr add $X_IP6/64 dev xr nodad

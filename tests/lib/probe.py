@@ -23,8 +23,9 @@ Subcommands:
                      --reuseport sets SO_REUSEPORT.
   udp-server         --port P [--port P ...] [--bind IP] [--tag]
                      Answers every datagram with the same kind of line.
-  udp-tproxy-server  --port P [--bind 127.0.0.1]
-                     IP_TRANSPARENT + IP_RECVORIGDSTADDR listener; answers
+  udp-tproxy-server  --port P [--bind 127.0.0.1|::1]
+                     IP_TRANSPARENT + IP_RECVORIGDSTADDR listener (the
+                     IPV6_ ones for an IPv6 --bind); answers
                      each datagram from its ORIGINAL destination address
                      (a second IP_TRANSPARENT socket bound to it) with
                      "orig=IP:PORT peer=IP:PORT\\n".
@@ -239,6 +240,10 @@ def cmd_udp_server(args):
                 s.sendto((line + "\n").encode(), peer)
 
 
+IPV6_TRANSPARENT = 75
+IPV6_RECVORIGDSTADDR = 74  # also the control message's type
+
+
 def parse_origdst(ancdata):
     for level, ctype, cdata in ancdata:
         if level == socket.SOL_IP and ctype == IP_ORIGDSTADDR:
@@ -246,14 +251,29 @@ def parse_origdst(ancdata):
             port = struct.unpack("!H", cdata[2:4])[0]
             addr = socket.inet_ntoa(cdata[4:8])
             return addr, port
+        if level == socket.IPPROTO_IPV6 and ctype == IPV6_RECVORIGDSTADDR:
+            # struct sockaddr_in6: family, port, flowinfo, address
+            port = struct.unpack("!H", cdata[2:4])[0]
+            addr = socket.inet_ntop(socket.AF_INET6, cdata[8:24])
+            return addr, port
     return None
 
 
+def transparent(s):
+    if s.family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_TRANSPARENT, 1)
+    else:
+        s.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+
+
 def cmd_udp_tproxy_server(args):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family_of(args.bind), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
-    s.setsockopt(socket.SOL_IP, IP_RECVORIGDSTADDR, 1)
+    transparent(s)
+    if s.family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, 1)
+    else:
+        s.setsockopt(socket.SOL_IP, IP_RECVORIGDSTADDR, 1)
     s.bind((args.bind, args.port[0]))
     log("listening udp-tproxy " + fmt(s.getsockname()))
     while True:
@@ -264,10 +284,10 @@ def cmd_udp_tproxy_server(args):
             continue
         line = "orig=%s peer=%s" % (fmt(orig), fmt(peer))
         log("recv %s len=%d" % (line, len(data)))
-        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        r = socket.socket(s.family, socket.SOCK_DGRAM)
         try:
             r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            r.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+            transparent(r)
             r.bind(orig)
             r.sendto((line + "\n").encode(), peer)
         except OSError as e:
