@@ -253,3 +253,140 @@ echo_ids() {
 	assert_output --partial "1 received"
 	expect_moved "$before" '{"passed.icmp": 3}'
 }
+
+# ------------------------------------------------------------------ ICMPv6
+
+# scapy6 PYTHON ARGS...: run a scapy snippet in the client's namespace;
+# it sees sys.argv[1:] and mac (vr's), src (the client's), dst (vr's).
+scapy6() {
+	local code=$1
+	shift
+	in_c "$PY" -c "import sys
+from scapy.all import *
+mac, src, dst = '$R_MAC', '$C_IP6', '$R_IP6'
+$code" "$@"
+}
+
+# quiet: vr's counters do not move for a second, within 20 s.
+quiet() {
+	local a tries=20
+	while ((tries-- > 0)); do
+		a=$(snapshot) || return 1
+		sleep 1
+		[ "$(snapshot)" = "$a" ] && return 0
+	done
+	echo "quiet: vr's counters kept moving: $(snapshot)" >&2
+	return 1
+}
+
+# attach6: IPv6 on, the router attached, and the link quiet: the client's
+# own IPv6 start-up (MLD reports for its new groups, router solicitations)
+# is dropped as no_rule, and must be over before counters are compared.
+attach6() {
+	in_c sysctl -q -w net.ipv6.conf.vc.router_solicitations=0
+	enable_ipv6
+	attach_router
+	quiet || fail "vr never went quiet"
+}
+
+# make_far6: make_far's third namespace, over IPv6: the client forwards,
+# and its link to the far host has the smallest MTU IPv6 allows.
+F_IP6=fd00:77::2
+make_far6() {
+	make_far
+	in_ns "$NS_F" sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 \
+		net.ipv6.conf.default.disable_ipv6=0 \
+		net.ipv6.conf.fc.disable_ipv6=0 net.ipv6.conf.all.accept_dad=0
+	run -0 in_c sysctl -q -w net.ipv6.conf.all.forwarding=1 \
+		net.ipv6.conf.cf.disable_ipv6=0
+	timeout 10 ip -n "$NS_C" addr add fd00:77::1/64 dev cf nodad
+	timeout 10 ip -n "$NS_F" addr add $F_IP6/64 dev fc nodad
+	timeout 10 ip -n "$NS_F" route add default via fd00:77::1
+	timeout 10 ip -n "$NS_R" route add fd00:77::/64 via "$C_IP6"
+	wait_for link_local "$NS_F" fc
+	wait_for "in_r ping -6 -c 1 -W 1 $F_IP6 >/dev/null"
+}
+
+@test "ipv6 echo requests to the router are answered only with icmp-echo on, and only to the interface's own address" {
+	attach6
+	local before
+	before=$(snapshot)
+	run -1 in_c ping -6 -c 1 -W 1 "$R_IP6"
+	expect_moved "$before" '{"dropped.no_rule": 1}' passed.nd
+	run -0 splicer attach vr icmp-echo on
+	before=$(snapshot)
+	run -0 in_c ping -6 -c 2 -i 0.2 -W 1 "$R_IP6"
+	assert_output --partial "2 received"
+	expect_moved "$before" '{"passed.icmp": 2}' passed.nd
+	# the router's address on another interface: never through vr
+	before=$(snapshot)
+	run -1 in_c ping -6 -c 1 -W 1 "$X_IP6"
+	expect_moved "$before" '{"dropped.no_rule": 1}' passed.nd
+}
+
+@test "the router's own ipv6 pings are answered while attached; unsolicited echo replies are dropped" {
+	attach6
+	local before
+	before=$(snapshot)
+	run -0 scapy6 'sendp(Ether(dst=mac)/IPv6(src=src, dst=dst)/ICMPv6EchoReply(id=0x5c1, seq=1), iface="vc", verbose=0)'
+	expect_moved "$before" '{"dropped.no_rule": 1}' passed.nd
+	before=$(snapshot)
+	run -0 in_r ping -6 -c 2 -i 0.2 -W 1 "$C_IP6"
+	assert_output --partial "2 received"
+	expect_moved "$before" '{"passed.icmp": 2}' passed.nd
+}
+
+@test "neighbour discovery passes as nd with RFC 4861's checks; a routed RA, a redirect and a router solicitation are dropped" {
+	attach6
+	# the caches forgotten: the router's ping needs ND both ways
+	run -0 timeout 10 ip -n "$NS_R" -6 neigh flush dev vr
+	run -0 timeout 10 ip -n "$NS_C" -6 neigh flush dev vc
+	local before ll nd
+	nd=$(iface_counter vr ipv6.passed.nd.packets)
+	run -0 in_r ping -6 -c 1 -W 2 "$C_IP6"
+	wait_counter vr ipv6.passed.nd.packets $((nd + 1))
+	ll=$(timeout 10 ip -n "$NS_C" -6 -o addr show dev vc scope link |
+		grep -o 'fe80::[0-9a-f:]*')
+	quiet
+	# a router's advert (the router may answer it with ND of its own)
+	before=$(snapshot)
+	nd=$(iface_counter vr ipv6.passed.nd.packets)
+	run -0 scapy6 'll = sys.argv[1]
+ra = ICMPv6ND_RA(routerlifetime=0)
+sendp(Ether(dst=mac)/IPv6(src=ll, dst="ff02::1", hlim=255)/ra, iface="vc", verbose=0)' "$ll"
+	wait_counter vr ipv6.passed.nd.packets $((nd + 1))
+	expect_moved "$before" '{}' passed.nd
+	quiet
+	before=$(snapshot)
+	run -0 scapy6 'll = sys.argv[1]
+ra = ICMPv6ND_RA(routerlifetime=0)
+sendp(Ether(dst=mac)/IPv6(src=ll, dst="ff02::1", hlim=64)/ra, iface="vc", verbose=0)
+sendp(Ether(dst=mac)/IPv6(src=src, dst="ff02::1", hlim=255)/ra, iface="vc", verbose=0)' "$ll"
+	expect_moved "$before" '{"dropped.malformed": 2}' passed.nd
+	before=$(snapshot)
+	run -0 scapy6 'll = sys.argv[1]
+sendp(Ether(dst=mac)/IPv6(src=ll, dst=dst, hlim=255)/ICMPv6ND_Redirect(tgt=ll, dst="fd00:88::1"), iface="vc", verbose=0)
+sendp(Ether(dst=mac)/IPv6(src=ll, dst="ff02::2", hlim=255)/ICMPv6ND_RS(), iface="vc", verbose=0)' "$ll"
+	expect_moved "$before" '{"dropped.no_rule": 2}' passed.nd
+}
+
+@test "ipv6 path mtu discovery: packet too big gets in and the router's 2 MB upload completes; one about no flow of the router is dropped" {
+	enable_ipv6
+	make_far6
+	tcp_server "$NS_F" sink --port 5001 --bind "::" --sink
+	attach_router
+	local before
+	before=$(snapshot)
+	run -0 tcp_client "$NS_R" --connect "[$F_IP6]:5001" --send-size 2000000 --timeout 10
+	assert_output "received=2000000"
+	# the router learnt the path MTU from the client's packet too big
+	run -0 in_r ip -6 route get "$F_IP6"
+	assert_output --partial "mtu 1280"
+	run -0 moved "$before" passed.established passed.nd
+	json_true "$output" '(keys == ["passed.icmp"]) and .["passed.icmp"] >= 1'
+	# the same error about a connection the router does not have
+	before=$(snapshot)
+	run -0 scapy6 'q = IPv6(src=dst, dst=sys.argv[1])/TCP(sport=40000, dport=80)
+sendp(Ether(dst=mac)/IPv6(src=src, dst=dst)/ICMPv6PacketTooBig(mtu=1280)/q, iface="vc", verbose=0)' "$F_IP6"
+	expect_moved "$before" '{"dropped.no_rule": 1}' passed.nd
+}
