@@ -359,6 +359,88 @@ answers_from() {
 	assert_output 3
 }
 
+# filler6 N SEED: N distinct generated IPv6 rules whose destinations stay
+# clear of the test's own prefixes (fd00:99::/64, fd00:88::/64, VNET6).
+filler6() {
+	"$PY" "$GEN" $(($1 + $1 / 20 + 16)) "$2" --family 6 | "$PY" -c '
+import ipaddress, sys
+mine = [ipaddress.ip_network(n) for n in
+        ("fd00:99::/64", "fd00:88::/64", "fd00:172:16:240::/64")]
+want, got = int(sys.argv[1]), 0
+for line in sys.stdin:
+    dst = ipaddress.ip_network(line.split()[1])
+    if got < want and not any(dst.overlaps(m) for m in mine):
+        sys.stdout.write(line)
+        got += 1
+sys.exit(got != want)' "$1"
+}
+
+# A TCP connection from the client to [$1]:$2: what the server said.
+tcp6_answer() {
+	timeout 10 ip netns exec "$NS_C" "$PY" -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+print(s.makefile().readline().strip())' "$1" "$2"
+}
+
+# An IPv6 server on [::1]:$1 (in the router) that answers every
+# connection with the address the client asked for: "local=[ADDR]:PORT".
+tcp6_server() {
+	start_bg "$NS_R" "srv6-$1" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::1", int(sys.argv[1])))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    a = c.getsockname()
+    c.sendall(("local=[%s]:%d\n" % (a[0], a[1])).encode())
+    c.close()' "$1"
+	wait_for listening "$NS_R" tcp "$1"
+}
+
+@test "100,000 IPv6 rules: apply, and a redirect to [::1] and a drop still exact" {
+	local n=${SPLICER_SCALE_RULES:-100000} a
+	enable_ipv6
+	# neighbours known both ways: the test is about the rules, not ND
+	run -0 timeout 10 ip -n "$NS_C" -6 neigh replace "$R_IP6" \
+		lladdr "$(mac_of "$NS_R" vr)" dev vc nud permanent
+	for a in "$C_IP6" "$C_IP6_2"; do
+		run -0 timeout 10 ip -n "$NS_R" -6 neigh replace "$a" \
+			lladdr "$(mac_of "$NS_C" vc)" dev vr nud permanent
+	done
+	# the listener says which address the client asked for
+	tcp6_server 9001
+	attach_router
+	local f="$BATS_TEST_TMPDIR/big6.rules"
+	{
+		echo "add $VIP6/128 proto tcp port 80 redirect 9001 route"
+		echo "add fd00:172:16:240::11/128 proto tcp port 80 drop"
+		echo "add fd00:172:16:240::/64 proto tcp port 81 redirect 9001 route"
+		filler6 $((n - 3)) 43
+	} >"$f"
+	run -0 splicer_slow apply "$f"
+	run -0 rule_count_slow
+	assert_output "$n"
+
+	run -0 tcp6_answer "$VIP6" 80
+	assert_output "local=[$VIP6]:80"
+	# a /64 rule: found by the trie walk, not the /128 table
+	run -0 tcp6_answer fd00:172:16:240::12 81
+	assert_output "local=[fd00:172:16:240::12]:81"
+	run ! tcp6_answer fd00:172:16:240::11 80
+	wait_counter vr ipv6.dropped.rule_drop.packets 1
+	# one add at 100,000 rules (a delta over the base) takes effect
+	run -0 splicer add fd00:172:16:240::13/128 proto tcp port 80 redirect 9001
+	run -0 tcp6_answer fd00:172:16:240::13 80
+	assert_output "local=[fd00:172:16:240::13]:80"
+	run -0 iface_counter vr ipv6.redirected.packets
+	[ "$output" -ge 3 ]
+	run -0 rule_field "is_dst(\"$VIP6/128\")" packets
+	[ "$output" -ge 1 ]
+}
+
 @test "a client cycling 8 source ports through a redirect whose server closes first never stalls" {
 	tcp_server "$NS_R" web --port 9999 --bind 127.0.0.1 --tag
 	attach_router
