@@ -45,27 +45,39 @@ def parse_rules(path):
 
 
 def no_match(path, src):
-    """A TCP destination no rule of the file matches for a SYN from src,
-    whatever interface scope the rule has: documentation addresses first,
-    then one address in each /8. Short prefixes in the file may cover
-    any of them, which is why this looks instead of assuming."""
+    """A TCP destination of src's family no rule of the file matches for
+    a SYN from src, whatever interface scope the rule has: documentation
+    addresses first (IPv6: bench/run's NO_MATCH6 first), then one address
+    in each /8 (IPv6: in each /16 of 2000::/3 and fc00::/7). Short
+    prefixes in the file may cover any of them, which is why this looks
+    instead of assuming. An IPv6 answer is [ADDR]:PORT."""
     src = ipaddress.ip_address(src)
+    bits = src.max_prefixlen
     by_prefix = {}
     for dst, proto, lo, hi, from_ in parse_rules(path):
-        if proto == "tcp" and (from_ is None or src in from_):
+        if (dst.version == src.version and proto == "tcp" and
+                (from_ is None or src in from_)):
             key = (dst.prefixlen, int(dst.network_address))
             by_prefix.setdefault(key, []).append((lo, hi))
-    cands = ["192.0.2.1", "198.51.100.1", "203.0.113.1"]
-    cands += ["%d.0.2.1" % a for a in range(1, 224) if a != 127]
+    if src.version == 6:
+        cands = ["fd00:b1:2::1", "2001:db8::1", "3fff::1"]
+        cands += ["%x::2:1" % a for a in range(0x2000, 0x4000, 0x100)]
+        cands += ["fd%02x::2:1" % a for a in range(256)]
+        form = "[%s]:%d"
+    else:
+        cands = ["192.0.2.1", "198.51.100.1", "203.0.113.1"]
+        cands += ["%d.0.2.1" % a for a in range(1, 224) if a != 127]
+        form = "%s:%d"
+    full = (1 << bits) - 1
     for addr in cands:
         a = int(ipaddress.ip_address(addr))
         ranges = []
-        for length in range(33):
-            mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF
+        for length in range(bits + 1):
+            mask = (full << (bits - length)) & full
             ranges += by_prefix.get((length, a & mask), [])
         for port in (80, 443, 8080, 5001, 9, 31337, 65535, 1):
             if not any(lo <= port <= hi for lo, hi in ranges):
-                return "%s:%d" % (addr, port)
+                return form % (addr, port)
     sys.exit("no-match: every candidate is matched by a rule")
 
 
@@ -193,7 +205,9 @@ def timed_argvs(args):
 # -------------------------------------------------------------- report
 
 SCENARIOS = ("redirect", "no_match", "established", "arp")
-PATHS = ("plain", "splicer", "nft")
+SCENARIOS6 = ("redirect", "no_match", "established", "nd")  # IPv6
+PATHS = ("plain", "splicer", "nft", "plain6", "splicer6", "nft6")
+FLOORS = ("floor_return", "floor_lookup_assign", "floor_lookup_assign6")
 
 
 def load(path, default=None):
@@ -213,20 +227,29 @@ def median_of(samples, mode, key):
     return statistics.median(v) if v else None
 
 
-def report_datapath(work, sizes):
+def report_datapath(work, sizes, prefix="dp", scenarios=SCENARIOS):
+    """The datapath figures of each size: prefix "dp" for the IPv4 sets,
+    "dp6" for the IPv6 ones. Ratios to the floors measured in the same
+    loop: ratio_lookup_assign to the IPv4 lookup+assign floor for either
+    family (the same floor program), ratio_lookup_assign6 to its IPv6
+    twin (when the run measured it)."""
     setup = load(os.path.join(work, "dp-setup.json"), {})
     dp = []
     for n in sizes:
         d = {"rules": n}
-        d.update(load(os.path.join(work, "dp-%d.json" % n),
+        d.update(load(os.path.join(work, "%s-%d.json" % (prefix, n)),
                       {"error": setup.get("error", "not run")}))
         ns = d.get("ns")
         if ns:
             d["ratio_return"] = {k: ratio(ns[k], ns["floor_return"])
-                                 for k in SCENARIOS}
+                                 for k in scenarios}
             d["ratio_lookup_assign"] = {
                 k: ratio(ns[k], ns["floor_lookup_assign"])
-                for k in SCENARIOS}
+                for k in scenarios}
+            if ns.get("floor_lookup_assign6"):
+                d["ratio_lookup_assign6"] = {
+                    k: ratio(ns[k], ns["floor_lookup_assign6"])
+                    for k in scenarios}
         if d.get("kernel_memory"):
             d["bytes_per_rule"] = d["kernel_memory"]["bytes"] / n
         dp.append(d)
@@ -239,6 +262,14 @@ def report_datapath(work, sizes):
                 (d["kernel_memory"]["bytes"] - base["kernel_memory"]["bytes"])
                 / (d["rules"] - base["rules"]))
     return dp
+
+
+def last_vs_first(dp, scenarios):
+    first, last = dp[0], dp[-1]
+    return {"from": first["rules"], "to": last["rules"],
+            "ratio": {k: (ratio(last["ns"][k], first["ns"][k])
+                          if first.get("ns") and last.get("ns")
+                          else None) for k in scenarios}}
 
 
 def report_e2e(work):
@@ -280,6 +311,10 @@ def report_e2e(work):
                         for k in keys},
         "splicer/plain": {k: ratio(e2e["splicer"][k], e2e["plain"][k])
                           for k in keys},
+        "splicer6/nft6": {k: ratio(e2e["splicer6"][k], e2e["nft6"][k])
+                          for k in keys},
+        "splicer6/plain6": {k: ratio(e2e["splicer6"][k], e2e["plain6"][k])
+                            for k in keys},
     }
     return e2e
 
@@ -300,16 +335,20 @@ def report(work, out):
     settings = load(os.path.join(work, "settings.json"))
     res = {"machine": load(os.path.join(work, "machine.json")),
            "settings": settings}
+    families = settings.get("families", [4])
     if "datapath" in settings["sections"]:
-        dp = report_datapath(work, settings["sizes"])
-        res["datapath"] = dp
-        first, last = dp[0], dp[-1]
-        if len(dp) > 1:
-            res["datapath_last_vs_first"] = {
-                "from": first["rules"], "to": last["rules"],
-                "ratio": {k: (ratio(last["ns"][k], first["ns"][k])
-                              if first.get("ns") and last.get("ns")
-                              else None) for k in SCENARIOS}}
+        if 4 in families:
+            dp = report_datapath(work, settings["sizes"])
+            res["datapath"] = dp
+            if len(dp) > 1:
+                res["datapath_last_vs_first"] = last_vs_first(dp, SCENARIOS)
+        if 6 in families:
+            dp6 = report_datapath(work, settings["sizes"], "dp6",
+                                  SCENARIOS6)
+            res["datapath6"] = dp6
+            if len(dp6) > 1:
+                res["datapath6_last_vs_first"] = last_vs_first(dp6,
+                                                               SCENARIOS6)
         extra = {}
         for name in sorted(glob.glob(os.path.join(work, "dp-extra-*.json"))):
             label = os.path.basename(name)[len("dp-extra-"):-len(".json")]
@@ -356,46 +395,12 @@ def table(path):
                                               s["cpu"]))
         print("(xR = times the return-at-once floor, xL = times the "
               "lookup+assign floor)")
-        head = "%-20s" % "rules"
-        for d in dp:
-            head += "%20s" % format(d["rules"], ",")
-        scale = r.get("datapath_last_vs_first", {})
-        head += "%10s" % ("%s/%s" % (scale["to"], scale["from"])
-                          if scale else "")
-        print(head)
-        last = scale.get("ratio", {})
-        for sc in ("floor_return", "floor_lookup_assign", "redirect",
-                   "no_match", "established", "arp"):
-            line = "%-20s" % sc
-            for d in dp:
-                ns = d.get("ns")
-                if not ns:
-                    line += "%20s" % "-"
-                elif sc.startswith("floor"):
-                    line += "%20s" % fmt(ns[sc])
-                else:
-                    line += "%20s" % ("%.1f x%.1fR x%.1fL" % (
-                        ns[sc], d["ratio_return"][sc],
-                        d["ratio_lookup_assign"][sc]))
-            line += "%10s" % fmt(last.get(sc), "%.2f")
-            print(line)
-        line = "%-20s" % "apply (s)"
-        for d in dp:
-            line += "%20s" % fmt(d.get("apply", {}).get("median_s"), "%.3f")
-        print(line)
-        line = "%-20s" % "kernel memory (MB)"
-        for d in dp:
-            km = d.get("kernel_memory")
-            line += "%20s" % (fmt(km["bytes"] / 1e6, "%.2f") if km else "-")
-        print(line)
-        line = "%-20s" % "bytes/rule (added)"
-        for d in dp:
-            line += "%20s" % fmt(d.get("bytes_per_rule_added"), "%.0f")
-        print(line)
-        for d in dp:
-            if "error" in d:
-                print("  %s rules: %s" % (format(d["rules"], ","),
-                                         d["error"]))
+        table_datapath(dp, r.get("datapath_last_vs_first", {}),
+                       ("floor_return", "floor_lookup_assign", "redirect",
+                        "no_match", "established", "arp"),
+                       lambda d, sc: "%.1f x%.1fR x%.1fL" % (
+                           d["ns"][sc], d["ratio_return"][sc],
+                           d["ratio_lookup_assign"][sc]))
         base = next((d for d in reversed(dp) if d.get("ns")), None)
         for label, d in r.get("datapath_extra", {}).items():
             if not d.get("ns") or not base:
@@ -409,6 +414,23 @@ def table(path):
             print("  %s, %s rules: %s; events %s, lost %s" % (
                 label.replace("_", " "), format(base["rules"], ","),
                 ", ".join(parts), mon.get("events"), mon.get("lost")))
+    dp6 = r.get("datapath6", [])
+    if dp6:
+        print()
+        print("Datapath, IPv6 frames on as many IPv6 rules, the same floors "
+              "in the same loop;")
+        print("(xL = times the IPv4 lookup+assign floor, as above; xL6 = "
+              "times its IPv6 twin)")
+
+        def cell6(d, sc):
+            six = d.get("ratio_lookup_assign6", {}).get(sc)
+            return "%.1f x%.1fL x%sL6" % (d["ns"][sc],
+                                          d["ratio_lookup_assign"][sc],
+                                          fmt(six))
+        table_datapath(dp6, r.get("datapath6_last_vs_first", {}),
+                       ("floor_return", "floor_lookup_assign",
+                        "floor_lookup_assign6", "redirect", "no_match",
+                        "established", "nd"), cell6, "IPv6 rules")
 
     cp = r.get("control_plane")
     if cp:
@@ -460,17 +482,67 @@ def table(path):
         rows = (("conn_per_second", "conn/s (%d parallel)" % s["parallel"]),
                 ("bulk_mbytes_per_second", "bulk MB/s (1 stream)"),
                 ("reuse_per_second", "TIME_WAIT reuse conn/s"))
-        for key, what in rows:
-            vals = [e.get(p, {}).get(key) for p in ("plain", "splicer",
-                                                      "nft")]
-            ra = e.get("ratios", {})
-            print("%-28s%12s%12s%12s%13s%15s" % (
-                what, *(fmt(v, "%.0f") for v in vals),
-                fmt(ra.get("splicer/nft", {}).get(key), "%.2f"),
-                fmt(ra.get("splicer/plain", {}).get(key), "%.2f")))
-        for p in ("plain", "splicer", "nft"):
+        ra = e.get("ratios", {})
+        for fam, suffix in (("IPv4", ""), ("IPv6", "6")):
+            if not any(e.get(p + suffix, {}).get("samples")
+                       for p in ("plain", "splicer", "nft")):
+                continue
+            if suffix:
+                print("IPv6 (nft: tproxy ip6; to [::1]):")
+            for key, what in rows:
+                vals = [e.get(p + suffix, {}).get(key)
+                        for p in ("plain", "splicer", "nft")]
+                print("%-28s%12s%12s%12s%13s%15s" % (
+                    what, *(fmt(v, "%.0f") for v in vals),
+                    fmt(ra.get("splicer%s/nft%s" % (suffix, suffix),
+                               {}).get(key), "%.2f"),
+                    fmt(ra.get("splicer%s/plain%s" % (suffix, suffix),
+                               {}).get(key), "%.2f")))
+        for p in PATHS:
             for note in e.get(p, {}).get("notes", []):
                 print("  %s: %s" % (p, note))
+
+
+def table_datapath(dp, scale, rows, cell, what="rules"):
+    """One block of the datapath table: a column per size, a row per
+    scenario (cell(d, scenario) formats a measured one), then apply
+    time, kernel memory and what a rule adds."""
+    head = "%-20s" % what
+    for d in dp:
+        head += "%20s" % format(d["rules"], ",")
+    head += "%10s" % ("%s/%s" % (scale["to"], scale["from"])
+                      if scale else "")
+    print(head)
+    last = scale.get("ratio", {})
+    for sc in rows:
+        line = "%-20s" % sc
+        for d in dp:
+            ns = d.get("ns")
+            if not ns or ns.get(sc) is None:
+                line += "%20s" % "-"
+            elif sc.startswith("floor"):
+                line += "%20s" % fmt(ns[sc])
+            else:
+                line += "%20s" % cell(d, sc)
+        line += "%10s" % fmt(last.get(sc), "%.2f")
+        print(line)
+    line = "%-20s" % "apply (s)"
+    for d in dp:
+        line += "%20s" % fmt(d.get("apply", {}).get("median_s"), "%.3f")
+    print(line)
+    line = "%-20s" % "kernel memory (MB)"
+    for d in dp:
+        km = d.get("kernel_memory")
+        line += "%20s" % (fmt(km["bytes"] / 1e6, "%.2f") if km else "-")
+    print(line)
+    line = "%-20s" % "bytes/rule (added)"
+    for d in dp:
+        line += "%20s" % fmt(d.get("bytes_per_rule_added"), "%.0f")
+    print(line)
+    for d in dp:
+        if "error" in d:
+            print("  %s %s: %s" % (format(d["rules"], ","), what,
+                                   d["error"]))
 
 
 def table_provision(pv, s):

@@ -17,11 +17,12 @@
  *   'b'  count the bytes of the stream up to its end, answer the count
  *        (8 bytes), close (bulk)
  *
- * The server runs until it is killed. A client stops at COUNT connections
+ * ADDR:PORT is a.b.c.d:port or [ADDR6]:port; the sockets are of its
+ * family. The server runs until it is killed. A client stops at COUNT connections
  * (or MBYTES megabytes) or after SECONDS, whichever comes first, and prints
  * one JSON object: what it did and how fast. --transparent sets
- * IP_TRANSPARENT on the listener, which netfilter's TPROXY needs and
- * splicer does not.
+ * IP_TRANSPARENT (IPV6_TRANSPARENT) on the listener, which netfilter's
+ * TPROXY needs and splicer does not.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,7 +42,9 @@
 #define BULK_CHUNK (256 * 1024)
 #define MAX_THREADS 256
 
-static struct sockaddr_in target;
+/* The server's or the clients' ADDR:PORT; a sockaddr_in for IPv4. */
+static struct sockaddr_in6 target;
+static socklen_t target_len;
 
 static void die(const char *what)
 {
@@ -71,20 +74,50 @@ static unsigned long number(const char *s)
 	return v;
 }
 
-static void parse_ap(const char *s, struct sockaddr_in *sa)
+static void parse_ap(const char *s)
 {
+	struct sockaddr_in *sa = (void *)&target;
 	char host[64];
-	const char *colon = strrchr(s, ':');
+	const char *colon = strrchr(s, ':'), *h = s;
+	size_t len;
 
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
+	if (!colon)
 		usage();
-	memcpy(host, s, colon - s);
-	host[colon - s] = 0;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons(number(colon + 1));
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+	len = colon - s;
+	if (*s == '[') {
+		if (len < 2 || s[len - 1] != ']')
+			usage();
+		h = s + 1;
+		len -= 2;
+	}
+	if (len >= sizeof(host))
 		usage();
+	memcpy(host, h, len);
+	host[len] = 0;
+	memset(&target, 0, sizeof(target));
+	if (h != s) {
+		target.sin6_family = AF_INET6;
+		target.sin6_port = htons(number(colon + 1));
+		target_len = sizeof(struct sockaddr_in6);
+		if (inet_pton(AF_INET6, host, &target.sin6_addr) != 1)
+			usage();
+	} else {
+		sa->sin_family = AF_INET;
+		sa->sin_port = htons(number(colon + 1));
+		target_len = sizeof(struct sockaddr_in);
+		if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+			usage();
+	}
+}
+
+/* A TCP socket of the target's family. */
+static int tcp_socket(void)
+{
+	int fd = socket(target.sin6_family, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	return fd;
 }
 
 static unsigned long long now_ns(void)
@@ -203,15 +236,16 @@ static int do_server(int argc, char **argv)
 	}
 	if (!threads || threads > MAX_THREADS)
 		usage();
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0)
-		die("socket");
+	lfd = tcp_socket();
 	if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		die("SO_REUSEADDR");
-	if (transparent &&
+	if (transparent && target.sin6_family == AF_INET6 &&
+	    setsockopt(lfd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)))
+		die("IPV6_TRANSPARENT");
+	if (transparent && target.sin6_family == AF_INET &&
 	    setsockopt(lfd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one)))
 		die("IP_TRANSPARENT");
-	if (bind(lfd, (void *)&target, sizeof(target)) || listen(lfd, 4096))
+	if (bind(lfd, (void *)&target, target_len) || listen(lfd, 4096))
 		die("listen");
 	/* One blocking accept loop per thread: each connection is short. */
 	for (i = 0; i < (int)threads; i++)
@@ -227,7 +261,7 @@ static unsigned long long deadline;
 
 static int connect_to(int fd)
 {
-	return connect(fd, (void *)&target, sizeof(target));
+	return connect(fd, (void *)&target, target_len);
 }
 
 /* One short exchange; returns 0 or the errno of what failed. */
@@ -292,9 +326,7 @@ static void *conn_thread(void *arg)
 	while (atomic_fetch_add(&t->next, 1) < t->count &&
 	       now_ns() < deadline) {
 		t0 = now_ns();
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd < 0)
-			die("socket");
+		fd = tcp_socket();
 		err = exchange(fd, 'c');
 		close(fd);
 		note(t, err, now_ns() - t0);
@@ -337,7 +369,7 @@ static int do_conn(int argc, char **argv)
 static int do_reuse(int argc, char **argv)
 {
 	static struct tally t;
-	struct sockaddr_in me = { .sin_family = AF_INET };
+	struct sockaddr_in6 me = { .sin6_family = target.sin6_family };
 	unsigned long first, nports, busy = 0, i = 0;
 	unsigned long long start, t0;
 	int fd, one = 1, err;
@@ -353,14 +385,13 @@ static int do_reuse(int argc, char **argv)
 	deadline = start + number(argv[3]) * 1000000000ULL;
 	while (atomic_load(&t.ok) + atomic_load(&t.failed) < t.count &&
 	       now_ns() < deadline) {
-		me.sin_port = htons(first + i++ % nports);
+		/* sin_port and sin6_port are at the same place */
+		me.sin6_port = htons(first + i++ % nports);
 		t0 = now_ns();
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd < 0)
-			die("socket");
+		fd = tcp_socket();
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 			die("SO_REUSEADDR");
-		if (bind(fd, (void *)&me, sizeof(me))) {
+		if (bind(fd, (void *)&me, target_len)) {
 			err = errno;
 		} else {
 			err = exchange(fd, 'w');
@@ -389,9 +420,7 @@ static int do_bulk(int argc, char **argv)
 	start = now_ns();
 	deadline = start + number(argv[1]) * 1000000000ULL;
 	memset(buf, 'b', sizeof(buf));
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		die("socket");
+	fd = tcp_socket();
 	set_timeouts(fd, IO_TIMEOUT_S);
 	if (connect_to(fd) || write_full(fd, "b", 1))
 		die("bulk connect");
@@ -423,7 +452,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 3)
 		usage();
-	parse_ap(argv[2], &target);
+	parse_ap(argv[2]);
 	if (!strcmp(argv[1], "server"))
 		return do_server(argc - 3, argv + 3);
 	if (!strcmp(argv[1], "conn"))
