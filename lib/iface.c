@@ -4,6 +4,7 @@
  * its stats slot, and splicer's tc filters on it.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <linux/if_addr.h>
@@ -412,40 +413,48 @@ int iface_list(const struct state *st, __u32 **ifindexes, size_t *n)
 	return map_keys(st->ifaces, sizeof(**ifindexes), (void **)ifindexes, n);
 }
 
+/*
+ * The keys of an address map (each key_size bytes, starting with the
+ * ifindex) of interface ifindex, or of every interface (0).
+ */
+_Static_assert(offsetof(struct iface_addr, ifindex) == 0 &&
+		       offsetof(struct iface_addr6, ifindex) == 0,
+	       "address keys start with the ifindex");
+
+static int addr_keys(int fd, size_t key_size, __u32 ifindex, void **keys,
+		     size_t *n)
+{
+	char *k;
+	size_t i, kept = 0;
+	int err;
+
+	err = map_keys(fd, key_size, keys, n);
+	if (err || !ifindex)
+		return err;
+	for (i = 0, k = *keys; i < *n; i++)
+		if (*(__u32 *)(k + i * key_size) == ifindex)
+			memmove(k + kept++ * key_size, k + i * key_size,
+				key_size);
+	*n = kept;
+	return 0;
+}
+
 int iface_addr_list(const struct state *st, __u32 ifindex,
 		    struct iface_addr **addrs, size_t *n)
 {
-	size_t i, k = 0;
-	int err;
-
-	err = map_keys(st->iface_addrs, sizeof(**addrs), (void **)addrs, n);
-	if (err || !ifindex)
-		return err;
-	for (i = 0; i < *n; i++)
-		if ((*addrs)[i].ifindex == ifindex)
-			(*addrs)[k++] = (*addrs)[i];
-	*n = k;
-	return 0;
+	return addr_keys(st->iface_addrs, sizeof(**addrs), ifindex,
+			 (void **)addrs, n);
 }
 
 int iface_addr6_list(const struct state *st, __u32 ifindex,
 		     struct iface_addr6 **addrs, size_t *n)
 {
-	size_t i, k = 0;
-	int err;
-
 	*addrs = NULL;
 	*n = 0;
 	if (st->iface_addrs6 < 0)
 		return 0; /* a pin root from before IPv6: none */
-	err = map_keys(st->iface_addrs6, sizeof(**addrs), (void **)addrs, n);
-	if (err || !ifindex)
-		return err;
-	for (i = 0; i < *n; i++)
-		if ((*addrs)[i].ifindex == ifindex)
-			(*addrs)[k++] = (*addrs)[i];
-	*n = k;
-	return 0;
+	return addr_keys(st->iface_addrs6, sizeof(**addrs), ifindex,
+			 (void **)addrs, n);
 }
 
 int forget_iface(const struct state *st, __u32 ifindex)
