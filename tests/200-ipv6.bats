@@ -256,6 +256,39 @@ print('answer', a and a.haslayer(ICMPv6ND_NA))"
 	assert_output '[{"type":"local","dev":"lo","protocol":"158"}]'
 }
 
+@test "an IPv6 client reusing its 4-tuple while the server side is in TIME_WAIT reaches the listener again" {
+	tcp_server "$NS_R" web --port 9999 --bind ::1
+	attach_router
+	run -0 splicer add "$VNET6" proto tcp port 80 redirect 9999 route
+	run -0 tcp_client "$NS_C" --src "[$C_IP6]:40000" --reuseaddr --connect "[$VIP6]:80"
+	assert_output "local=[$VIP6]:80 peer=[$C_IP6]:40000"
+	# the server closed first: the router holds a TIME_WAIT socket for the
+	# 4-tuple, the client has nothing left
+	wait_for "in_r ss -Htan state time-wait | grep -F '[$VIP6]:80' | grep -qF '[$C_IP6]:40000'"
+	wait_for "! in_c ss -Htan | grep -q ':40000 '"
+	run -0 tcp_client "$NS_C" --src "[$C_IP6]:40000" --reuseaddr --connect "[$VIP6]:80"
+	assert_output "local=[$VIP6]:80 peer=[$C_IP6]:40000"
+	[ "$(grep -c '^accept ' "$BATS_TEST_TMPDIR/web.log")" -eq 2 ]
+}
+
+@test "on lo only IPv6 redirects apply and all other IPv6 loopback traffic passes" {
+	tcp_server "$NS_R" web --port 9999 --bind ::1 --tag
+	tcp_server "$NS_R" plain --port 8000 --bind ::1 --tag
+	run -0 splicer attach lo
+	run -0 splicer add "$VNET6" proto tcp port 80 redirect 9999 route
+	run -0 splicer add ::1 proto tcp port 8000 drop
+	# a connection of the router to the redirected prefix goes over lo
+	run -0 tcp_client "$NS_R" --connect "[$VIP6]:80"
+	assert_output --regexp "^local=\[$VIP6\]:80 peer=\[[0-9a-f:]+\]:[0-9]+ listener=\[::1\]:9999$"
+	# the drop rule does not apply on lo; no rule is needed either
+	run -0 tcp_client "$NS_R" --connect "[::1]:8000"
+	assert_output --regexp "^local=\[::1\]:8000 .* listener=\[::1\]:8000$"
+	run -0 iface_counter lo ipv6.redirected.packets
+	[ "$output" -ge 1 ]
+	run -0 iface_counter lo ipv6.dropped.rule_drop.packets
+	assert_output 0
+}
+
 @test "an IPv6 flow is never handed to an IPv4 socket: a redirect whose only listener is 127.0.0.1 drops as no_listener" {
 	tcp_server "$NS_R" web4 --port 9998 --bind 127.0.0.1
 	attach_router
