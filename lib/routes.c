@@ -232,8 +232,7 @@ int routes_sync(const struct rule *r, size_t n, bool add, bool remove)
 	return err;
 }
 
-int route_local_of(bool add, __u8 family, const __be32 dst[ADDR_WORDS],
-		   __u8 len)
+int route_local(bool add, __u8 family, const __be32 dst[ADDR_WORDS], __u8 len)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	struct nl_link lo;
@@ -267,11 +266,4 @@ int route_local_of(bool add, __u8 family, const __be32 dst[ADDR_WORDS],
 					     sizeof(buf)));
 	nl_close(nl);
 	return err;
-}
-
-int route_local(bool add, __be32 dst, __u8 len)
-{
-	__be32 a[ADDR_WORDS] = { dst };
-
-	return route_local_of(add, AF_INET, a, len);
 }

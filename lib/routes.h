@@ -27,9 +27,7 @@ void routes_close(struct routes *rt);
  * route serves as well) or removed (one that is not there is fine);
  * family AF_INET or AF_INET6, dst 16 bytes as rules keep it.
  */
-int route_local_of(bool add, __u8 family, const __be32 dst[4], __u8 len);
-/* The same for an IPv4 prefix. */
-int route_local(bool add, __be32 dst, __u8 len);
+int route_local(bool add, __u8 family, const __be32 dst[4], __u8 len);
 /* The same in one call. */
 int routes_sync(const struct rule *r, size_t n, bool add, bool remove);
 

@@ -121,7 +121,7 @@ static int delta_routes(const struct rule_set *base, const struct rule *before,
 		will = delta_wants_route(base->r, base->n, after, n_after,
 					 g->dst, g->len, g->family);
 		if (was != will && will == add)
-			err = route_local_of(add, g->family, g->dst, g->len);
+			err = route_local(add, g->family, g->dst, g->len);
 	}
 	return err;
 }
