@@ -447,6 +447,21 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The interfaces candidates are scoped to, each once, sorted; how many. */
+static size_t scopes_of(const struct rule **set, size_t n, __u32 *scope)
+{
+	size_t i, k, n_scope = 0;
+
+	for (i = 0; i < n; i++)
+		if (set[i]->k.ifindex)
+			scope[n_scope++] = set[i]->k.ifindex;
+	qsort(scope, n_scope, sizeof(*scope), cmp_u32);
+	for (i = 0, k = 0; i < n_scope; i++)
+		if (!k || scope[k - 1] != scope[i])
+			scope[k++] = scope[i];
+	return k;
+}
+
 /*
  * One source trie of a best-first candidate set. Unscoped: the unscoped
  * candidates and those scoped to interface `only` (0: none), keyed by
@@ -462,7 +477,7 @@ static int source_trie(struct compiler *c, const struct rule **set, size_t n,
 {
 	unsigned int width = scoped ? SPLICER_IX_SCOPED_BITS : c->bits;
 	__u32 *scope = malloc(n * sizeof(*scope) + sizeof(*scope));
-	size_t i, k, n_scope = 0, ns = 0, np = 0, depth = 0;
+	size_t i, k, n_scope, ns = 0, np = 0, depth = 0;
 	size_t stack[SPLICER_IX_ADDR6_BITS + 2];
 	struct src_pfx *sp = NULL;
 	struct pfx *p = NULL;
@@ -470,14 +485,7 @@ static int source_trie(struct compiler *c, const struct rule **set, size_t n,
 
 	if (!scope)
 		return err_kernel(-ENOMEM, "build rule index");
-	for (i = 0; i < n; i++)
-		if (scoped && set[i]->k.ifindex)
-			scope[n_scope++] = set[i]->k.ifindex;
-	qsort(scope, n_scope, sizeof(*scope), cmp_u32);
-	for (i = 0, k = 0; i < n_scope; i++)
-		if (!k || scope[k - 1] != scope[i])
-			scope[k++] = scope[i];
-	n_scope = scoped ? k : 1;
+	n_scope = scoped ? scopes_of(set, n, scope) : 1;
 	if (!scoped)
 		scope[0] = only;
 	sp = malloc(n * n_scope * sizeof(*sp) + sizeof(*sp));
@@ -538,7 +546,7 @@ static int scope_trie6(struct compiler *c, const struct rule **set, size_t n,
 {
 	__u32 *scope = malloc(n * sizeof(*scope) + sizeof(*scope));
 	struct pfx *p = malloc(n * sizeof(*p) + sizeof(*p));
-	size_t i, k, n_scope = 0;
+	size_t i, k, n_scope;
 	const struct rule *best;
 	union ix_rec *v;
 	bool any_src;
@@ -548,14 +556,7 @@ static int scope_trie6(struct compiler *c, const struct rule **set, size_t n,
 		err = err_kernel(-ENOMEM, "build rule index");
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		if (set[i]->k.ifindex)
-			scope[n_scope++] = set[i]->k.ifindex;
-	qsort(scope, n_scope, sizeof(*scope), cmp_u32);
-	for (i = 0, k = 0; i < n_scope; i++)
-		if (!k || scope[k - 1] != scope[i])
-			scope[k++] = scope[i];
-	n_scope = k;
+	n_scope = scopes_of(set, n, scope);
 	for (k = 0; k < n_scope && !err; k++) {
 		best = NULL;
 		any_src = false;
