@@ -139,7 +139,7 @@ struct addr_ctx {
 	const struct state *st;
 	int ifindex;
 	struct nl_addr addrs[SPLICER_MAX_IFACE_ADDRS];
-	size_t n, n6;
+	size_t n;
 	int err;
 };
 
@@ -166,13 +166,12 @@ static int add_addr(const struct nl_addr *na, void *arg)
 	struct addr_ctx *c = arg;
 	struct iface_addr a = { .ifindex = c->ifindex, .addr = na->addr[0] };
 	struct iface_addr6 a6 = { .ifindex = c->ifindex };
-	size_t *n = na->family == AF_INET6 ? &c->n6 : &c->n;
 	__u8 one = 1;
 	int err;
 
 	if (!addr_usable(na))
 		return 0;
-	if (c->n + c->n6 == SPLICER_MAX_IFACE_ADDRS) {
+	if (c->n == SPLICER_MAX_IFACE_ADDRS) {
 		c->err = -E2BIG;
 		return 1;
 	}
@@ -190,8 +189,7 @@ static int add_addr(const struct nl_addr *na, void *arg)
 		c->err = -errno;
 		return 1;
 	}
-	c->addrs[c->n + c->n6] = *na;
-	(*n)++;
+	c->addrs[c->n++] = *na;
 	return 0;
 }
 
@@ -199,7 +197,7 @@ static bool addr_kept(const struct addr_ctx *c, __u8 family, const __be32 *addr)
 {
 	size_t i, len = family == AF_INET6 ? 16 : 4;
 
-	for (i = 0; i < c->n + c->n6; i++)
+	for (i = 0; i < c->n; i++)
 		if (c->addrs[i].family == family &&
 		    !memcmp(c->addrs[i].addr, addr, len))
 			return true;
