@@ -1019,66 +1019,58 @@ static __always_inline int transport_decide(struct __sk_buff *skb,
 	return apply_rule(skb, p, v, v6);
 }
 
+union frag_keys {
+	struct frag_key k4;
+	struct frag_key6 k6;
+};
+
+/*
+ * The packet's datagram: its key in *k, and the map that holds it,
+ * frag_flows or frag_flows6. An IPv6 datagram is named by its fragment
+ * header's id and next header.
+ */
+static __always_inline void *frag_of(const struct pkt *p, union frag_keys *k,
+				     const bool v6)
+{
+	if (v6) {
+		k->k6 = (struct frag_key6){ .id = p->frag_id,
+					    .proto = p->frag_nh };
+		__builtin_memcpy(k->k6.saddr, p->saddr, 16);
+		__builtin_memcpy(k->k6.daddr, p->daddr, 16);
+		return &frag_flows6;
+	}
+	k->k4 = (struct frag_key){ .saddr = p->saddr[0],
+				   .daddr = p->daddr[0],
+				   .id = p->ip_id,
+				   .proto = p->proto };
+	return &frag_flows;
+}
+
 /*
  * The rest of a datagram whose first fragment passed may follow it; the
  * kernel reassembles after tc, and the whole is judged by its first
  * fragment's verdict. Anything else without ports is dropped.
  */
-static __always_inline int frag_rest6(const struct pkt *p)
+static __always_inline int frag_rest(const struct pkt *p, const bool v6)
 {
-	struct frag_key6 k = { .id = p->frag_id, .proto = p->frag_nh };
-	struct frag_val *v;
-
-	__builtin_memcpy(k.saddr, p->saddr, 16);
-	__builtin_memcpy(k.daddr, p->daddr, 16);
-	v = bpf_map_lookup_elem(&frag_flows6, &k);
-	if (!v || bpf_ktime_get_ns() > v->expires_ns)
-		return REASON_DROP_FRAGMENT;
-	return v->reason;
-}
-
-static __always_inline void frag_first6(const struct pkt *p, int reason)
-{
-	struct frag_key6 k = { .id = p->frag_id, .proto = p->frag_nh };
-	struct frag_val v = {
-		.expires_ns = bpf_ktime_get_ns() + SPLICER_FRAG_TIMEOUT_NS,
-		.reason = reason,
-	};
-
-	__builtin_memcpy(k.saddr, p->saddr, 16);
-	__builtin_memcpy(k.daddr, p->daddr, 16);
-	bpf_map_update_elem(&frag_flows6, &k, &v, BPF_ANY);
-}
-
-static __always_inline int frag_rest(const struct pkt *p)
-{
-	struct frag_key k = {
-		.saddr = p->saddr[0],
-		.daddr = p->daddr[0],
-		.id = p->ip_id,
-		.proto = p->proto,
-	};
-	struct frag_val *v = bpf_map_lookup_elem(&frag_flows, &k);
+	union frag_keys k;
+	struct frag_val *v = bpf_map_lookup_elem(frag_of(p, &k, v6), &k);
 
 	if (!v || bpf_ktime_get_ns() > v->expires_ns)
 		return REASON_DROP_FRAGMENT;
 	return v->reason;
 }
 
-static __always_inline void frag_first(const struct pkt *p, int reason)
+static __always_inline void frag_first(const struct pkt *p, int reason,
+				       const bool v6)
 {
-	struct frag_key k = {
-		.saddr = p->saddr[0],
-		.daddr = p->daddr[0],
-		.id = p->ip_id,
-		.proto = p->proto,
-	};
+	union frag_keys k;
 	struct frag_val v = {
 		.expires_ns = bpf_ktime_get_ns() + SPLICER_FRAG_TIMEOUT_NS,
 		.reason = reason,
 	};
 
-	bpf_map_update_elem(&frag_flows, &k, &v, BPF_ANY);
+	bpf_map_update_elem(frag_of(p, &k, v6), &k, &v, BPF_ANY);
 }
 
 /* decide() after a good IP header, for one family. */
@@ -1091,7 +1083,7 @@ static __always_inline int decide_ip(struct __sk_buff *skb,
 	int reason;
 
 	if (p->frag == FRAG_REST)
-		return v6 ? frag_rest6(p) : frag_rest(p);
+		return frag_rest(p, v6);
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || icmp) {
 		reason = parse_l4(skb, p, v6);
 		if (reason != REASON_MAX)
@@ -1105,12 +1097,8 @@ static __always_inline int decide_ip(struct __sk_buff *skb,
 	else
 		reason = REASON_DROP_NO_RULE;
 
-	if (p->frag == FRAG_FIRST && reason_passes(reason)) {
-		if (v6)
-			frag_first6(p, reason);
-		else
-			frag_first(p, reason);
-	}
+	if (p->frag == FRAG_FIRST && reason_passes(reason))
+		frag_first(p, reason, v6);
 	return reason;
 }
 
