@@ -149,23 +149,12 @@ static struct ref_result icmp(const unsigned char *l4, size_t l4_len,
 			 REASON_DROP_NO_RULE);
 }
 
-static struct ref_result transport(__u8 proto, const unsigned char *l4,
-				   __u32 saddr, __u32 daddr, bool first_frag,
-				   __u32 ifindex)
+/* The winning rule's verdict (r NULL: none) for a TCP or UDP packet. */
+static struct ref_result rule_result(const struct rule *r, bool lo,
+				     bool first_frag)
 {
-	bool lo = ifindex == IF_LO;
-	__u16 sport = get16(l4), dport = get16(l4 + 2);
-	const struct rule *r;
 	struct ref_result res = {};
 
-	if (!lo && proto == IPPROTO_UDP && sport == 67 && dport == 68)
-		return R(REASON_PASS_DHCP);
-	if (!lo && proto == IPPROTO_TCP && dport == 22 &&
-	    own_address(ifindex, daddr))
-		return R(REASON_PASS_SSH);
-	if (host_socket(proto, saddr, sport, daddr, dport))
-		return R(REASON_PASS_ESTABLISHED);
-	r = best_rule(proto, saddr, daddr, dport, ifindex);
 	if (!r)
 		return R(lo ? REASON_PASS_LOOPBACK : REASON_DROP_NO_RULE);
 	if (lo && r->v.action != SPLICER_ACT_REDIRECT)
@@ -180,6 +169,24 @@ static struct ref_result transport(__u8 proto, const unsigned char *l4,
 	else /* nothing listens on the redirect targets in this world */
 		res.reason = REASON_DROP_NO_LISTENER;
 	return res;
+}
+
+static struct ref_result transport(__u8 proto, const unsigned char *l4,
+				   __u32 saddr, __u32 daddr, bool first_frag,
+				   __u32 ifindex)
+{
+	bool lo = ifindex == IF_LO;
+	__u16 sport = get16(l4), dport = get16(l4 + 2);
+
+	if (!lo && proto == IPPROTO_UDP && sport == 67 && dport == 68)
+		return R(REASON_PASS_DHCP);
+	if (!lo && proto == IPPROTO_TCP && dport == 22 &&
+	    own_address(ifindex, daddr))
+		return R(REASON_PASS_SSH);
+	if (host_socket(proto, saddr, sport, daddr, dport))
+		return R(REASON_PASS_ESTABLISHED);
+	return rule_result(best_rule(proto, saddr, daddr, dport, ifindex), lo,
+			   first_frag);
 }
 
 static bool passes(int reason)
@@ -369,8 +376,6 @@ static struct ref_result transport6(__u8 proto, const unsigned char *ip,
 	bool lo = ifindex == IF_LO;
 	__u16 sport = get16(l4), dport = get16(l4 + 2);
 	const __u8 *saddr = ip + 8, *daddr = ip + 24;
-	const struct rule *r;
-	struct ref_result res = {};
 
 	if (!lo && proto == IPPROTO_UDP && sport == 547 && dport == 546)
 		return R(REASON_PASS_DHCP);
@@ -379,21 +384,8 @@ static struct ref_result transport6(__u8 proto, const unsigned char *ip,
 		return R(REASON_PASS_SSH);
 	if (host_socket6(proto, saddr, sport, daddr, dport))
 		return R(REASON_PASS_ESTABLISHED);
-	r = best_rule6(proto, saddr, daddr, dport, ifindex);
-	if (!r)
-		return R(lo ? REASON_PASS_LOOPBACK : REASON_DROP_NO_RULE);
-	if (lo && r->v.action != SPLICER_ACT_REDIRECT)
-		return R(REASON_PASS_LOOPBACK);
-	res.rule = r->v.id;
-	if (r->v.action == SPLICER_ACT_PASS)
-		res.reason = REASON_PASS_RULE;
-	else if (r->v.action == SPLICER_ACT_DROP)
-		res.reason = REASON_DROP_RULE;
-	else if (first_frag)
-		res.reason = REASON_DROP_FRAGMENT;
-	else
-		res.reason = REASON_DROP_NO_LISTENER;
-	return res;
+	return rule_result(best_rule6(proto, saddr, daddr, dport, ifindex), lo,
+			   first_frag);
 }
 
 /* The decision before the event fields are filled in. */
