@@ -17,20 +17,23 @@ splicer_slow() {
 		"$SPLICER" --pin-root "$PIN" "$@"
 }
 
-# filler N SEED: N distinct generated rules (add lines) whose destinations
-# stay clear of 10.0.0.0/8 and 172.16.0.0/12, so none of them decides the
-# test's own traffic.
+# filler N SEED [6]: N distinct generated rules (add lines; IPv6 ones
+# with 6) whose destinations stay clear of the test's own prefixes
+# (10.0.0.0/8 and 172.16.0.0/12; IPv6: fd00:99::/64, fd00:88::/64 and
+# VNET6), so none of them decides the test's own traffic.
 filler() {
-	"$PY" "$GEN" $(($1 + $1 / 20 + 16)) "$2" | "$PY" -c '
+	local family=${3:-4} mine="10.0.0.0/8 172.16.0.0/12"
+	[ "$family" = 6 ] && mine="fd00:99::/64 fd00:88::/64 $VNET6"
+	"$PY" "$GEN" $(($1 + $1 / 20 + 16)) "$2" --family "$family" | "$PY" -c '
 import ipaddress, sys
-mine = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12")]
+mine = [ipaddress.ip_network(n) for n in sys.argv[2].split()]
 want, got = int(sys.argv[1]), 0
 for line in sys.stdin:
     dst = ipaddress.ip_network(line.split()[1])
     if got < want and not any(dst.overlaps(m) for m in mine):
         sys.stdout.write(line)
         got += 1
-sys.exit(got != want)' "$1"
+sys.exit(got != want)' "$1" "$mine"
 }
 
 # The rule set as `save` prints it, sorted.
@@ -359,22 +362,6 @@ answers_from() {
 	assert_output 3
 }
 
-# filler6 N SEED: N distinct generated IPv6 rules whose destinations stay
-# clear of the test's own prefixes (fd00:99::/64, fd00:88::/64, VNET6).
-filler6() {
-	"$PY" "$GEN" $(($1 + $1 / 20 + 16)) "$2" --family 6 | "$PY" -c '
-import ipaddress, sys
-mine = [ipaddress.ip_network(n) for n in
-        ("fd00:99::/64", "fd00:88::/64", "fd00:172:16:240::/64")]
-want, got = int(sys.argv[1]), 0
-for line in sys.stdin:
-    dst = ipaddress.ip_network(line.split()[1])
-    if got < want and not any(dst.overlaps(m) for m in mine):
-        sys.stdout.write(line)
-        got += 1
-sys.exit(got != want)' "$1"
-}
-
 # A TCP connection from the client to [$1]:$2: what the server said.
 tcp6_answer() {
 	timeout 10 ip netns exec "$NS_C" "$PY" -c '
@@ -418,7 +405,7 @@ while True:
 		echo "add $VIP6/128 proto tcp port 80 redirect 9001 route"
 		echo "add fd00:172:16:240::11/128 proto tcp port 80 drop"
 		echo "add fd00:172:16:240::/64 proto tcp port 81 redirect 9001 route"
-		filler6 $((n - 3)) 43
+		filler $((n - 3)) 43 6
 	} >"$f"
 	run -0 splicer_slow apply "$f"
 	run -0 rule_count_slow
