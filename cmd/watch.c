@@ -117,18 +117,6 @@ static bool attached(int ifindex, bool filter)
 	return found;
 }
 
-static int cmp_addr(const void *a, const void *b)
-{
-	__u32 x = ntohl(*(const __be32 *)a), y = ntohl(*(const __be32 *)b);
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_addr6(const void *a, const void *b)
-{
-	return memcmp(a, b, 16);
-}
-
 /*
  * The SSH allowance of ifindex as text, IPv4 then IPv6 addresses, e.g.
  * "10.0.0.1 fd00::1 fe80::1".
@@ -136,31 +124,14 @@ static int cmp_addr6(const void *a, const void *b)
 static void addr_text(const struct state *st, int ifindex, char *buf,
 		      size_t size)
 {
-	__be32 addrs[ADDR_TEXT / 8], addrs6[ADDR_TEXT / 8][4];
-	struct iface_addr *all = NULL;
-	struct iface_addr6 *all6 = NULL;
-	char a[INET6_ADDRSTRLEN];
-	size_t n_all = 0, n = 0, n6 = 0, i, len = 0;
+	char text[ADDR_TEXT / 8][IFACE_ADDR_TEXT];
+	size_t n, i, len = 0;
 
-	iface_addr_list(st, ifindex, &all, &n_all);
-	for (i = 0; i < n_all && n < sizeof(addrs) / sizeof(addrs[0]); i++)
-		addrs[n++] = all[i].addr;
-	free(all);
-	n_all = 0;
-	iface_addr6_list(st, ifindex, &all6, &n_all);
-	for (i = 0; i < n_all && n6 < sizeof(addrs6) / sizeof(addrs6[0]); i++)
-		memcpy(addrs6[n6++], all6[i].addr, sizeof(addrs6[0]));
-	free(all6);
-	qsort(addrs, n, sizeof(addrs[0]), cmp_addr);
-	qsort(addrs6, n6, sizeof(addrs6[0]), cmp_addr6);
+	n = iface_addr_texts(st, ifindex, text, sizeof(text) / sizeof(text[0]));
 	snprintf(buf, size, "none");
-	for (i = 0; i < n + n6 && len < size; i++) {
-		if (i < n)
-			inet_ntop(AF_INET, &addrs[i], a, sizeof(a));
-		else
-			inet_ntop(AF_INET6, addrs6[i - n], a, sizeof(a));
-		len += snprintf(buf + len, size - len, "%s%s", i ? " " : "", a);
-	}
+	for (i = 0; i < n && len < size; i++)
+		len += snprintf(buf + len, size - len, "%s%s", i ? " " : "",
+				text[i]);
 }
 
 static const char *name_of(struct watch *w, int ifindex, char *buf)

@@ -3,6 +3,7 @@
  * Interfaces: finding one by name, its addresses for the SSH allowance,
  * its stats slot, and splicer's tc filters on it.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <net/if.h>
@@ -453,6 +454,47 @@ int iface_addr6_list(const struct state *st, __u32 ifindex,
 		return 0; /* a pin root from before IPv6: none */
 	return addr_keys(st->iface_addrs6, sizeof(**addrs), ifindex,
 			 (void **)addrs, n);
+}
+
+static int cmp_addr4(const void *a, const void *b)
+{
+	const struct iface_addr *x = a, *y = b;
+	__u32 p = ntohl(x->addr), q = ntohl(y->addr);
+
+	return p < q ? -1 : p > q;
+}
+
+static int cmp_addr6(const void *a, const void *b)
+{
+	const struct iface_addr6 *x = a, *y = b;
+
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+_Static_assert(IFACE_ADDR_TEXT >= INET6_ADDRSTRLEN, "address text");
+
+size_t iface_addr_texts(const struct state *st, __u32 ifindex,
+			char (*text)[IFACE_ADDR_TEXT], size_t max)
+{
+	struct iface_addr6 *a6;
+	struct iface_addr *a;
+	size_t n, i, k = 0;
+
+	if (!iface_addr_list(st, ifindex, &a, &n)) {
+		qsort(a, n, sizeof(*a), cmp_addr4);
+		for (i = 0; i < n && k < max; i++)
+			inet_ntop(AF_INET, &a[i].addr, text[k++],
+				  IFACE_ADDR_TEXT);
+		free(a);
+	}
+	if (!iface_addr6_list(st, ifindex, &a6, &n)) {
+		qsort(a6, n, sizeof(*a6), cmp_addr6);
+		for (i = 0; i < n && k < max; i++)
+			inet_ntop(AF_INET6, a6[i].addr, text[k++],
+				  IFACE_ADDR_TEXT);
+		free(a6);
+	}
+	return k;
 }
 
 int forget_iface(const struct state *st, __u32 ifindex)

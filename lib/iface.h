@@ -41,6 +41,13 @@ int iface_addr_list(const struct state *st, __u32 ifindex,
 /* The same for IPv6 (none on a pin root without iface_addrs6). */
 int iface_addr6_list(const struct state *st, __u32 ifindex,
 		     struct iface_addr6 **addrs, size_t *n);
+/*
+ * The SSH allowance of ifindex as text: its IPv4 addresses, then its IPv6
+ * ones, each family in address order; at most max of them. How many.
+ */
+#define IFACE_ADDR_TEXT 46 /* INET6_ADDRSTRLEN */
+size_t iface_addr_texts(const struct state *st, __u32 ifindex,
+			char (*text)[IFACE_ADDR_TEXT], size_t max);
 
 /* Forgets an interface's addresses and state (not its rules). */
 int forget_iface(const struct state *st, __u32 ifindex);

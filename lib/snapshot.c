@@ -27,44 +27,6 @@ bool reason_of_family(unsigned int reason, int family)
 				    reason < REASON_MAX_IPV4;
 }
 
-static int cmp_addr4(const void *a, const void *b)
-{
-	const struct iface_addr *x = a, *y = b;
-	__u32 p = ntohl(x->addr), q = ntohl(y->addr);
-
-	return p < q ? -1 : p > q;
-}
-
-static int cmp_addr6(const void *a, const void *b)
-{
-	const struct iface_addr6 *x = a, *y = b;
-
-	return memcmp(x->addr, y->addr, sizeof(x->addr));
-}
-
-static void load_addrs(const struct state *st, __u32 ifindex,
-		       struct iface_view *v)
-{
-	size_t max = sizeof(v->addrs) / sizeof(v->addrs[0]), n, i;
-	struct iface_addr6 *a6;
-	struct iface_addr *a;
-
-	if (!iface_addr_list(st, ifindex, &a, &n)) {
-		qsort(a, n, sizeof(*a), cmp_addr4);
-		for (i = 0; i < n && v->n_addrs < max; i++)
-			inet_ntop(AF_INET, &a[i].addr, v->addrs[v->n_addrs++],
-				  sizeof(v->addrs[0]));
-		free(a);
-	}
-	if (!iface_addr6_list(st, ifindex, &a6, &n)) {
-		qsort(a6, n, sizeof(*a6), cmp_addr6);
-		for (i = 0; i < n && v->n_addrs < max; i++)
-			inet_ntop(AF_INET6, a6[i].addr, v->addrs[v->n_addrs++],
-				  sizeof(v->addrs[0]));
-		free(a6);
-	}
-}
-
 static void load_view(const struct state *st, __u32 ifindex,
 		      struct iface_view *v)
 {
@@ -86,7 +48,8 @@ static void load_view(const struct state *st, __u32 ifindex,
 		v->total.reason[r].packets += v->st.reason[r].packets;
 		v->total.reason[r].bytes += v->st.reason[r].bytes;
 	}
-	load_addrs(st, ifindex, v);
+	v->n_addrs = iface_addr_texts(st, ifindex, v->addrs,
+				      sizeof(v->addrs) / sizeof(v->addrs[0]));
 }
 
 static __u64 now_ns(clockid_t id)

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <linux/types.h>
 
+#include "iface.h"
 #include "rule.h"
 
 /* stats.c: every counter at one moment. */
@@ -20,7 +21,7 @@ struct iface_view {
 	struct iface_stats6 st6; /* IPv6 (zero on a pin root without it) */
 	struct iface_stats6 total; /* the two summed, by reason */
 	/* IPv4 then IPv6, each sorted; INET6_ADDRSTRLEN each */
-	char addrs[32][46];
+	char addrs[32][IFACE_ADDR_TEXT];
 	size_t n_addrs;
 };
 /*
