@@ -215,11 +215,12 @@ static int build_rule(const struct compat_args *a, struct rule *r)
 				r->k.port_hi);
 	if (!err)
 		err = proto_of(a->p, &r->k.proto);
-	if (!err && insert)
-		err = action_of(a->t, r);
-	if (!err && insert && a->s && *a->s)
+	if (err || !insert)
+		return err;
+	err = action_of(a->t, r);
+	if (!err && a->s && *a->s)
 		err = parse_service(a->s, r->v.service);
-	if (insert && a->route)
+	if (a->route)
 		r->v.flags |= SPLICER_RULE_ROUTE;
 	return err;
 }
