@@ -466,6 +466,19 @@ static __always_inline void tcp_fields(struct pkt *p, const struct tcphdr *th)
 	__builtin_memcpy(p->tcp_word, (__u8 *)th + 12, 2);
 }
 
+static __always_inline void udp_fields(struct pkt *p, const struct udphdr *uh)
+{
+	p->sport = uh->source;
+	p->dport = uh->dest;
+}
+
+static __always_inline void icmp_fields(struct pkt *p, const struct icmphdr *ih)
+{
+	p->icmp_type = ih->type;
+	p->icmp_code = ih->code;
+	p->sport = ih->id;
+}
+
 /*
  * parse_l4 for IPv6: extension headers put the L4 header at an offset the
  * verifier cannot bound for direct access, so it is copied out.
@@ -488,15 +501,12 @@ static __always_inline int parse_l4_6(struct __sk_buff *skb, struct pkt *p)
 		if (p->l4_len < sizeof(h.uh) ||
 		    bpf_skb_load_bytes(skb, p->l4_off, &h.uh, sizeof(h.uh)))
 			return REASON_DROP_MALFORMED;
-		p->sport = h.uh.source;
-		p->dport = h.uh.dest;
+		udp_fields(p, &h.uh);
 	} else {
 		if (p->l4_len < sizeof(h.ih) ||
 		    bpf_skb_load_bytes(skb, p->l4_off, &h.ih, sizeof(h.ih)))
 			return REASON_DROP_MALFORMED;
-		p->icmp_type = h.ih.type;
-		p->icmp_code = h.ih.code;
-		p->sport = h.ih.id;
+		icmp_fields(p, &h.ih);
 	}
 	return REASON_MAX;
 }
@@ -509,14 +519,15 @@ static __always_inline int parse_l4_6(struct __sk_buff *skb, struct pkt *p)
 static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p,
 				    const bool v6)
 {
-	__u32 need = p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
-		     p->proto == IPPROTO_UDP ? sizeof(struct udphdr) :
-					       sizeof(struct icmphdr);
-	__u32 off = p->l4_off & 0x7f; /* at most 14 + 60: verifier bound */
+	__u32 need, off;
 	void *data, *data_end;
 
 	if (v6)
 		return parse_l4_6(skb, p);
+	need = p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) :
+	       p->proto == IPPROTO_UDP ? sizeof(struct udphdr) :
+					 sizeof(struct icmphdr);
+	off = p->l4_off & 0x7f; /* at most 14 + 60: verifier bound */
 	if (p->l4_len < need)
 		return REASON_DROP_MALFORMED;
 	data = (void *)(long)skb->data;
@@ -543,16 +554,13 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p,
 
 		if ((void *)(uh + 1) > data_end)
 			return REASON_DROP_MALFORMED;
-		p->sport = uh->source;
-		p->dport = uh->dest;
+		udp_fields(p, uh);
 	} else {
 		struct icmphdr *ih = data + off;
 
 		if ((void *)(ih + 1) > data_end)
 			return REASON_DROP_MALFORMED;
-		p->icmp_type = ih->type;
-		p->icmp_code = ih->code;
-		p->sport = ih->id;
+		icmp_fields(p, ih);
 	}
 	return REASON_MAX;
 }
