@@ -16,14 +16,14 @@
 #include "delta.h"
 #include "util.h"
 
-/* The first position in r[0..n) whose match is not below k. */
-static size_t lower(const struct rule *r, size_t n, const struct rule_key *k)
+/* The first position in s whose match is not below k. */
+static size_t lower(const struct rule_seq *s, const struct rule_key *k)
 {
-	size_t lo = 0, hi = n, mid;
+	size_t lo = 0, hi = s->n, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (rule_match_cmp(&r[mid].k, k) < 0)
+		if (rule_match_cmp(&seq_at(s, mid)->k, k) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -31,13 +31,20 @@ static size_t lower(const struct rule *r, size_t n, const struct rule_key *k)
 	return lo;
 }
 
-/* The rule of match k in r[0..n), or NULL. */
-static const struct rule *exact(const struct rule *r, size_t n,
+/* The rule of match k in s, or NULL. */
+static const struct rule *exact(const struct rule_seq *s,
 				const struct rule_key *k)
 {
-	size_t i = lower(r, n, k);
+	size_t i = lower(s, k);
+	const struct rule *r = i < s->n ? seq_at(s, i) : NULL;
 
-	return i < n && !rule_match_cmp(&r[i].k, k) ? &r[i] : NULL;
+	return r && !rule_match_cmp(&r->k, k) ? r : NULL;
+}
+
+/* Rules in memory as a sequence. */
+static struct rule_seq mem(const struct rule *r, size_t n)
+{
+	return (struct rule_seq){ .r = r, .n = n };
 }
 
 /* ---------------------------------------------------------- the plan */
@@ -47,17 +54,19 @@ static const struct rule *find(const struct delta_in *in,
 			       const struct delta_plan *p,
 			       const struct rule_key *k)
 {
-	const struct rule *e = exact(p->e, p->n, k);
+	struct rule_seq entries = mem(p->e, p->n);
+	const struct rule *e = exact(&entries, k);
 
 	if (e)
 		return e->v.id ? e : NULL;
-	return exact(in->base, in->n_base, k);
+	return exact(&in->base, k);
 }
 
 /* Makes r the entry of its match. */
 static int put(struct delta_plan *p, const struct rule *r)
 {
-	size_t i = lower(p->e, p->n, &r->k);
+	struct rule_seq entries = mem(p->e, p->n);
+	size_t i = lower(&entries, &r->k);
 
 	if (i < p->n && !rule_match_cmp(&p->e[i].k, &r->k)) {
 		p->e[i] = *r;
@@ -131,18 +140,18 @@ static int del_wild(const struct delta_in *in, struct delta_plan *p,
 			k.proto = protos[j];
 		else if (j)
 			break;
-		for (i = lower(in->base, in->n_base, &k);
-		     !err && i < in->n_base &&
-		     plan_wild_takes(c, &in->base[i].k);
+		for (i = lower(&in->base, &k);
+		     !err && i < in->base.n &&
+		     plan_wild_takes(c, &seq_at(&in->base, i)->k);
 		     i++) {
 			err = grow(&keys, &cap, n + 1, sizeof(*keys));
 			if (!err)
-				keys[n++] = in->base[i].k;
+				keys[n++] = seq_at(&in->base, i)->k;
 		}
 	}
 	for (i = 0; !err && i < p->n; i++)
 		if (p->e[i].v.id && plan_wild_takes(c, &p->e[i].k) &&
-		    !exact(in->base, in->n_base, &p->e[i].k)) {
+		    !exact(&in->base, &p->e[i].k)) {
 			err = grow(&keys, &cap, n + 1, sizeof(*keys));
 			if (!err)
 				keys[n++] = p->e[i].k;
@@ -161,6 +170,7 @@ static int del_wild(const struct delta_in *in, struct delta_plan *p,
 static int one_change(const struct delta_in *in, struct delta_plan *p,
 		      const struct rule_change *c)
 {
+	struct rule_seq entries = mem(p->e, p->n);
 	const struct rule *live;
 	struct rule r;
 	size_t hits = 0;
@@ -177,7 +187,7 @@ static int one_change(const struct delta_in *in, struct delta_plan *p,
 		if (plan_same_action(&live->v, &c->r.v))
 			return 0;
 		r = *live;
-	} else if ((live = exact(p->e, p->n, &c->r.k)) && live->pad) {
+	} else if ((live = exact(&entries, &c->r.k)) && live->pad) {
 		/* dropped by this plan: back with its id */
 		r = (struct rule){ .k = c->r.k };
 		r.v.id = live->pad;
@@ -231,17 +241,19 @@ void delta_plan_free(struct delta_plan *p)
 /* Did an entry replace or remove base rule b? */
 static bool replaced(const struct delta_plan *p, const struct rule *b)
 {
-	return exact(p->e, p->n, &b->k) != NULL;
+	struct rule_seq entries = mem(p->e, p->n);
+
+	return exact(&entries, &b->k) != NULL;
 }
 
-static int near_add(struct delta_index *d, const struct rule *r,
-		    size_t max_near)
+static int add_to(struct rule **set, size_t *n, size_t *cap,
+		  const struct rule *r, size_t max)
 {
-	if (d->n_near >= max_near)
+	if (*n >= max)
 		return DELTA_TOO_LARGE;
-	if (grow(&d->near, &d->cap_near, d->n_near + 1, sizeof(*d->near)))
+	if (grow(set, cap, *n + 1, sizeof(**set)))
 		return -ENOMEM;
-	d->near[d->n_near++] = *r;
+	(*set)[(*n)++] = *r;
 	return 0;
 }
 
@@ -260,16 +272,16 @@ static void prefix_end(const __be32 a[ADDR_WORDS], unsigned int len, int family,
 }
 
 /*
- * The base rules near region g: of every shorter prefix holding it (one
- * search per length: up to 32 for IPv4, 128 for IPv6), and of g and
- * every prefix it holds (one range).
+ * The base rules near region g, into d->base_near: of every shorter
+ * prefix holding it (one search per length: up to 32 for IPv4, 128 for
+ * IPv6), and of g and every prefix it holds (one range).
  */
-static int near_base(const struct delta_in *in, const struct delta_plan *p,
-		     const struct ix_region *g, size_t max_near,
-		     struct delta_index *d)
+static int near_base(const struct delta_in *in, const struct ix_region *g,
+		     size_t max_near, struct delta_index *d)
 {
 	struct rule_key k = { .family = g->family, .proto = g->proto };
-	const struct rule *b = in->base;
+	const struct rule_seq *b = &in->base;
+	const struct rule *r;
 	__be32 end[ADDR_WORDS];
 	unsigned int len;
 	size_t i;
@@ -280,37 +292,86 @@ static int near_base(const struct delta_in *in, const struct delta_plan *p,
 		memcpy(k.dst, g->dst, sizeof(k.dst));
 		prefix_mask(k.dst, len);
 		k.dst_len = len;
-		for (i = lower(b, in->n_base, &k);
-		     !err && i < in->n_base && b[i].k.family == g->family &&
-		     b[i].k.proto == g->proto && !addr_cmp(b[i].k.dst, k.dst) &&
-		     b[i].k.dst_len == len;
-		     i++)
-			if (!replaced(p, &b[i]))
-				err = near_add(d, &b[i], max_near);
+		for (i = lower(b, &k); !err && i < b->n; i++) {
+			r = seq_at(b, i);
+			if (r->k.family != g->family ||
+			    r->k.proto != g->proto ||
+			    addr_cmp(r->k.dst, k.dst) || r->k.dst_len != len)
+				break;
+			err = add_to(&d->base_near, &d->n_base_near,
+				     &d->cap_base_near, r, max_near);
+		}
 	}
 	memcpy(k.dst, g->dst, sizeof(k.dst));
 	k.dst_len = 0;
-	for (i = lower(b, in->n_base, &k);
-	     !err && i < in->n_base && b[i].k.family == g->family &&
-	     b[i].k.proto == g->proto && addr_cmp(b[i].k.dst, end) <= 0;
-	     i++)
-		if (b[i].k.dst_len >= g->len && !replaced(p, &b[i]))
-			err = near_add(d, &b[i], max_near);
+	for (i = lower(b, &k); !err && i < b->n; i++) {
+		r = seq_at(b, i);
+		if (r->k.family != g->family || r->k.proto != g->proto ||
+		    addr_cmp(r->k.dst, end) > 0)
+			break;
+		if (r->k.dst_len >= g->len)
+			err = add_to(&d->base_near, &d->n_base_near,
+				     &d->cap_base_near, r, max_near);
+	}
 	return err;
 }
 
-static bool holds_or_held(const struct rule_key *k, const struct ix_region *g)
+static bool same_region(const struct ix_region *g, const struct rule_key *k)
 {
-	unsigned int len = k->dst_len < g->len ? k->dst_len : g->len;
+	return g->family == k->family && g->proto == k->proto &&
+	       !addr_cmp(g->dst, k->dst) && g->len == k->dst_len;
+}
 
-	return k->family == g->family && k->proto == g->proto &&
-	       prefix_holds(g->dst, len, k->dst, len);
+/*
+ * The distinct prefixes of entries e[0..n) (sorted by match, so that a
+ * prefix's are together) into reg; returns how many.
+ */
+static size_t regions_of(const struct rule *e, size_t n, struct ix_region *reg)
+{
+	size_t i, n_reg = 0;
+
+	for (i = 0; i < n; i++) {
+		if (n_reg && same_region(&reg[n_reg - 1], &e[i].k))
+			continue;
+		memcpy(reg[n_reg].dst, e[i].k.dst, sizeof(reg[n_reg].dst));
+		reg[n_reg].len = e[i].k.dst_len;
+		reg[n_reg].proto = e[i].k.proto;
+		reg[n_reg].family = e[i].k.family;
+		n_reg++;
+	}
+	return n_reg;
+}
+
+/* Sorts set[0..*n) by match and keeps one rule of each match. */
+static void unique(struct rule *set, size_t *n)
+{
+	size_t i, k;
+
+	qsort(set, *n, sizeof(*set), rule_sort_match);
+	for (i = 0, k = 0; i < *n; i++)
+		if (!k || rule_match_cmp(&set[k - 1].k, &set[i].k))
+			set[k++] = set[i];
+	*n = k;
+}
+
+/* Did the delta before have region g? */
+static bool known_region(const struct delta_in *in, const struct ix_region *g)
+{
+	struct rule_key k = { .family = g->family,
+			      .proto = g->proto,
+			      .dst_len = g->len };
+	struct rule_seq old = mem(in->entries, in->n_entries);
+	size_t i;
+
+	memcpy(k.dst, g->dst, sizeof(k.dst));
+	i = lower(&old, &k);
+	return i < old.n && same_region(g, &old.r[i].k);
 }
 
 int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 		     size_t max_entries, size_t max_near, struct delta_index *d)
 {
-	size_t i, j, k;
+	size_t i;
 	int err = 0;
 
 	memset(d, 0, sizeof(*d));
@@ -319,41 +380,34 @@ int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 	d->reg = calloc(p->n + 1, sizeof(*d->reg));
 	if (!d->reg)
 		return -ENOMEM;
-	/* entries are sorted by match, so a prefix's are together */
-	for (i = 0; i < p->n; i++) {
-		const struct rule_key *e = &p->e[i].k;
-		struct ix_region *last = d->n_reg ? &d->reg[d->n_reg - 1] :
-						    NULL;
-
-		if (last && last->family == e->family &&
-		    last->proto == e->proto && !addr_cmp(last->dst, e->dst) &&
-		    last->len == e->dst_len)
-			continue;
-		last = &d->reg[d->n_reg++];
-		memcpy(last->dst, e->dst, sizeof(last->dst));
-		last->len = e->dst_len;
-		last->proto = e->proto;
-		last->family = e->family;
-	}
+	d->n_reg = regions_of(p->e, p->n, d->reg);
+	/*
+	 * The base is searched only for regions the delta before did not
+	 * have: the rest of what is near is in what it recorded.
+	 */
+	if (in->near_known)
+		for (i = 0; i < in->n_near && !err; i++)
+			err = add_to(&d->base_near, &d->n_base_near,
+				     &d->cap_base_near, &in->near[i], max_near);
 	for (i = 0; i < d->n_reg && !err; i++)
-		err = near_base(in, p, &d->reg[i], max_near, d);
-	for (i = 0; i < p->n && !err; i++) {
-		if (!p->e[i].v.id)
-			continue;
-		for (j = 0; j < d->n_reg; j++)
-			if (holds_or_held(&p->e[i].k, &d->reg[j]))
-				break;
-		if (j < d->n_reg)
-			err = near_add(d, &p->e[i], max_near);
-	}
+		if (!in->near_known || !known_region(in, &d->reg[i]))
+			err = near_base(in, &d->reg[i], max_near, d);
 	if (err)
 		return err;
 	/* a rule near two regions was taken twice */
-	qsort(d->near, d->n_near, sizeof(*d->near), rule_sort_match);
-	for (i = 0, k = 0; i < d->n_near; i++)
-		if (!k || rule_match_cmp(&d->near[k - 1].k, &d->near[i].k))
-			d->near[k++] = d->near[i];
-	d->n_near = k;
+	unique(d->base_near, &d->n_base_near);
+	for (i = 0; i < d->n_base_near && !err; i++)
+		if (!replaced(p, &d->base_near[i]))
+			err = add_to(&d->near, &d->n_near, &d->cap_near,
+				     &d->base_near[i], max_near);
+	/* every entry is in the region of its own prefix */
+	for (i = 0; i < p->n && !err; i++)
+		if (p->e[i].v.id)
+			err = add_to(&d->near, &d->n_near, &d->cap_near,
+				     &p->e[i], max_near);
+	if (err)
+		return err;
+	unique(d->near, &d->n_near);
 	return 0;
 }
 
@@ -361,16 +415,18 @@ void delta_index_free(struct delta_index *d)
 {
 	free(d->reg);
 	free(d->near);
+	free(d->base_near);
 	memset(d, 0, sizeof(*d));
 }
 
-bool delta_wants_route(const struct rule *base, size_t n_base,
-		       const struct rule *entries, size_t n_entries,
-		       const __be32 dst[ADDR_WORDS], __u8 len, __u8 family)
+bool delta_wants_route(const struct rule_seq *base, const struct rule *entries,
+		       size_t n_entries, const __be32 dst[ADDR_WORDS], __u8 len,
+		       __u8 family)
 {
 	static const __u8 protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	struct rule_key k = { .family = family, .dst_len = len };
-	const struct rule *e;
+	struct rule_seq es = mem(entries, n_entries);
+	const struct rule *b;
 	size_t i, j;
 
 	memcpy(k.dst, dst, sizeof(k.dst));
@@ -382,16 +438,15 @@ bool delta_wants_route(const struct rule *base, size_t n_base,
 			return true;
 	for (j = 0; j < 2; j++) {
 		k.proto = protos[j];
-		for (i = lower(base, n_base, &k);
-		     i < n_base && base[i].k.family == family &&
-		     base[i].k.proto == k.proto &&
-		     !addr_cmp(base[i].k.dst, dst) && base[i].k.dst_len == len;
-		     i++) {
-			if (!(base[i].v.flags & SPLICER_RULE_ROUTE))
-				continue;
-			e = exact(entries, n_entries, &base[i].k);
-			if (!e)
-				return true; /* a replaced one was looked at above */
+		for (i = lower(base, &k); i < base->n; i++) {
+			b = seq_at(base, i);
+			if (b->k.family != family || b->k.proto != k.proto ||
+			    addr_cmp(b->k.dst, dst) || b->k.dst_len != len)
+				break;
+			/* a replaced one was looked at above */
+			if ((b->v.flags & SPLICER_RULE_ROUTE) &&
+			    !exact(&es, &b->k))
+				return true;
 		}
 	}
 	return false;

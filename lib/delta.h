@@ -14,17 +14,21 @@
 #include "plan.h"
 
 /*
- * The base, sorted by match (rule_match_cmp), and the delta's entries
- * over it, sorted the same way: an entry replaces the base rule of its
- * match, or removes it (id 0).
+ * The base and the delta's entries over it, sorted the same way: an
+ * entry replaces the base rule of its match, or removes it (id 0). near
+ * is what the delta before recorded of the base: its rules near the
+ * regions of the entries, replaced or not (delta_index.base_near); with
+ * near_known false, the change looks them up in the base again.
  */
 struct delta_in {
-	const struct rule *base;
-	size_t n_base;
+	struct rule_seq base;
 	const struct rule *entries;
 	size_t n_entries;
 	size_t n_rules; /* in the rule set they make */
 	__u32 max_id; /* the highest id given so far */
+	const struct rule *near;
+	size_t n_near;
+	bool near_known;
 };
 
 struct delta_plan {
@@ -59,6 +63,13 @@ struct delta_index {
 	size_t n_reg;
 	struct rule *near;
 	size_t n_near, cap_near;
+	/*
+	 * The base rules near the regions, replaced or not, sorted by match:
+	 * recorded with the entries, so that the next change searches the
+	 * base only for regions it adds.
+	 */
+	struct rule *base_near;
+	size_t n_base_near, cap_base_near;
 };
 int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 		     size_t max_entries, size_t max_near,
@@ -69,8 +80,8 @@ void delta_index_free(struct delta_index *d);
  * Does a rule of the set that base and entries make have prefix (dst,
  * len) of family, of either protocol, and ask for a route?
  */
-bool delta_wants_route(const struct rule *base, size_t n_base,
-		       const struct rule *entries, size_t n_entries,
-		       const __be32 dst[4], __u8 len, __u8 family);
+bool delta_wants_route(const struct rule_seq *base, const struct rule *entries,
+		       size_t n_entries, const __be32 dst[4], __u8 len,
+		       __u8 family);
 
 #endif /* SPLICER_DELTA_H */

@@ -27,6 +27,24 @@ int rule_match_cmp(const struct rule_key *a, const struct rule_key *b);
 /* The same over two struct rule, for qsort() and bsearch(). */
 int rule_sort_match(const void *a, const void *b);
 
+/*
+ * Rules sorted by match (rule_match_cmp): in memory (r), or read one at
+ * a time (at, with r NULL), so that a change reads the few rules of a
+ * large base it needs rather than mapping all of them. at never returns
+ * NULL: a reader that fails keeps the error for its owner to find.
+ */
+struct rule_seq {
+	const struct rule *r;
+	const struct rule *(*at)(void *ctx, size_t i);
+	void *ctx;
+	size_t n;
+};
+
+static inline const struct rule *seq_at(const struct rule_seq *s, size_t i)
+{
+	return s->r ? &s->r[i] : s->at(s->ctx, i);
+}
+
 /* Which rules list_rules() prints; NULL prints every rule. */
 struct rule_filter {
 	bool by_dst;

@@ -21,6 +21,12 @@ struct rule_set {
 	size_t bytes;
 	int fd; /* a staged snapshot, or -1 */
 	bool published; /* the live rule set, as rules_view() read it */
+	/* a large base of rules_live(), read rule by rule: r is NULL */
+	struct rule_reader *reader;
+	/* a delta's record of the base rules near its regions (delta.h) */
+	const struct rule *near;
+	size_t n_near;
+	bool near_known;
 };
 #define RULE_SET_INIT    \
 	{                \
@@ -53,11 +59,15 @@ struct ix_meta;
  */
 int rules_live(const struct state *st, const struct arena *a,
 	       struct rule_set *base, struct rule_set *delta);
+/* A set as a sequence: a large base of rules_live() is read as it goes. */
+struct rule_seq rules_seq(const struct rule_set *set);
+/* 0, or the error of the first read of set that failed (its line said). */
+int rules_read_error(const struct rule_set *set);
 /*
  * Makes the live base with entries (staged, of any order) over it the
- * rule set: records the entries, then publishes the delta index of the
- * rules near[0..n_near) and the regions reg[0..n_reg) with meta. That
- * publish is the commit point.
+ * rule set: records the entries, and their entries->near after them,
+ * then publishes the delta index of the rules near[0..n_near) and the
+ * regions reg[0..n_reg) with meta. That publish is the commit point.
  */
 int rules_commit_delta(const struct state *st, struct arena *a,
 		       struct rule_set *entries, const struct rule *near,

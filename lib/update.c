@@ -96,32 +96,51 @@ static int plan_error(int err, const struct rule_change *ch, size_t failed,
 	return err;
 }
 
-/*
- * Adds (add) or removes the routes of the prefixes of d's regions whose
- * wish for a route differs with the base's entries before and after.
- */
-static int delta_routes(const struct rule_set *base, const struct rule *before,
-			size_t n_before, const struct rule *after,
-			size_t n_after, const struct delta_index *d, bool add)
+/* Do entries a and b say the same: match, id, action and label? */
+static bool same_entry(const struct rule *a, const struct rule *b)
 {
-	size_t i;
+	return !rule_match_cmp(&a->k, &b->k) && a->v.id == b->v.id &&
+	       !memcmp(&a->v, &b->v, sizeof(a->v));
+}
+
+/*
+ * Adds (add) or removes the routes of the prefixes whose entries differ
+ * before and after, where the wish for a route differs with them: a
+ * merge of the two sorted entry lists, and the base asked only about
+ * what changed.
+ */
+static int delta_routes(const struct rule_seq *base, const struct rule *before,
+			size_t n_before, const struct rule *after,
+			size_t n_after, bool add)
+{
+	const struct rule_key *k, *last = NULL;
+	size_t i = 0, j = 0;
 	bool was, will;
-	int err = 0;
+	int c, err = 0;
 
-	for (i = 0; i < d->n_reg && !err; i++) {
-		const struct ix_region *g = &d->reg[i];
-
-		/* a prefix of both protocols is one route: look once */
-		if (i && d->reg[i - 1].family == g->family &&
-		    !addr_cmp(d->reg[i - 1].dst, g->dst) &&
-		    d->reg[i - 1].len == g->len)
+	while (!err && (i < n_before || j < n_after)) {
+		c = i == n_before ? 1 :
+		    j == n_after  ? -1 :
+				    rule_match_cmp(&before[i].k, &after[j].k);
+		if (!c && same_entry(&before[i], &after[j])) {
+			i++;
+			j++;
 			continue;
-		was = delta_wants_route(base->r, base->n, before, n_before,
-					g->dst, g->len, g->family);
-		will = delta_wants_route(base->r, base->n, after, n_after,
-					 g->dst, g->len, g->family);
+		}
+		k = c <= 0 ? &before[i].k : &after[j].k;
+		i += c <= 0;
+		j += c >= 0;
+		/* a prefix of both protocols is one route: look once */
+		if (last && last->family == k->family &&
+		    !addr_cmp(last->dst, k->dst) && last->dst_len == k->dst_len)
+			continue;
+		last = k;
+		was = delta_wants_route(base, before, n_before, k->dst,
+					k->dst_len, k->family);
+		will = delta_wants_route(base, after, n_after, k->dst,
+					 k->dst_len, k->family);
 		if (was != will && will == add)
-			err = route_local(add, g->family, g->dst, g->len);
+			err = route_local(add, k->family, k->dst, k->dst_len);
 	}
 	return err;
 }
@@ -152,10 +171,20 @@ static int update_delta(const struct state *st, const struct rule_change *ch,
 		err = rules_live(st, &a, &base, &entries);
 	if (err)
 		goto out;
-	in = (struct delta_in){ base.r,	   base.n,	 entries.r,
-				entries.n, a.meta.rules, a.meta.max_id };
+	in = (struct delta_in){
+		.base = rules_seq(&base),
+		.entries = entries.r,
+		.n_entries = entries.n,
+		.n_rules = a.meta.rules,
+		.max_id = a.meta.max_id,
+		.near = entries.near,
+		.n_near = entries.n_near,
+		.near_known = entries.near_known,
+	};
 	err = delta_plan_make(&in, ch, n_ch, &p);
-	err = plan_error(err, ch, p.failed, p.n_rules);
+	/* what a failed read of the base made of the plan is worthless */
+	err = rules_read_error(&base) ?:
+					plan_error(err, ch, p.failed, p.n_rules);
 	if (err || check || p.same)
 		goto out;
 	err = delta_index_make(&in, &p, DELTA_MAX_ENTRIES, DELTA_MAX_NEAR, &d);
@@ -164,14 +193,21 @@ static int update_delta(const struct state *st, const struct rule_change *ch,
 	else if (err)
 		err = err_kernel(err, "rule index");
 	if (!err)
-		err = delta_routes(&base, entries.r, entries.n, p.e, p.n, &d,
+		err = delta_routes(&in.base, entries.r, entries.n, p.e, p.n,
 				   true);
 	if (!err)
-		err = rules_stage(&staged, p.n, true);
+		err = rules_read_error(&base);
+	/* the entries, and after them what the next change starts from */
+	if (!err)
+		err = rules_stage(&staged, p.n + d.n_base_near, true);
 	if (err)
 		goto out;
 	memcpy(staged.r, p.e, p.n * sizeof(*p.e));
 	staged.n = p.n;
+	memcpy(staged.r + p.n, d.base_near, d.n_base_near * sizeof(*p.e));
+	staged.near = staged.r + p.n;
+	staged.n_near = d.n_base_near;
+	staged.near_known = true;
 	meta = a.meta;
 	meta.rules = p.n_rules;
 	meta.max_id = p.max_id;
@@ -179,11 +215,11 @@ static int update_delta(const struct state *st, const struct rule_change *ch,
 				 d.n_reg, &meta);
 	if (err) {
 		/* take back the routes only the new set asked for */
-		delta_routes(&base, p.e, p.n, entries.r, entries.n, &d, false);
+		delta_routes(&in.base, p.e, p.n, entries.r, entries.n, false);
 		goto out;
 	}
 	counters_forget(st, p.gone, p.n_gone);
-	err = delta_routes(&base, entries.r, entries.n, p.e, p.n, &d, false);
+	err = delta_routes(&in.base, entries.r, entries.n, p.e, p.n, false);
 out:
 	arena_close(&a);
 	delta_index_free(&d);

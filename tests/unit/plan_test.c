@@ -471,20 +471,32 @@ static bool route_ok(const struct rule *base, size_t nb, const struct rule *e,
 			!addr_cmp(set[i].k.dst, k->dst) &&
 			set[i].k.dst_len == k->dst_len &&
 			(set[i].v.flags & SPLICER_RULE_ROUTE);
-	return want == delta_wants_route(base, nb, e, ne, k->dst, k->dst_len,
-					 k->family);
+	struct rule_seq b = { .r = base, .n = nb };
+
+	return want ==
+	       delta_wants_route(&b, e, ne, k->dst, k->dst_len, k->family);
+}
+
+/* The base read a rule at a time, as a large one is (store.c). */
+static const struct rule *base_at(void *ctx, size_t i)
+{
+	return &((const struct rule *)ctx)[i];
 }
 
 /*
  * Random change sequences through delta_plan_make() over a base, beside
  * plan_make() over the whole set: the same rules, actions and labels,
  * the ids of kept rules kept, the counters' ids right, and the delta
- * index's rules exactly those near its regions. Now and then the set
- * becomes the base, as a rebuild makes it.
+ * index's rules exactly those near its regions, whether the base rules
+ * near the regions of the delta before come from its record (mostly) or
+ * from the base again. Now and then the set becomes the base, as a
+ * rebuild makes it.
  */
 static void deltas(unsigned long long seed, int steps)
 {
 	static struct rule base[512], ent[512], whole[512], mine[512];
+	static struct rule near[512];
+	size_t n_near = 0;
 	static struct rule_change ch[16];
 	size_t nb = 0, ne = 0, nw = 0, nm, n, i, j;
 	struct delta_index d;
@@ -500,7 +512,20 @@ static void deltas(unsigned long long seed, int steps)
 		for (i = 0; i < n; i++)
 			ch[i] = random_delta_change();
 		e1 = plan(whole, nw, ch, n, false, &p);
-		in = (struct delta_in){ base, nb, ent, ne, nw, max_id };
+		in = (struct delta_in){
+			.base = { .r = base, .n = nb },
+			.entries = ent,
+			.n_entries = ne,
+			.n_rules = nw,
+			.max_id = max_id,
+			.near = near,
+			.n_near = n_near,
+			.near_known = rnd() % 8,
+		};
+		if (rnd() % 2)
+			in.base = (struct rule_seq){ .at = base_at,
+						     .ctx = base,
+						     .n = nb };
 		e2 = delta_plan_make(&in, ch, n, &dp);
 		CHECK(e1 == e2);
 		if (e1 || e2 || dp.n > 500) {
@@ -533,6 +558,9 @@ static void deltas(unsigned long long seed, int steps)
 		CHECK(!delta_index_make(&in, &dp, 512, 1 << 20, &d));
 		CHECK(near_ok(mine, nm, &d));
 		CHECK(route_ok(base, nb, dp.e, dp.n, mine, nm, &ch[0].r.k));
+		CHECK(d.n_base_near <= 512);
+		n_near = d.n_base_near < 512 ? d.n_base_near : 0;
+		memcpy(near, d.base_near, n_near * sizeof(*near));
 		delta_index_free(&d);
 		memcpy(ent, dp.e, dp.n * sizeof(*ent));
 		ne = dp.n;
@@ -543,6 +571,7 @@ static void deltas(unsigned long long seed, int steps)
 			memcpy(base, mine, nm * sizeof(*base));
 			nb = nm;
 			ne = 0;
+			n_near = 0;
 		}
 		done(&p);
 		delta_plan_free(&dp);
