@@ -208,6 +208,8 @@ static void snapshot_path(const struct state *st, __u32 id, char *buf,
 struct rule_reader {
 	int fd;
 	int err;
+	size_t bytes; /* of the whole snapshot */
+	const struct rule *map; /* its rules, once reading got dear */
 	struct reader_slot {
 		size_t i;
 		struct rule *r; /* NULL: a free slot */
@@ -247,14 +249,35 @@ static int reader_room(struct rule_reader *rd)
 	return 0;
 }
 
+/*
+ * Maps the whole snapshot once the reads have cost what that would
+ * (about 0.5 us a read, 0.2 a page): a change that reads much of a base,
+ * a broad prefix's nested rules, then pays at most twice the mapping.
+ */
+static void reader_map(struct rule_reader *rd)
+{
+	void *map;
+
+	if (rd->used * 5 < rd->bytes / sysconf(_SC_PAGESIZE) * 2)
+		return;
+	map = mmap(NULL, rd->bytes, PROT_READ, MAP_SHARED, rd->fd, 0);
+	if (map != MAP_FAILED)
+		rd->map = (const struct rule *)map + 1;
+}
+
 static const struct rule *reader_at(void *ctx, size_t i)
 {
 	struct rule_reader *rd = ctx;
 	struct reader_slot *s;
 	__u32 key = i + 1; /* slot 0 is the head */
 	struct rule *r = NULL;
-	int err = reader_room(rd);
+	int err;
 
+	if (!rd->map)
+		reader_map(rd);
+	if (rd->map)
+		return &rd->map[i];
+	err = reader_room(rd);
 	if (!err) {
 		s = reader_slot(rd->tab, rd->slots, i);
 		if (s->r)
@@ -282,6 +305,8 @@ static void reader_free(struct rule_reader *rd)
 
 	if (!rd)
 		return;
+	if (rd->map)
+		munmap((struct rule *)rd->map - 1, rd->bytes);
 	for (j = 0; j < rd->slots; j++)
 		free(rd->tab[j].r);
 	free(rd->tab);
@@ -329,6 +354,7 @@ static int snapshot_reader(int fd, const struct bpf_map_info *info,
 	if (!set->reader)
 		return err_kernel(-ENOMEM, "read the rule set");
 	set->reader->fd = fd;
+	set->reader->bytes = set->bytes;
 	set->fd = fd;
 	set->n = head.n_rules;
 	return 0;

@@ -340,7 +340,8 @@ answers_from() {
 		echo "add 172.16.240.10/32 proto tcp port 80 redirect 9001 route"
 		echo "add 172.16.240.11/32 proto tcp port 80 drop"
 		echo "add $R_IP/32 proto tcp port 8080 pass"
-		filler $((n - 3)) 41
+		echo "add 172.16.240.0/24 proto tcp port 81 redirect 9001 route"
+		filler $((n - 4)) 41
 	} >"$f"
 	run -0 splicer_slow apply "$f"
 	run -0 rule_count_slow
@@ -360,6 +361,23 @@ answers_from() {
 	run -0 splicer_slow -j list
 	run -0 jq -r '[.rules[] | select(.dst == "172.16.240.10/32" or .dst == "172.16.240.11/32" or .dst == "10.99.0.1/32") | select(.packets > 0)] | length' <<<"$output"
 	assert_output 3
+
+	# single changes read a base this large rule by rule, and map it
+	# whole when a broad prefix reads much of it (a new base, then)
+	run -0 splicer_slow add 172.16.240.12/32 proto tcp port 80 redirect 9001 route
+	run -0 tcp_client "$NS_C" --connect 172.16.240.12:80
+	assert_output --regexp "^local=172.16.240.12:80 peer=$C_IP:[0-9]+ listener=127.0.0.1:9001$"
+	# the base's /24 rule was found near the new /32, rule by rule
+	run -0 tcp_client "$NS_C" --connect 172.16.240.12:81
+	assert_output --regexp "^local=172.16.240.12:81 peer=$C_IP:[0-9]+ listener=127.0.0.1:9001$"
+	run -0 splicer_slow add 0.0.0.0/1 proto tcp port 7 drop
+	run -0 splicer_slow del 172.16.240.12/32 proto tcp port 80
+	run -0 splicer_slow save
+	assert_line "add 0.0.0.0/1 proto tcp port 7 drop"
+	refute_line --partial "add 172.16.240.12/32 proto tcp port 80 "
+	assert_equal "${#lines[@]}" "$((n + 1))"
+	run -0 tcp_client "$NS_C" --connect 172.16.240.10:80
+	assert_output --regexp "listener=127.0.0.1:9001$"
 }
 
 # A TCP connection from the client to [$1]:$2: what the server said.
