@@ -310,7 +310,13 @@ static int build_node(struct compiler *c, const struct run *runs, size_t n,
 	__u32 base0 = 0, base1 = 0, i;
 	int err;
 
-	for (s = 0; s < 1U << stride; s++) {
+	/*
+	 * A slot a run starts inside of is a child; the others are leaves,
+	 * and a stretch of them up to the slot of the next run's start all
+	 * lead where one run does: the walk jumps over it, so a node costs
+	 * what its runs are, not its 64 slots.
+	 */
+	for (s = 0; s < 1U << stride;) {
 		lo = base + ((ixkey)s << rest);
 		hi = lo + (((ixkey)1 << rest) - 1);
 		while (r + 1 < n && runs[r + 1].lo <= lo)
@@ -322,12 +328,16 @@ static int build_node(struct compiler *c, const struct run *runs, size_t n,
 			child_n[n_child++] = e - r;
 			vec |= 1ULL << s;
 			r = e - 1;
+			s++;
 			continue;
 		}
-		if (n_leaf && same_leaf(leaf[n_leaf - 1], runs[r].val))
-			continue;
-		leaf[n_leaf++] = runs[r].val;
-		leafvec |= 1ULL << s;
+		if (!n_leaf || !same_leaf(leaf[n_leaf - 1], runs[r].val)) {
+			leaf[n_leaf++] = runs[r].val;
+			leafvec |= 1ULL << s;
+		}
+		if (r + 1 == n || runs[r + 1].lo > base + key_max(bits))
+			break;
+		s = (runs[r + 1].lo - base) >> rest;
 	}
 	if (n_child && (err = rec_alloc(c, n_child, &base1)))
 		return err;
