@@ -31,20 +31,62 @@
 
 /* Counters move in batches of this many rules: few syscalls, small buffers. */
 #define COUNTER_BATCH 4096
+/* Up to this many gone ids, each is deleted whether it has a counter or not. */
+#define FORGET_BLIND 64
 
-/* Deletes the counters of ids[]; one that is not there is skipped. */
+static int cmp_id(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Deletes the counters of ids[] (sorted here); one that is not there is
+ * skipped. The datapath makes a counter at a rule's first packet, so
+ * most rules of a replaced set have none, and a batch delete stops at
+ * the first id without one: for many ids the counters that exist are
+ * listed first (a syscall per batch of them), and only theirs deleted.
+ */
 static void counters_forget(const struct state *st, __u32 *ids, size_t n)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
-	size_t i;
-	__u32 cnt;
+	size_t i, ncpu = libbpf_num_possible_cpus(), n_del = 0;
+	__u32 *keys = NULL, *del = ids, cnt, batch = 0, *from = NULL;
+	void *vals = NULL;
+	int err = 0;
 
+	if (n > FORGET_BLIND) {
+		qsort(ids, n, sizeof(*ids), cmp_id);
+		keys = malloc(COUNTER_BATCH * sizeof(*keys));
+		vals = malloc(COUNTER_BATCH * ncpu * sizeof(struct counter));
+		del = malloc(n * sizeof(*del));
+		if (!keys || !vals || !del)
+			goto out;
+		/* ENOENT: the last batch, or none */
+		while (!err) {
+			cnt = COUNTER_BATCH;
+			err = bpf_map_lookup_batch(st->rule_stats, from, &batch,
+						   keys, vals, &cnt, &bo);
+			from = &batch;
+			for (i = 0; i < cnt; i++)
+				if (bsearch(&keys[i], ids, n, sizeof(*ids),
+					    cmp_id))
+					del[n_del++] = keys[i];
+		}
+		n = n_del;
+	}
 	for (i = 0; i < n; i += cnt) {
 		cnt = n - i < COUNTER_BATCH ? n - i : COUNTER_BATCH;
 		/* A batch stops at the first failure: skip that id. */
-		if (bpf_map_delete_batch(st->rule_stats, ids + i, &cnt, &bo))
+		if (bpf_map_delete_batch(st->rule_stats, del + i, &cnt, &bo))
 			cnt++;
 	}
+out:
+	if (del != ids)
+		free(del);
+	free(vals);
+	free(keys);
 }
 
 /*

@@ -220,3 +220,36 @@ for _ in range(int(sys.argv[3])):
 	json_true "$output" '.interfaces[] | select(.name == "xr") |
 		[.passed[], .redirected, .dropped[]] | map(.packets) | add == 0'
 }
+
+# The ids rule_stats holds a counter for, one a line, in order.
+counter_ids() {
+	timeout 10 bpftool -j map dump pinned "$PIN/rule_stats" |
+		jq -r '.[].formatted.key' | sort -n
+}
+
+@test "an apply that removes many rules deletes the counters they had and keeps the others'" {
+	attach_router
+	local f="$BATS_TEST_TMPDIR/rules" i kept gone
+	{
+		echo "add $R_IP proto udp port 5000 drop"
+		echo "add $R_IP proto udp port 5001 drop"
+		for i in $(seq 1 100); do
+			echo "add 172.16.$i.0/24 proto tcp port 80 drop"
+		done
+	} >"$f"
+	run -0 splicer apply "$f"
+	run -0 udp_client "$NS_C" --connect "$R_IP:5000" --count 1 --size $PAYLOAD --no-wait
+	run -0 udp_client "$NS_C" --connect "$R_IP:5001" --count 1 --size $PAYLOAD --no-wait
+	wait_counter vr dropped.rule_drop.packets 2
+	kept=$(rule_field 'is_dst("10.99.0.1/32") and .port_low == 5000' id)
+	gone=$(rule_field 'is_dst("10.99.0.1/32") and .port_low == 5001' id)
+	run -0 counter_ids
+	assert_output "$(printf '%s\n' "$kept" "$gone" | sort -n)"
+	# 101 rules go at once, most of them never counted a packet
+	echo "add $R_IP proto udp port 5000 drop" >"$f"
+	run -0 splicer apply "$f"
+	run -0 counter_ids
+	assert_output "$kept"
+	run -0 rule_field 'is_dst("10.99.0.1/32") and .port_low == 5000' packets
+	assert_output 1
+}
