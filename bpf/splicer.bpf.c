@@ -110,6 +110,14 @@ struct {
 	__type(value, struct iface_cfg);
 } ifaces SEC(".maps");
 
+/* ifaces again, for ifindexes below SPLICER_IFACE_ARRAY: a cheaper lookup */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SPLICER_IFACE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct iface_cfg);
+} iface_array SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SPLICER_MAX_IFACE_ADDRS);
@@ -1241,12 +1249,27 @@ __noinline int monitor_event(struct __sk_buff *skb, const struct pkt *p,
 	return 1;
 }
 
+/*
+ * The interface's state, a copy: all zero if splicer is not attached to
+ * it (slot 0, no flags). The array answers for every ifindex below its
+ * size, the hash past it: two calls in a row, since the verifier inlines
+ * a lookup only in a map it knows, and a copy, so that the rest sees one
+ * pointer that is never NULL.
+ */
+static __always_inline struct iface_cfg iface_cfg(__u32 ifindex)
+{
+	struct iface_cfg *c = bpf_map_lookup_elem(&iface_array, &ifindex);
+
+	if (!c)
+		c = bpf_map_lookup_elem(&ifaces, &ifindex);
+	return c ? *c : (struct iface_cfg){};
+}
+
 SEC("tc")
 int splicer_ingress(struct __sk_buff *skb)
 {
-	__u32 ifindex = skb->ingress_ifindex;
-	struct iface_cfg *cfg = bpf_map_lookup_elem(&ifaces, &ifindex);
-	__u32 slot = cfg ? cfg->slot : 0;
+	struct iface_cfg cfg = iface_cfg(skb->ingress_ifindex);
+	__u32 slot = cfg.slot;
 	struct monitor_ctl *m;
 	struct iface_stats6 *st6;
 	struct iface_stats *st;
@@ -1254,7 +1277,7 @@ int splicer_ingress(struct __sk_buff *skb)
 	__u32 idx, zero = 0;
 	int reason;
 
-	reason = decide(skb, cfg, &p);
+	reason = decide(skb, &cfg, &p);
 	/* With no monitor, all it costs: one array lookup, one compare. */
 	m = bpf_map_lookup_elem(&monitor, &zero);
 	if (m && m->heartbeat_ns)

@@ -11,6 +11,7 @@
  */
 #define SPLICER_MAP_RULE_STATS "rule_stats"
 #define SPLICER_MAP_IFACES "ifaces"
+#define SPLICER_MAP_IFACE_ARRAY "iface_array"
 #define SPLICER_MAP_IFACE_ADDRS "iface_addrs"
 #define SPLICER_MAP_IFACE_ADDRS6 "iface_addrs6"
 #define SPLICER_MAP_IFACE_STATS "iface_stats"
@@ -30,6 +31,12 @@
 #define SPLICER_MAX_RULES (1U << 18)
 #define SPLICER_MAX_IFACES 256 /* stats slots; slot 0 counts unknown ifaces */
 #define SPLICER_MAX_IFACE_ADDRS 4096
+/*
+ * An interface whose ifindex is below this has its struct iface_cfg also
+ * at that index of iface_array (all zero: not attached), which the
+ * ingress program reads with an array lookup instead of a hash lookup.
+ */
+#define SPLICER_IFACE_ARRAY 4096
 #define SPLICER_MAX_FRAG_FLOWS 4096
 #define SPLICER_MAX_ECHO_OUT 4096
 #define SPLICER_FRAG_TIMEOUT_NS (30ULL * 1000000000) /* ipfrag_time */

@@ -46,13 +46,15 @@ static const struct pinned_map pinned_maps[] = {
 	{ SPLICER_MAP_INDEX, offsetof(struct state, rule_index) },
 	{ SPLICER_MAP_IFACE_ADDRS6, offsetof(struct state, iface_addrs6) },
 	{ SPLICER_MAP_IFACE_STATS6, offsetof(struct state, iface_stats6) },
+	{ SPLICER_MAP_IFACE_ARRAY, offsetof(struct state, iface_array) },
 };
 
-/* Maps a pin root of a splicer without IPv6 lacks until attach pins them. */
-static bool added_with_ipv6(const struct pinned_map *m)
+/* Maps a pin root of an older splicer lacks until attach pins them. */
+static bool added_later(const struct pinned_map *m)
 {
 	return m->offset == offsetof(struct state, iface_addrs6) ||
-	       m->offset == offsetof(struct state, iface_stats6);
+	       m->offset == offsetof(struct state, iface_stats6) ||
+	       m->offset == offsetof(struct state, iface_array);
 }
 
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
@@ -255,7 +257,7 @@ int state_open(struct state *st, bool write)
 			    offsetof(struct state, rule_index) &&
 		    state_is_v1(st))
 			continue;
-		if (err == -ENOENT && added_with_ipv6(&pinned_maps[i]))
+		if (err == -ENOENT && added_later(&pinned_maps[i]))
 			continue;
 		if (err == -ENOENT)
 			return err_absent("splicer is not attached (no maps "
@@ -374,6 +376,31 @@ static int pin_maps(const struct state *st, struct splicer_bpf *skel)
 	return 0;
 }
 
+/*
+ * Writes every attached interface's state into iface_array too: on a
+ * pin root of an older splicer the map is new and empty, and must be
+ * filled before a program that reads it goes live.
+ */
+static int iface_array_fill(const struct state *st)
+{
+	struct iface_cfg cfg;
+	__u32 *keys = NULL;
+	size_t n, i;
+	int err;
+
+	err = map_keys(st->ifaces, sizeof(*keys), (void **)&keys, &n);
+	if (err)
+		return err_kernel(err, "interface state");
+	for (i = 0; i < n && !err; i++)
+		if (keys[i] < SPLICER_IFACE_ARRAY &&
+		    !bpf_map_lookup_elem(st->ifaces, &keys[i], &cfg) &&
+		    bpf_map_update_elem(st->iface_array, &keys[i], &cfg,
+					BPF_ANY))
+			err = err_kernel(-errno, "interface state");
+	free(keys);
+	return err;
+}
+
 static int state_make(struct state *st, int prog_fd[2])
 {
 	struct bpf_program *progs[2];
@@ -435,6 +462,8 @@ static int state_make(struct state *st, int prog_fd[2])
 	 */
 	if (!err)
 		err = rules_adopt(st);
+	if (!err)
+		err = iface_array_fill(st);
 	if (!err && !current && !keep)
 		err = upgrade_replace(st, build, progs, prog_fd);
 out:

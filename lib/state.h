@@ -14,6 +14,7 @@ struct state {
 	int root_fd; /* the pin root, flock()ed by writers */
 	int rule_stats;
 	int ifaces;
+	int iface_array; /* -1 on a pin root no attach of this build made */
 	int iface_addrs;
 	int iface_stats;
 	/* -1 when reading a pin root from before IPv6 (attach adds them) */

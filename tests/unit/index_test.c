@@ -1112,8 +1112,9 @@ static int run(int argc, char **argv)
 		st.rule_index = bpf_map__fd(skel->maps.rule_arena);
 		test_pin_root_make(&st);
 		for (i = 0; i < 2; i++)
-			bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces),
-					    &ifs[i], &cfg, BPF_ANY);
+			test_iface_set(bpf_map__fd(skel->maps.ifaces),
+				       bpf_map__fd(skel->maps.iface_array),
+				       ifs[i], &cfg);
 		return delta_test(skel, &st, atoi(argv[3]), atoi(argv[4]),
 				  atoi(argv[5]), atoi(argv[6]));
 	}
@@ -1124,8 +1125,9 @@ static int run(int argc, char **argv)
 		st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
 		st.rule_index = bpf_map__fd(skel->maps.rule_arena);
 		test_pin_root_make(&st);
-		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[0],
-				    &cfg, BPF_ANY);
+		test_iface_set(bpf_map__fd(skel->maps.ifaces),
+			       bpf_map__fd(skel->maps.iface_array), ifs[0],
+			       &cfg);
 		return exact_test(skel, &st, seed, strtoul(argv[3], NULL, 0));
 	}
 	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
@@ -1135,8 +1137,9 @@ static int run(int argc, char **argv)
 	test_pin_root_make(&st);
 	/* Both test interfaces count into slot 1. */
 	for (i = 0; i < 2; i++)
-		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[i],
-				    &cfg, BPF_ANY);
+		test_iface_set(bpf_map__fd(skel->maps.ifaces),
+			       bpf_map__fd(skel->maps.iface_array), ifs[i],
+			       &cfg);
 
 	for (round = 0; round < rounds; round++) {
 		size_t n = 0;

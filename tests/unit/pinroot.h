@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 
 #include "state.h"
 
@@ -28,6 +29,18 @@ static void test_pin_root_remove(void)
 	if (d)
 		closedir(d);
 	rmdir(test_pin_root);
+}
+
+/*
+ * Gives ifindex cfg as attach does: in ifaces, and in iface_array below
+ * its size.
+ */
+static inline void test_iface_set(int ifaces_fd, int array_fd, __u32 ifindex,
+				  const struct iface_cfg *cfg)
+{
+	bpf_map_update_elem(ifaces_fd, &ifindex, cfg, BPF_ANY);
+	if (ifindex < SPLICER_IFACE_ARRAY)
+		bpf_map_update_elem(array_fd, &ifindex, cfg, BPF_ANY);
 }
 
 /* Points st at a fresh pin root; exits 2 if it cannot be made. */

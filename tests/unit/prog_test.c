@@ -182,8 +182,9 @@ static __u64 load(void)
 	st.rule_index = bpf_map__fd(skel->maps.rule_arena);
 	test_pin_root_make(&st);
 	for (i = 0; i < 3; i++) {
-		bpf_map_update_elem(bpf_map__fd(skel->maps.ifaces), &ifs[i],
-				    &cfg[i], BPF_ANY);
+		test_iface_set(bpf_map__fd(skel->maps.ifaces),
+			       bpf_map__fd(skel->maps.iface_array), ifs[i],
+			       &cfg[i]);
 		a = (struct iface_addr){ .ifindex = ifs[i],
 					 .addr = htonl(HOST) };
 		a6 = (struct iface_addr6){ .ifindex = ifs[i] };
