@@ -205,15 +205,17 @@ static void snapshot_path(const struct state *st, __u32 id, char *buf,
  * set is released. A failed read gives a zero rule, and the error is
  * kept for the owner (rules_read_error()).
  */
+struct reader_slot {
+	size_t i;
+	struct rule *r; /* NULL: a free slot */
+};
+
 struct rule_reader {
 	int fd;
 	int err;
 	size_t bytes; /* of the whole snapshot */
 	const struct rule *map; /* its rules, once reading got dear */
-	struct reader_slot {
-		size_t i;
-		struct rule *r; /* NULL: a free slot */
-	} * tab;
+	struct reader_slot *tab; /* rule i's copy, open addressing */
 	size_t slots, used;
 	struct rule zero;
 };

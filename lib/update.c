@@ -138,10 +138,13 @@ static int plan_error(int err, const struct rule_change *ch, size_t failed,
 	return err;
 }
 
-/* Do entries a and b say the same: match, id, action and label? */
+/*
+ * Do entries a and b say the same: match, id, action and label? (A false
+ * "no" only costs a look at that prefix's route.)
+ */
 static bool same_entry(const struct rule *a, const struct rule *b)
 {
-	return !rule_match_cmp(&a->k, &b->k) && a->v.id == b->v.id &&
+	return !rule_match_cmp(&a->k, &b->k) &&
 	       !memcmp(&a->v, &b->v, sizeof(a->v));
 }
 
