@@ -158,10 +158,20 @@ neigh_state() {
 	expect_dropped6 "$before"
 	before=$(snapshot6)
 	run -0 scapy6 "out(E/IPv6(src=C, dst=R, hlim=255)/ICMPv6ND_Redirect(tgt=C, dst=X))"
-	expect_dropped6 "$before"
+	expect_dropped6 "$before" no_rule
 	before=$(snapshot6)
 	run -0 scapy6 "out(E/IPv6(src=C, dst='ff02::2', hlim=255)/ICMPv6ND_RS())"
-	expect_dropped6 "$before"
+	expect_dropped6 "$before" no_rule
+	# router advertisements with hop limit 64, or from an address that is
+	# not link-local, fail RFC 4861's checks
+	local ll
+	ll=$(timeout 10 ip -n "$NS_C" -6 -o addr show dev vc scope link |
+		grep -o 'fe80::[0-9a-f:]*')
+	before=$(snapshot6)
+	run -0 scapy6 "ra = ICMPv6ND_RA(routerlifetime=0)
+out(E/IPv6(src='$ll', dst='ff02::1', hlim=64)/ra)
+out(E/IPv6(src=C, dst='ff02::1', hlim=255)/ra)"
+	expect_moved6 "$before" '{"dropped.malformed": 2}'
 	# the well-formed solicitation passes and is answered
 	before=$(snapshot6)
 	run -0 scapy6 "
@@ -228,15 +238,23 @@ print('answer', a and a.haslayer(ICMPv6ND_NA))"
 	run -0 tcp_client "$NS_R" --connect "[$C_IP6]:7000"
 	run -0 udp_client "$NS_R" --connect "[$C_IP6]:5353"
 	assert_output --partial "peer=[$R_IP6]:"
+	local before
+	before=$(snapshot6)
 	run -0 in_r ping -6 -c 1 -W 2 "$C_IP6"
 	assert_output --partial "1 received"
-	local before
+	expect_moved6 "$before" '{"passed.icmp": 1}'
+	# an echo reply to no ping of the router's
+	before=$(snapshot6)
+	run -0 scapy6 "out(E/IPv6(src=C, dst=R)/ICMPv6EchoReply(id=0x5c1, seq=1))"
+	expect_moved6 "$before" '{"dropped.no_rule": 1}'
 	before=$(snapshot6)
 	run -1 in_c ping -6 -c 1 -W 1 "$R_IP6"
 	expect_moved6 "$before" '{"dropped.no_rule": 1}'
 	run -0 splicer attach vr icmp-echo on
+	before=$(snapshot6)
 	run -0 in_c ping -6 -c 2 -i 0.2 -W 1 "$R_IP6"
 	assert_output --partial "2 received"
+	expect_moved6 "$before" '{"passed.icmp": 2}'
 	# an echo request to another address of the router, through vr: no
 	before=$(snapshot6)
 	run -1 in_c ping -6 -c 1 -W 1 "$X_IP6"
