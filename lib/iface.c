@@ -334,10 +334,9 @@ int attach_link(const struct nl_link *link, int icmp_echo,
 	else if (icmp_echo == 0)
 		cfg.flags &= ~SPLICER_IFACE_ICMP_ECHO;
 	/* The interface's state is in place before its filter goes live. */
-	if (bpf_map_update_elem(st.ifaces, &key, &cfg, BPF_ANY) ||
-	    (key < SPLICER_IFACE_ARRAY &&
-	     bpf_map_update_elem(st.iface_array, &key, &cfg, BPF_ANY))) {
-		err = err_kernel(-errno, "%s: interface state", link->name);
+	err = iface_state_put(&st, key, &cfg);
+	if (err) {
+		err = err_kernel(err, "%s: interface state", link->name);
 		goto out;
 	}
 	/* Egress first: echo requests are noted before replies are judged. */
@@ -501,7 +500,6 @@ size_t iface_addr_texts(const struct state *st, __u32 ifindex,
 
 int forget_iface(const struct state *st, __u32 ifindex)
 {
-	struct iface_cfg none = {};
 	struct iface_addr6 *a6;
 	struct iface_addr *a;
 	size_t n, i;
@@ -519,13 +517,8 @@ int forget_iface(const struct state *st, __u32 ifindex)
 	for (i = 0; i < n; i++)
 		bpf_map_delete_elem(st->iface_addrs6, &a6[i]);
 	free(a6);
-	/* all zero: not attached */
-	if (ifindex < SPLICER_IFACE_ARRAY && st->iface_array >= 0 &&
-	    bpf_map_update_elem(st->iface_array, &ifindex, &none, BPF_ANY))
-		return err_kernel(-errno, "interface state");
-	if (bpf_map_delete_elem(st->ifaces, &ifindex) && errno != ENOENT)
-		return err_kernel(-errno, "interface state");
-	return 0;
+	err = iface_state_put(st, ifindex, NULL);
+	return err ? err_kernel(err, "interface state") : 0;
 }
 
 int forget_vanished(const struct state *st, __u32 ifindex)

@@ -303,6 +303,7 @@ static int build_node(struct compiler *c, const struct run *runs, size_t n,
 		      __u32 at)
 {
 	unsigned int rest = bits - stride, s, n_child = 0, n_leaf = 0;
+	ixkey last = base + key_max(bits);
 	const union ix_rec *leaf[64];
 	size_t child_run[64], child_n[64], r = 0, e;
 	__u64 vec = 0, leafvec = 0;
@@ -335,7 +336,7 @@ static int build_node(struct compiler *c, const struct run *runs, size_t n,
 			leaf[n_leaf++] = runs[r].val;
 			leafvec |= 1ULL << s;
 		}
-		if (r + 1 == n || runs[r + 1].lo > base + key_max(bits))
+		if (r + 1 == n || runs[r + 1].lo > last)
 			break;
 		s = (runs[r + 1].lo - base) >> rest;
 	}

@@ -376,10 +376,28 @@ static int pin_maps(const struct state *st, struct splicer_bpf *skel)
 	return 0;
 }
 
+int iface_state_put(const struct state *st, __u32 ifindex,
+		    const struct iface_cfg *cfg)
+{
+	static const struct iface_cfg none;
+	bool in_array = ifindex < SPLICER_IFACE_ARRAY && st->iface_array >= 0;
+
+	if (in_array && bpf_map_update_elem(st->iface_array, &ifindex,
+					    cfg ?: &none, BPF_ANY))
+		return -errno;
+	if (cfg)
+		return bpf_map_update_elem(st->ifaces, &ifindex, cfg, BPF_ANY) ?
+			       -errno :
+			       0;
+	if (bpf_map_delete_elem(st->ifaces, &ifindex) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 /*
- * Writes every attached interface's state into iface_array too: on a
- * pin root of an older splicer the map is new and empty, and must be
- * filled before a program that reads it goes live.
+ * Writes every attached interface's state again, iface_array included:
+ * on a pin root of an older splicer that map is new and empty, and must
+ * be filled before a program that reads it goes live.
  */
 static int iface_array_fill(const struct state *st)
 {
@@ -389,16 +407,11 @@ static int iface_array_fill(const struct state *st)
 	int err;
 
 	err = map_keys(st->ifaces, sizeof(*keys), (void **)&keys, &n);
-	if (err)
-		return err_kernel(err, "interface state");
 	for (i = 0; i < n && !err; i++)
-		if (keys[i] < SPLICER_IFACE_ARRAY &&
-		    !bpf_map_lookup_elem(st->ifaces, &keys[i], &cfg) &&
-		    bpf_map_update_elem(st->iface_array, &keys[i], &cfg,
-					BPF_ANY))
-			err = err_kernel(-errno, "interface state");
+		if (!bpf_map_lookup_elem(st->ifaces, &keys[i], &cfg))
+			err = iface_state_put(st, keys[i], &cfg);
 	free(keys);
-	return err;
+	return err ? err_kernel(err, "interface state") : 0;
 }
 
 static int state_make(struct state *st, int prog_fd[2])

@@ -5,9 +5,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/types.h>
 
 #define DEFAULT_PIN_ROOT "/sys/fs/bpf/splicer"
 #define BPFFS_ROOT "/sys/fs/bpf"
+
+struct iface_cfg;
 
 /* state.c: the pinned maps, the lock, privileges. */
 struct state {
@@ -45,6 +48,14 @@ bool state_exists(void);
  * programs' fds (ingress, egress) in prog_fd, unless it is NULL.
  */
 int state_create(struct state *st, int prog_fd[2]);
+/*
+ * Records ifindex's state, in ifaces and (below SPLICER_IFACE_ARRAY) in
+ * iface_array, which the datapath reads first; NULL forgets it: the
+ * array entry zeroed (not attached) before the hash entry goes. 0 or
+ * -errno, without an error line.
+ */
+int iface_state_put(const struct state *st, __u32 ifindex,
+		    const struct iface_cfg *cfg);
 /*
  * Whether state_create() replaces the programs another splicer build
  * pinned (an upgrade in place, the default) or keeps them. splicer watch
