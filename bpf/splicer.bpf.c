@@ -744,7 +744,7 @@ static __always_inline int icmp_decide(struct __sk_buff *skb,
 							  REASON_DROP_NO_RULE;
 	case ICMP_ECHO:
 		/* Pings to this host only, as with SSH: never forwarded. */
-		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
+		return (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
 				       own_address(skb, p, false) ?
 			       REASON_PASS_ICMP :
 			       REASON_DROP_NO_RULE;
@@ -855,7 +855,7 @@ static __always_inline int icmp6_decide(struct __sk_buff *skb,
 		return echo_sent6(p->saddr, p->sport) ? REASON_PASS_ICMP :
 							REASON_DROP_NO_RULE;
 	case ICMPV6_ECHO_REQUEST:
-		return cfg && (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
+		return (cfg->flags & SPLICER_IFACE_ICMP_ECHO) &&
 				       own_address(skb, p, true) ?
 			       REASON_PASS_ICMP :
 			       REASON_DROP_NO_RULE;
@@ -1144,11 +1144,14 @@ __noinline int decide6(struct __sk_buff *skb, struct pkt *p, __u32 flags)
 			 flags & DECIDE_REINJECTED, true);
 }
 
-/* Decides the packet's fate; p is left holding what the exit reports. */
+/*
+ * Decides the packet's fate; p is left holding what the exit reports.
+ * cfg is the interface's state: all zero if splicer is not attached to it.
+ */
 static __always_inline int decide(struct __sk_buff *skb,
 				  const struct iface_cfg *cfg, struct pkt *p)
 {
-	bool loopback = cfg && (cfg->flags & SPLICER_IFACE_LOOPBACK);
+	bool loopback = cfg->flags & SPLICER_IFACE_LOOPBACK;
 	bool reinjected = (skb->mark & SPLICER_MARK_REINJECTED) ==
 			  SPLICER_MARK_REINJECTED;
 	int reason;
@@ -1175,8 +1178,7 @@ static __always_inline int decide(struct __sk_buff *skb,
 	if (reason != PARSED_IPV6)
 		return reason;
 	return decide6(skb, p,
-		       (cfg ? cfg->flags : 0) |
-			       (reinjected ? DECIDE_REINJECTED : 0));
+		       cfg->flags | (reinjected ? DECIDE_REINJECTED : 0));
 }
 
 /*
