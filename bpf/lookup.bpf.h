@@ -10,6 +10,7 @@
 /* What rule_find gives: the winning rule and where it redirects. */
 struct hit {
 	__u32 id;
+	__u32 slot; /* its counter's */
 	__be32 to_addr[4]; /* of the packet's family; IPv4: the first word */
 	__be16 to_port;
 	__u8 action;
@@ -288,6 +289,7 @@ static __always_inline int rule_find_in(struct ix_cursor *c, __u32 hdr,
 
 		if (port >= r->cls.port_lo && port <= r->cls.port_hi) {
 			out->id = r->cls.id;
+			out->slot = r->cls.slot;
 			out->action = r->cls.action;
 			out->to_port = r->cls.to_port;
 			return hit_addr(c, r->cls.to_addr, out, v6);
@@ -301,6 +303,7 @@ static __always_inline int rule_find_in(struct ix_cursor *c, __u32 hdr,
 	if (!v)
 		return 0;
 	out->id = v->id;
+	out->slot = v->slot;
 	out->action = v->action;
 	out->to_port = v->to_port;
 	return hit_addr(c, v->to_addr, out, v6);

@@ -95,13 +95,13 @@ struct {
 	__array(values, struct index_array);
 } rule_arena SEC(".maps");
 
+/* Sized at the pin root's making (lib/state.c). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, SPLICER_MAX_RULES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SPLICER_MAX_RULES + 1);
 	__type(key, __u32);
 	__type(value, struct counter);
-} rule_stats SEC(".maps");
+} rule_counters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -963,26 +963,11 @@ static __always_inline int reuse_timewait(struct __sk_buff *skb,
 	return REASON_PASS_ESTABLISHED;
 }
 
-/*
- * A rule's counter, made at its first packet: user space creates none,
- * so an apply of many rules allocates nothing per rule, and it never
- * gives an id twice, so an id's counter is its rule's. NULL when
- * rule_stats is full: the packet is still judged, not counted.
- */
-static __always_inline struct counter *rule_counter(__u32 id)
-{
-	struct counter zero = {}, *c = bpf_map_lookup_elem(&rule_stats, &id);
-
-	if (c)
-		return c;
-	bpf_map_update_elem(&rule_stats, &id, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&rule_stats, &id);
-}
-
 static __always_inline int apply_rule(struct __sk_buff *skb, struct pkt *p,
 				      const struct hit *v, const bool v6)
 {
-	struct counter *c = rule_counter(v->id);
+	/* the rule's own slot, given it by user space (lib/slots.c) */
+	struct counter *c = bpf_map_lookup_elem(&rule_counters, &v->slot);
 
 	if (c)
 		count(c, skb->len);

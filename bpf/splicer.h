@@ -9,7 +9,9 @@
  * Maps are declared in splicer.bpf.c only; user space opens them by these
  * names under the pin root.
  */
-#define SPLICER_MAP_RULE_STATS "rule_stats"
+#define SPLICER_MAP_RULE_COUNTERS "rule_counters"
+/* the per-id counters of splicer before slots; carried over, then gone */
+#define SPLICER_MAP_RULE_STATS_V1 "rule_stats"
 #define SPLICER_MAP_IFACES "ifaces"
 #define SPLICER_MAP_IFACE_ARRAY "iface_array"
 #define SPLICER_MAP_IFACE_ADDRS "iface_addrs"
@@ -91,7 +93,7 @@ struct rule_key {
 #define SPLICER_SERVICE_LEN 64
 
 struct rule_val {
-	__u32 id; /* stable; keys rule_stats */
+	__u32 id; /* stable: never given twice */
 	__u32 flags;
 	__be32 to_addr[4]; /* redirect target, of the rule's family */
 	__be16 to_port;
@@ -104,6 +106,14 @@ struct counter {
 	__u64 packets;
 	__u64 bytes;
 };
+
+/*
+ * rule_counters map: a per-CPU array of struct counter indexed by a
+ * rule's counter slot (struct rule.slot, and in the index beside its
+ * id). Slot 0 is no rule's: a record without a slot counts there. It
+ * holds SPLICER_MAX_RULES + 1 slots unless SPLICER_RULES, at the pin
+ * root's making, asks for fewer rules (README "Counters").
+ */
 
 /*
  * The lookup index lives in one array of 24-byte records, the arena (the
@@ -188,7 +198,14 @@ struct ix_anchor {
 	__u32 header; /* the live header block; 0: none yet */
 	__u32 bump;
 	__u32 limit;
-	__u32 pad[3];
+	/*
+	 * The same for counter slots (lib/slots.c): [slot_bump, slot_limit)
+	 * is no live rule's and no packet's; slots from slot_fresh on were
+	 * never given. All 0 on an arena older than slots: none known free.
+	 */
+	__u32 slot_bump;
+	__u32 slot_limit;
+	__u32 slot_fresh;
 };
 
 /*
@@ -279,7 +296,10 @@ struct ix_target {
  * keeps that rule here and has no own port trie (own = 0, id != 0).
  */
 struct ix_class {
-	__u32 own; /* port trie of the prefix's own rules; 0 none */
+	union {
+		__u32 own; /* port trie of the prefix's own rules; 0 none */
+		__u32 slot; /* with id: the inline rule's counter slot */
+	};
 	__u32 fallback; /* of every rule of the shorter prefixes; 0 none */
 	__u16 port_lo, port_hi; /* the inline rule */
 	__u32 id;
@@ -304,7 +324,7 @@ struct ix_verdict {
 	__u8 flags;
 	__u32 sources; /* source trie root, with SPLICER_IX_SOURCES */
 	__u32 scoped; /* (ifindex, source) trie root, with SPLICER_IX_SCOPED */
-	__u32 pad;
+	__u32 slot; /* the winner's counter slot */
 };
 
 union ix_rec {

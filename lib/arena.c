@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,6 +83,11 @@ union ix_rec *arena_rec(struct arena *a, __u32 lo, size_t n)
 static struct ix_anchor *anchor(struct arena *a)
 {
 	return &((union ix_rec *)a->win[0].mem)->anchor;
+}
+
+struct ix_anchor *arena_anchor(struct arena *a)
+{
+	return anchor(a);
 }
 
 static int arena_map(struct arena *a, int fd)
@@ -181,6 +187,10 @@ static int arena_new(struct arena *a, size_t chunks)
 	}
 	anchor(a)->bump = 1;
 	anchor(a)->limit = a->cap;
+	/* every counter slot free, up to the map's size (slots.c) */
+	anchor(a)->slot_bump = 1;
+	anchor(a)->slot_limit = UINT32_MAX;
+	anchor(a)->slot_fresh = 1;
 	return 0;
 }
 
@@ -366,7 +376,7 @@ static void largest_gap(const struct arena *a, const struct taken *t, __u32 *lo,
  * (nohz_full) or skips it (one online CPU, where a preempted softirq
  * thread could still be reading), storing the slot again waits for one.
  */
-static int grace_period(const struct state *st, const struct arena *a)
+int arena_grace(const struct state *st, const struct arena *a)
 {
 	if (sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
 	    !syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
@@ -427,6 +437,10 @@ static int arena_fresh(struct arena *a, size_t n)
 	if (err)
 		return err;
 	fresh.meta = a->meta;
+	/* the counter slots' extent is the pin root's, not the arena's */
+	anchor(&fresh)->slot_bump = anchor(a)->slot_bump;
+	anchor(&fresh)->slot_limit = anchor(a)->slot_limit;
+	anchor(&fresh)->slot_fresh = anchor(a)->slot_fresh;
 	arena_unmap(a);
 	*a = fresh;
 	return 0;
@@ -467,7 +481,7 @@ static int place(const struct state *st, struct arena *a, struct taken *t,
 		an = anchor(a);
 	}
 	if ((__u64)an->bump + n > an->limit && !*graced && !*grown) {
-		err = grace_period(st, a);
+		err = arena_grace(st, a);
 		if (err)
 			return err;
 		*graced = true;

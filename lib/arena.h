@@ -64,6 +64,15 @@ int arena_publish(const struct state *st, struct arena *a,
 /* Publishes r[0..n) as the base, naming no snapshot: for tests. */
 int arena_publish_rules(const struct state *st, const struct rule *r, size_t n);
 
+/* Record 0: a writer's free extents (records, counter slots). */
+struct ix_anchor *arena_anchor(struct arena *a);
+
+/*
+ * Waits until no packet can read anything but what the live index names
+ * (an RCU grace period).
+ */
+int arena_grace(const struct state *st, const struct arena *a);
+
 /* Records lo .. lo + n - 1, mapped; NULL (with an error line) if not. */
 union ix_rec *arena_rec(struct arena *a, __u32 lo, size_t n);
 

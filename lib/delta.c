@@ -82,13 +82,15 @@ static int put(struct delta_plan *p, const struct rule *r)
 
 /*
  * The live rule of match k goes: an entry of id 0 says so. It keeps the
- * id in .pad until the plan is done, so that the same match added again
- * by this plan gets its id and counters back, as plan.c does.
+ * id in .pad and the slot until the plan is done, so that the same match
+ * added again by this plan gets its id and counter back, as plan.c does.
  */
 static int drop(const struct delta_in *in, struct delta_plan *p,
 		const struct rule *live)
 {
-	struct rule gone = { .k = live->k, .pad = live->v.id };
+	struct rule gone = { .k = live->k,
+			     .pad = live->v.id,
+			     .slot = live->slot };
 
 	if (live->v.id <= in->max_id) {
 		if (grow(&p->gone, &p->cap_gone, p->n_gone + 1,
@@ -189,7 +191,7 @@ static int one_change(const struct delta_in *in, struct delta_plan *p,
 		r = *live;
 	} else if ((live = exact(&entries, &c->r.k)) && live->pad) {
 		/* dropped by this plan: back with its id */
-		r = (struct rule){ .k = c->r.k };
+		r = (struct rule){ .k = c->r.k, .slot = live->slot };
 		r.v.id = live->pad;
 		revive(p, r.v.id);
 	} else {
@@ -224,8 +226,11 @@ int delta_plan_make(const struct delta_in *in, const struct rule_change *ch,
 	}
 	if (!err)
 		p->failed = 0;
-	for (i = 0; i < p->n; i++)
+	for (i = 0; i < p->n; i++) {
 		p->e[i].pad = 0;
+		if (!p->e[i].v.id)
+			p->e[i].slot = 0;
+	}
 	return err;
 }
 

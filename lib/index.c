@@ -258,6 +258,7 @@ static int verdict_set(struct compiler *c, const struct rule *r,
 		       union ix_rec *v)
 {
 	v->v.id = r->v.id;
+	v->v.slot = r->slot;
 	v->v.action = r->v.action;
 	v->v.to_port = r->v.to_port;
 	return target_of(c, r, &v->v.to_addr);
@@ -1213,6 +1214,7 @@ static union ix_rec *prefix_leaf(struct compiler *c, const struct dst *d)
 	leaf->cls.port_lo = one->k.port_lo;
 	leaf->cls.port_hi = one->k.port_hi;
 	leaf->cls.id = one->v.id;
+	leaf->cls.slot = one->slot;
 	leaf->cls.action = one->v.action;
 	leaf->cls.to_port = one->v.to_port;
 	return leaf;

@@ -159,6 +159,8 @@ static int run_changes(const struct rule *old, size_t n_old,
 			k = old_t->r ? table_find(old_t, &r->k) : SIZE_MAX;
 			p->origin[j] = k;
 			p->r[j].v.id = k == SIZE_MAX ? ++max_id : old[k].v.id;
+			/* a counter slot goes with its id (slots.c) */
+			p->r[j].slot = k == SIZE_MAX ? 0 : old[k].slot;
 			table_add(new_t);
 		}
 		gone[j] = false;

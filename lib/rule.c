@@ -86,6 +86,15 @@ static bool dev_name(__u32 ifindex, char dev[IF_NAMESIZE])
 	return false;
 }
 
+void rule_counter(const struct state *st, const struct rule *r,
+		  struct counter *c)
+{
+	memset(c, 0, sizeof(*c));
+	/* no slot: a rule of a splicer before slots, until attach */
+	if (r->slot && st->rule_counters >= 0)
+		percpu_sum(st->rule_counters, &r->slot, c, sizeof(*c), 2);
+}
+
 static void fill_row(const struct state *st, const struct rule *r,
 		     struct row *row)
 {
@@ -111,10 +120,10 @@ static void fill_row(const struct state *st, const struct rule *r,
 	row->route = r->v.flags & SPLICER_RULE_ROUTE;
 	snprintf(row->service, sizeof(row->service), "%.*s",
 		 SPLICER_SERVICE_LEN - 1, r->v.service);
-	/* A rule without counters (mid-update) shows zeros. */
 	if (st)
-		percpu_sum(st->rule_stats, &r->v.id, &row->c, sizeof(row->c),
-			   2);
+		rule_counter(st, r, &row->c);
+	else
+		memset(&row->c, 0, sizeof(row->c));
 }
 
 static void json_fields(struct jw *w, const struct row *row,

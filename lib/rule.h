@@ -16,8 +16,15 @@ struct rule {
 	struct rule_key k;
 	struct rule_val v;
 	__u32 pad; /* to a multiple of 8 bytes: the rule set's array stride */
-	__u32 pad2;
+	/*
+	 * Its counter's index in rule_counters, given once with the id and
+	 * kept with it (lib/slots.c); 0 in a set written before slots.
+	 */
+	__u32 slot;
 };
+/* The rule's counter, summed over the CPUs; zeros if it has none. */
+void rule_counter(const struct state *st, const struct rule *r,
+		  struct counter *c);
 /*
  * The order of rule snapshots: family, protocol, destination (address,
  * then length), source, interface, ports; every prefix's rules are together,

@@ -139,10 +139,8 @@ int snapshot_take(struct snapshot *s, bool with_rules)
 			err = err_kernel(-ENOMEM, "stats");
 			goto out;
 		}
-		/* A rule without counters (mid-update) shows zeros. */
 		for (i = 0; i < s->n_rules; i++)
-			percpu_sum(st.rule_stats, &s->rules[i].v.id,
-				   &s->rule_c[i], sizeof(s->rule_c[i]), 2);
+			rule_counter(&st, &s->rules[i], &s->rule_c[i]);
 	}
 	load_monitor(&st, &s->mon);
 	s->mono_ns = now_ns(CLOCK_MONOTONIC);

@@ -20,6 +20,7 @@
 #include "splicer.skel.h"
 #include "out.h"
 #include "state.h"
+#include "slots.h"
 #include "store.h"
 #include "upgrade.h"
 #include "util.h"
@@ -39,7 +40,7 @@ struct pinned_map {
 };
 
 static const struct pinned_map pinned_maps[] = {
-	{ SPLICER_MAP_RULE_STATS, offsetof(struct state, rule_stats) },
+	{ SPLICER_MAP_RULE_COUNTERS, offsetof(struct state, rule_counters) },
 	{ SPLICER_MAP_IFACES, offsetof(struct state, ifaces) },
 	{ SPLICER_MAP_IFACE_ADDRS, offsetof(struct state, iface_addrs) },
 	{ SPLICER_MAP_IFACE_STATS, offsetof(struct state, iface_stats) },
@@ -52,7 +53,8 @@ static const struct pinned_map pinned_maps[] = {
 /* Maps a pin root of an older splicer lacks until attach pins them. */
 static bool added_later(const struct pinned_map *m)
 {
-	return m->offset == offsetof(struct state, iface_addrs6) ||
+	return m->offset == offsetof(struct state, rule_counters) ||
+	       m->offset == offsetof(struct state, iface_addrs6) ||
 	       m->offset == offsetof(struct state, iface_stats6) ||
 	       m->offset == offsetof(struct state, iface_array);
 }
@@ -414,8 +416,48 @@ static int iface_array_fill(const struct state *st)
 	return err ? err_kernel(err, "interface state") : 0;
 }
 
+/*
+ * The size of rule_counters: the pinned one's, or for a new one
+ * $SPLICER_MAX_RULES (1 to SPLICER_MAX_RULES, the default) rules and
+ * slot 0. Preallocated: 16 bytes a slot for every possible CPU.
+ */
+static int counters_size(const struct state *st, __u32 *size)
+{
+	const char *env = getenv("SPLICER_MAX_RULES");
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	unsigned long n;
+	char path[4200], *end;
+	int fd;
+
+	pin_path(st, SPLICER_MAP_RULE_COUNTERS, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			close(fd);
+			return err_kernel(-errno, "%s", path);
+		}
+		close(fd);
+		*size = info.max_entries;
+		return 0;
+	}
+	*size = SPLICER_MAX_RULES + 1;
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	n = strtoul(env, &end, 10);
+	if (errno || *end || *env < '0' || *env > '9' || n < 1 ||
+	    n > SPLICER_MAX_RULES)
+		return err_usage("SPLICER_MAX_RULES=%s: not a number of rules "
+				 "(1 to %u)",
+				 env, SPLICER_MAX_RULES);
+	*size = n + 1;
+	return 0;
+}
+
 static int state_make(struct state *st, int prog_fd[2])
 {
+	__u32 counters;
 	struct bpf_program *progs[2];
 	__u64 build = build_identity();
 	struct splicer_bpf *skel;
@@ -430,10 +472,17 @@ static int state_make(struct state *st, int prog_fd[2])
 	if (err)
 		return err;
 
+	err = counters_size(st, &counters);
+	if (err)
+		return err;
 	skel = splicer_bpf__open();
 	if (!skel)
 		return err_kernel(-errno, "open BPF object");
-	err = pin_maps(st, skel);
+	err = bpf_map__set_max_entries(skel->maps.rule_counters, counters);
+	if (err)
+		err = err_kernel(err, "rule counters");
+	if (!err)
+		err = pin_maps(st, skel);
 	if (err) {
 		splicer_bpf__destroy(skel);
 		return err;
@@ -477,8 +526,17 @@ static int state_make(struct state *st, int prog_fd[2])
 		err = rules_adopt(st);
 	if (!err)
 		err = iface_array_fill(st);
+	/*
+	 * From a splicer before counter slots: its per-id counters are
+	 * copied to the slots before this build's program counts there, and
+	 * its map goes once no program of that build is left to count.
+	 */
+	if (!err && !current && !keep)
+		err = slots_legacy_copy(st);
 	if (!err && !current && !keep)
 		err = upgrade_replace(st, build, progs, prog_fd);
+	if (!err && !keep)
+		err = slots_legacy_drop(st);
 out:
 	splicer_bpf__destroy(skel);
 	return err;

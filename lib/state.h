@@ -15,7 +15,8 @@ struct iface_cfg;
 /* state.c: the pinned maps, the lock, privileges. */
 struct state {
 	int root_fd; /* the pin root, flock()ed by writers */
-	int rule_stats;
+	/* -1 on a pin root from before counter slots (attach adds it) */
+	int rule_counters;
 	int ifaces;
 	int iface_array; /* -1 on a pin root no attach of this build made */
 	int iface_addrs;

@@ -23,6 +23,7 @@
 
 #include "arena.h"
 #include "out.h"
+#include "slots.h"
 #include "state.h"
 #include "store.h"
 
@@ -795,13 +796,14 @@ int rules_commit(const struct state *st, struct rule_set *set)
 	if (!err && id)
 		snapshots_sweep(st, id, did);
 	if (!err)
+		err = arena_open(st, true, &a);
+	/* new rules' counter slots, recorded with them */
+	if (!err)
+		err = slots_give(st, &a, set->r, set->n, true);
+	if (!err)
 		err = snapshot_freeze(st, set, path, sizeof(path), &id);
-	if (err)
-		return err;
-	err = arena_open(st, true, &a);
 	if (err) {
 		arena_close(&a);
-		unlink(path);
 		return err;
 	}
 	pub.base = set->r;
@@ -903,14 +905,17 @@ int rules_adopt(const struct state *st)
 {
 	struct rule *r = NULL;
 	bool live;
-	size_t n;
+	size_t n = 0, i;
 	int err;
 
 	err = rules_tidy(st, &live);
-	if (err || live)
+	if (err || (live && !slots_legacy(st)))
 		return err;
 	err = rules_load(st, &r, &n);
-	if (!err)
+	/* a splicer before slots: its rules are given them once */
+	for (i = 0; live && i < n && r[i].slot; i++)
+		;
+	if (!err && (!live || (i < n && st->rule_counters >= 0)))
 		err = rules_publish(st, r, n);
 	if (!err)
 		err = rules_tidy(st, &live);

@@ -14,6 +14,7 @@
 #include "plan.h"
 #include "out.h"
 #include "routes.h"
+#include "slots.h"
 #include "state.h"
 #include "store.h"
 #include "update.h"
@@ -29,71 +30,11 @@
 /* update_delta(): the change goes the whole way instead */
 #define UPDATE_WHOLE 1
 
-/* Counters move in batches of this many rules: few syscalls, small buffers. */
-#define COUNTER_BATCH 4096
-/* Up to this many gone ids, each is deleted whether it has a counter or not. */
-#define FORGET_BLIND 64
-
-static int cmp_id(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * Deletes the counters of ids[] (sorted here); one that is not there is
- * skipped. The datapath makes a counter at a rule's first packet, so
- * most rules of a replaced set have none, and a batch delete stops at
- * the first id without one: for many ids the counters that exist are
- * listed first (a syscall per batch of them), and only theirs deleted.
- */
-static void counters_forget(const struct state *st, __u32 *ids, size_t n)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, bo);
-	size_t i, ncpu = libbpf_num_possible_cpus(), n_del = 0;
-	__u32 *keys = NULL, *del = ids, cnt, batch = 0, *from = NULL;
-	void *vals = NULL;
-	int err = 0;
-
-	if (n > FORGET_BLIND) {
-		qsort(ids, n, sizeof(*ids), cmp_id);
-		keys = malloc(COUNTER_BATCH * sizeof(*keys));
-		vals = malloc(COUNTER_BATCH * ncpu * sizeof(struct counter));
-		del = malloc(n * sizeof(*del));
-		if (!keys || !vals || !del)
-			goto out;
-		/* ENOENT: the last batch, or none */
-		while (!err) {
-			cnt = COUNTER_BATCH;
-			err = bpf_map_lookup_batch(st->rule_stats, from, &batch,
-						   keys, vals, &cnt, &bo);
-			from = &batch;
-			for (i = 0; i < cnt; i++)
-				if (bsearch(&keys[i], ids, n, sizeof(*ids),
-					    cmp_id))
-					del[n_del++] = keys[i];
-		}
-		n = n_del;
-	}
-	for (i = 0; i < n; i += cnt) {
-		cnt = n - i < COUNTER_BATCH ? n - i : COUNTER_BATCH;
-		/* A batch stops at the first failure: skip that id. */
-		if (bpf_map_delete_batch(st->rule_stats, del + i, &cnt, &bo))
-			cnt++;
-	}
-out:
-	if (del != ids)
-		free(del);
-	free(vals);
-	free(keys);
-}
-
 /*
  * Publishes plan p over the live set old[0..n_old) as a new base: adds
  * the routes new rules ask for before the new set goes live (a failed
- * commit takes them back), removes the counters and routes only the old
- * set used after.
+ * commit takes them back), removes the routes only the old set used
+ * after.
  */
 static int publish(const struct state *st, struct rule_set *next,
 		   const struct plan *p, const struct rule *old, size_t n_old)
@@ -115,7 +56,6 @@ static int publish(const struct state *st, struct rule_set *next,
 		if (rt && !routes_want(rt, old, n_old))
 			routes_remove(rt);
 	} else {
-		counters_forget(st, p->gone, p->n_gone);
 		err = routes_remove(rt);
 	}
 	routes_close(rt);
@@ -232,6 +172,16 @@ static int update_delta(const struct state *st, const struct rule_change *ch,
 					plan_error(err, ch, p.failed, p.n_rules);
 	if (err || check || p.same)
 		goto out;
+	/*
+	 * New rules' counter slots, from the free extent only: when it is
+	 * short, the whole way reclaims. (Slots given to a change that goes
+	 * the whole way after all are free again at the next reclaim.)
+	 */
+	err = slots_give(st, &a, p.e, p.n, false);
+	if (err == SLOTS_SHORT)
+		err = UPDATE_WHOLE;
+	if (err)
+		goto out;
 	err = delta_index_make(&in, &p, DELTA_MAX_ENTRIES, DELTA_MAX_NEAR, &d);
 	if (err == DELTA_TOO_LARGE)
 		err = UPDATE_WHOLE;
@@ -263,7 +213,6 @@ static int update_delta(const struct state *st, const struct rule_change *ch,
 		delta_routes(&in.base, p.e, p.n, entries.r, entries.n, false);
 		goto out;
 	}
-	counters_forget(st, p.gone, p.n_gone);
 	err = delta_routes(&in.base, entries.r, entries.n, p.e, p.n, false);
 out:
 	arena_close(&a);

@@ -221,35 +221,38 @@ for _ in range(int(sys.argv[3])):
 		[.passed[], .redirected, .dropped[]] | map(.packets) | add == 0'
 }
 
-# The ids rule_stats holds a counter for, one a line, in order.
-counter_ids() {
-	timeout 10 bpftool -j map dump pinned "$PIN/rule_stats" |
-		jq -r '.[].formatted.key' | sort -n
+# The packets counter of the rule on udp port PORT of R_IP.
+udp_rule_packets() {
+	rule_field "is_dst(\"$R_IP/32\") and .port_low == $1" packets
 }
 
-@test "an apply that removes many rules deletes the counters they had and keeps the others'" {
-	attach_router
-	local f="$BATS_TEST_TMPDIR/rules" i kept gone
-	{
-		echo "add $R_IP proto udp port 5000 drop"
-		echo "add $R_IP proto udp port 5001 drop"
-		for i in $(seq 1 100); do
-			echo "add 172.16.$i.0/24 proto tcp port 80 drop"
-		done
-	} >"$f"
-	run -0 splicer apply "$f"
-	run -0 udp_client "$NS_C" --connect "$R_IP:5000" --count 1 --size $PAYLOAD --no-wait
-	run -0 udp_client "$NS_C" --connect "$R_IP:5001" --count 1 --size $PAYLOAD --no-wait
+@test "with SPLICER_MAX_RULES=3 a fourth rule is refused, and a slot given again starts from zero" {
+	local p before
+	export SPLICER_MAX_RULES=3
+	run -0 splicer attach vr
+	unset SPLICER_MAX_RULES
+	for p in 5000 5001 5002; do
+		run -0 splicer add "$R_IP" proto udp port $p drop
+	done
+	run -0 udp_client "$NS_C" --connect "$R_IP:5000" --count 2 --size $PAYLOAD --no-wait
 	wait_counter vr dropped.rule_drop.packets 2
-	kept=$(rule_field 'is_dst("10.99.0.1/32") and .port_low == 5000' id)
-	gone=$(rule_field 'is_dst("10.99.0.1/32") and .port_low == 5001' id)
-	run -0 counter_ids
-	assert_output "$(printf '%s\n' "$kept" "$gone" | sort -n)"
-	# 101 rules go at once, most of them never counted a packet
-	echo "add $R_IP proto udp port 5000 drop" >"$f"
-	run -0 splicer apply "$f"
-	run -0 counter_ids
-	assert_output "$kept"
-	run -0 rule_field 'is_dst("10.99.0.1/32") and .port_low == 5000' packets
+	run -0 udp_rule_packets 5000
+	assert_output 2
+	# full: one line, and the rules stay as they were
+	before=$(splicer save)
+	run -2 --separate-stderr splicer add "$R_IP" proto udp port 5003 drop
+	assert_equal "$stderr" "Error: rule table is full: 4 rules, at most 3"
+	run -0 splicer save
+	assert_output "$before"
+	# the only slot free is 5000's: the new rule's counter starts at 0
+	run -0 splicer del "$R_IP" proto udp port 5000
+	run -0 splicer add "$R_IP" proto udp port 5003 drop
+	run -0 udp_rule_packets 5003
+	assert_output 0
+	run -0 udp_client "$NS_C" --connect "$R_IP:5003" --count 1 --size $PAYLOAD --no-wait
+	wait_counter vr dropped.rule_drop.packets 3
+	run -0 udp_rule_packets 5003
 	assert_output 1
+	run -0 udp_rule_packets 5001
+	assert_output 0
 }

@@ -105,7 +105,7 @@ refute_line_in_changes() {
 	# write to the rule set or its counters
 	refute_line_in_changes '^nl RTM_(NEW|DEL)TFILTER$'
 	refute_line_in_changes '^nl RTM_DELQDISC$'
-	refute_line_in_changes '^map (rule_arena|rule_stats) '
+	refute_line_in_changes '^map (rule_arena|rule_counters) '
 	refute_line_in_changes '^pin rules-'
 	assert_equal "$(splicer -j list | jq -S .)" "$list"
 	assert_equal "$(ingress_prog_id)" "$prog"

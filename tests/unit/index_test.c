@@ -198,6 +198,8 @@ static void random_rule(struct rule *r, __u32 id)
 	r->k.port_hi = hi > 65535 ? 65535 : hi;
 	r->k.ifindex = pick(ifs, 5);
 	r->v.id = id;
+	/* a counter slot of its own, as slots.c gives: not the id */
+	r->slot = id + 7;
 	r->v.action = rnd() % 3;
 	r->v.to_addr[0] = htonl(INADDR_LOOPBACK);
 	r->v.to_port = htons(20000 + rnd() % 1000);
@@ -409,7 +411,7 @@ static long moved_rule(const struct state *st, const struct rule *r, size_t n,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		percpu_sum(st->rule_stats, &r[i].v.id, &c, sizeof(c), 2);
+		percpu_sum(st->rule_counters, &r[i].slot, &c, sizeof(c), 2);
 		if (c.packets != before[i])
 			moved = moved ? -1 : (long)r[i].v.id;
 		before[i] = c.packets;
@@ -556,8 +558,10 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 		r[i].k.proto = rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP;
 		r[i].k.port_lo = r[i].k.port_hi = 1 + rnd() % 60000;
 		r[i].v.id = i + 1;
+		r[i].slot = i + 8;
 		r[i].v.action = rnd() % 2 ? SPLICER_ACT_PASS : SPLICER_ACT_DROP;
-		bpf_map_update_elem(st->rule_stats, &r[i].v.id, zero, BPF_ANY);
+		bpf_map_update_elem(st->rule_counters, &r[i].slot, zero,
+				    BPF_ANY);
 	}
 	if (arena_publish_rules(st, r, n))
 		return 2;
@@ -580,7 +584,7 @@ static int exact_test(struct splicer_bpf *skel, struct state *st,
 		if (p.family == AF_INET6)
 			addr6_random(p.saddr, 0xfd01);
 		got = run_packet(prog_fd, st, &p, &before_if);
-		percpu_sum(st->rule_stats, &r[i].v.id, &c, sizeof(c), 2);
+		percpu_sum(st->rule_counters, &r[i].slot, &c, sizeof(c), 2);
 		if (got != want || c.packets != 1) {
 			fprintf(stderr,
 				"MISMATCH exact: rule %u: reason %d "
@@ -779,6 +783,7 @@ static int emu_find(const struct state *st, const struct packet *p,
 	if (r->cls.id) {
 		if (p->dport >= r->cls.port_lo && p->dport <= r->cls.port_hi) {
 			out->v.id = r->cls.id;
+			out->slot = r->cls.slot;
 			out->v.action = r->cls.action;
 			out->v.to_port = r->cls.to_port;
 			to = r->cls.to_addr;
@@ -792,6 +797,7 @@ static int emu_find(const struct state *st, const struct packet *p,
 	if (!v)
 		goto out;
 	out->v.id = v->v.id;
+	out->slot = v->v.slot;
 	out->v.action = v->v.action;
 	out->v.to_port = v->v.to_port;
 	to = v->v.to_addr;
@@ -820,7 +826,8 @@ static bool emu_agrees(const struct state *st, const struct packet *p,
 		return false;
 	if (!want)
 		return !got.v.id;
-	return got.v.id == want->v.id && got.v.action == want->v.action &&
+	return got.v.id == want->v.id && got.slot == want->slot &&
+	       got.v.action == want->v.action &&
 	       got.v.to_port == want->v.to_port &&
 	       !memcmp(got.v.to_addr, want->v.to_addr, 16);
 }
@@ -885,7 +892,7 @@ static void random_change(struct rule *l, size_t *n, __u32 *next_id,
 				return;
 		if (*n >= MAX_TEST_RULES)
 			return;
-		bpf_map_update_elem(st->rule_stats, &r.v.id, zero, BPF_ANY);
+		bpf_map_update_elem(st->rule_counters, &r.slot, zero, BPF_ANY);
 		(*next_id)++;
 		l[(*n)++] = r;
 		add_region(g, n_g, &r);
@@ -987,7 +994,7 @@ static int delta_test(struct splicer_bpf *skel, const struct state *st,
 					break;
 			if (i < n)
 				continue;
-			bpf_map_update_elem(st->rule_stats, &l[n].v.id, zero,
+			bpf_map_update_elem(st->rule_counters, &l[n].slot, zero,
 					    BPF_ANY);
 			next_id++;
 			n++;
@@ -1107,7 +1114,7 @@ static int run(int argc, char **argv)
 	stats6_fd = bpf_map__fd(skel->maps.iface_stats6);
 	if (delta) {
 		rnd_seed(strtoull(argv[2], NULL, 0));
-		st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+		st.rule_counters = bpf_map__fd(skel->maps.rule_counters);
 		st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
 		st.rule_index = bpf_map__fd(skel->maps.rule_arena);
 		test_pin_root_make(&st);
@@ -1121,7 +1128,7 @@ static int run(int argc, char **argv)
 	if (exact) {
 		seed = strtoull(argv[2], NULL, 0);
 		rnd_seed(seed);
-		st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+		st.rule_counters = bpf_map__fd(skel->maps.rule_counters);
 		st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
 		st.rule_index = bpf_map__fd(skel->maps.rule_arena);
 		test_pin_root_make(&st);
@@ -1131,7 +1138,7 @@ static int run(int argc, char **argv)
 		return exact_test(skel, &st, seed, strtoul(argv[3], NULL, 0));
 	}
 	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
-	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+	st.rule_counters = bpf_map__fd(skel->maps.rule_counters);
 	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
 	st.rule_index = bpf_map__fd(skel->maps.rule_arena);
 	test_pin_root_make(&st);
@@ -1159,8 +1166,10 @@ static int run(int argc, char **argv)
 					      sizeof(rules[n].k));
 			if (dup)
 				continue;
-			bpf_map_update_elem(st.rule_stats, &rules[n].v.id, zero,
-					    BPF_ANY);
+			/* ids grow with the rounds; slots stay in the map */
+			rules[n].slot = i + 8;
+			bpf_map_update_elem(st.rule_counters, &rules[n].slot,
+					    zero, BPF_ANY);
 			before_rule[n] = 0;
 			n++;
 		}
@@ -1220,9 +1229,6 @@ static int run(int argc, char **argv)
 			if (++mismatches > 20)
 				break;
 		}
-		/* Start the next round's counters from zero. */
-		for (i = 0; i < (int)n; i++)
-			bpf_map_delete_elem(st.rule_stats, &rules[i].v.id);
 	}
 	printf("index_test: seed %llu: %ld packets (%ld matching a rule, %ld "
 	       "free extents chosen anew), %ld mismatches\n",

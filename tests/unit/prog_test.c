@@ -177,7 +177,7 @@ static __u64 load(void)
 	}
 	prog_fd = bpf_program__fd(skel->progs.splicer_ingress);
 	state_init(&st);
-	st.rule_stats = bpf_map__fd(skel->maps.rule_stats);
+	st.rule_counters = bpf_map__fd(skel->maps.rule_counters);
 	st.iface_stats = bpf_map__fd(skel->maps.iface_stats);
 	st.rule_index = bpf_map__fd(skel->maps.rule_arena);
 	test_pin_root_make(&st);
@@ -199,8 +199,8 @@ static __u64 load(void)
 	for (i = 0; i < world_n_rules; i++) {
 		struct counter zero[512] = {};
 
-		bpf_map_update_elem(st.rule_stats, &world_rules[i].v.id, zero,
-				    BPF_ANY);
+		bpf_map_update_elem(st.rule_counters, &world_rules[i].slot,
+				    zero, BPF_ANY);
 	}
 	err = arena_publish_rules(&st, world_rules, world_n_rules);
 	if (err)
@@ -395,7 +395,8 @@ static struct outcome run(const unsigned char *data, size_t len, __u32 ifindex)
 	for (i = 0; i < world_n_rules; i++) {
 		__u32 id = world_rules[i].v.id;
 
-		percpu_sum(st.rule_stats, &id, &c, sizeof(c), 2);
+		percpu_sum(st.rule_counters, &world_rules[i].slot, &c,
+			   sizeof(c), 2);
 		if (c.packets == seen_rule[id])
 			continue;
 		o.rule = o.rule ? -1 : (long)id;

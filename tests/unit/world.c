@@ -18,6 +18,7 @@
 		       .action = act_,                                      \
 		       .to_addr = { __builtin_bswap32(IP4(127, 0, 0, 1)) }, \
 		       .to_port = __builtin_bswap16(to_port_) },            \
+		.slot = WORLD_SLOT(id_),                                    \
 	}
 
 /* An IPv6 rule: dst is four host-order words; to_addr is ::1. */
@@ -34,6 +35,7 @@
 		       .action = act_,                                       \
 		       .to_addr = { 0, 0, 0, BE(1) },                        \
 		       .to_port = __builtin_bswap16(to_port_) },             \
+		.slot = WORLD_SLOT(id_),                                     \
 	}
 #define BE(x) __builtin_bswap32(x)
 #define FD00 0xfd000000

@@ -112,6 +112,8 @@ struct spec {
 void build_frame(const struct spec *s, struct frame *f);
 
 /* The rules both sides know; ids are fixed. */
+/* A rule's counter slot: not its id, so that counting by id would show. */
+#define WORLD_SLOT(id) ((id) + 1000)
 extern const struct rule world_rules[];
 extern const size_t world_n_rules;
 
