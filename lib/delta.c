@@ -207,7 +207,7 @@ static int one_change(const struct delta_in *in, struct delta_plan *p,
 int delta_plan_make(const struct delta_in *in, const struct rule_change *ch,
 		    size_t n_ch, struct delta_plan *p)
 {
-	size_t i;
+	size_t i, k;
 	int err = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -226,11 +226,22 @@ int delta_plan_make(const struct delta_in *in, const struct rule_change *ch,
 	}
 	if (!err)
 		p->failed = 0;
-	for (i = 0; i < p->n; i++) {
+	/*
+	 * A removal says that the base's rule of its match is gone. One of
+	 * a match the base does not hold (a rule only the delta had) says
+	 * nothing: it goes, so that adding and deleting services does not
+	 * grow the delta until the next whole build.
+	 */
+	for (i = 0, k = 0; i < p->n; i++) {
 		p->e[i].pad = 0;
-		if (!p->e[i].v.id)
+		if (!p->e[i].v.id) {
 			p->e[i].slot = 0;
+			if (!exact(&in->base, &p->e[i].k))
+				continue;
+		}
+		p->e[k++] = p->e[i];
 	}
+	p->n = k;
 	return err;
 }
 
@@ -359,6 +370,49 @@ static void unique(struct rule *set, size_t *n)
 	*n = k;
 }
 
+/* Is base rule b near region g: does either prefix hold the other? */
+static bool near_region(const struct rule *b, const struct ix_region *g)
+{
+	__be32 x[ADDR_WORDS], y[ADDR_WORDS];
+	unsigned int len = b->k.dst_len < g->len ? b->k.dst_len : g->len;
+
+	if (b->k.family != g->family || b->k.proto != g->proto)
+		return false;
+	memcpy(x, b->k.dst, sizeof(x));
+	memcpy(y, g->dst, sizeof(y));
+	prefix_mask(x, len);
+	prefix_mask(y, len);
+	return !addr_cmp(x, y);
+}
+
+/* Is any of reg[0..n) near b? */
+static bool near_any(const struct rule *b, const struct ix_region *reg,
+		     size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (near_region(b, &reg[i]))
+			return true;
+	return false;
+}
+
+/* Does the delta now lack a region it had before? */
+static bool region_lost(const struct delta_in *in, const struct ix_region *reg,
+			size_t n_reg)
+{
+	size_t i, j = 0;
+
+	/* both in match order: a merge */
+	for (i = 0; i < in->n_entries; i++) {
+		while (j < n_reg && !same_region(&reg[j], &in->entries[i].k))
+			j++;
+		if (j == n_reg)
+			return true;
+	}
+	return false;
+}
+
 /* Did the delta before have region g? */
 static bool known_region(const struct delta_in *in, const struct ix_region *g)
 {
@@ -376,6 +430,7 @@ static bool known_region(const struct delta_in *in, const struct ix_region *g)
 int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 		     size_t max_entries, size_t max_near, struct delta_index *d)
 {
+	bool lost;
 	size_t i;
 	int err = 0;
 
@@ -390,10 +445,15 @@ int delta_index_make(const struct delta_in *in, const struct delta_plan *p,
 	 * The base is searched only for regions the delta before did not
 	 * have: the rest of what is near is in what it recorded.
 	 */
-	if (in->near_known)
+	if (in->near_known) {
+		/* what was near only a region now gone goes with it */
+		lost = region_lost(in, d->reg, d->n_reg);
 		for (i = 0; i < in->n_near && !err; i++)
-			err = add_to(&d->base_near, &d->n_base_near,
-				     &d->cap_base_near, &in->near[i], max_near);
+			if (!lost || near_any(&in->near[i], d->reg, d->n_reg))
+				err = add_to(&d->base_near, &d->n_base_near,
+					     &d->cap_base_near, &in->near[i],
+					     max_near);
+	}
 	for (i = 0; i < d->n_reg && !err; i++)
 		if (!in->near_known || !known_region(in, &d->reg[i]))
 			err = near_base(in, &d->reg[i], max_near, d);
