@@ -98,7 +98,7 @@ struct {
 /* Sized at the pin root's making (lib/state.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SPLICER_MAX_RULES + 1);
+	__uint(max_entries, SPLICER_COUNTER_SLOTS(SPLICER_DEFAULT_RULES));
 	__type(key, __u32);
 	__type(value, struct counter);
 } rule_counters SEC(".maps");

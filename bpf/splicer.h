@@ -31,6 +31,14 @@
 #define SPLICER_PROG_EGRESS_PIN "egress"
 
 #define SPLICER_MAX_RULES (1U << 18)
+/* unless $SPLICER_MAX_RULES says otherwise (lib/state.c) */
+#define SPLICER_DEFAULT_RULES (1U << 17)
+/*
+ * rule_counters' size for n rules: two slots a rule, since a change gives
+ * its new rules slots while the rules they replace still hold theirs, and
+ * slot 0, which is no rule's.
+ */
+#define SPLICER_COUNTER_SLOTS(n) (2 * (n) + 1)
 #define SPLICER_MAX_IFACES 256 /* stats slots; slot 0 counts unknown ifaces */
 #define SPLICER_MAX_IFACE_ADDRS 4096
 /*
@@ -110,9 +118,9 @@ struct counter {
 /*
  * rule_counters map: a per-CPU array of struct counter indexed by a
  * rule's counter slot (struct rule.slot, and in the index beside its
- * id). Slot 0 is no rule's: a record without a slot counts there. It
- * holds SPLICER_MAX_RULES + 1 slots unless SPLICER_RULES, at the pin
- * root's making, asks for fewer rules (README "Counters").
+ * id). Slot 0 is no rule's: a record without a slot counts there. Sized
+ * when it is made, SPLICER_COUNTER_SLOTS of the pin root's most rules
+ * (README "Counter slots").
  */
 
 /*

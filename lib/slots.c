@@ -58,6 +58,15 @@ static int counters_cap(const struct state *st, __u32 *cap)
 	return 0;
 }
 
+size_t slots_rules_max(const struct state *st)
+{
+	__u32 cap;
+
+	if (st->rule_counters < 0 || counters_cap(st, &cap) || cap < 3)
+		return SPLICER_MAX_RULES;
+	return (cap - 1) / 2;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
@@ -192,10 +201,11 @@ int slots_give(const struct state *st, struct arena *a, struct rule *r,
 		for (i = 1, k = 0; !err && i < n_taken; i++)
 			k += taken[i] == taken[i - 1];
 		/* at most cap - 1 rules: slot 0 is none's */
+		/* slots_rules_max() keeps changes from getting here */
 		if (!err && (size_t)cap - 1 - (n_taken - k) < need)
-			err = err_failed("rule table is full: %zu rules, at "
-					 "most %u",
-					 n_taken - k + need, cap - 1);
+			err = err_failed("rule table is full: no counter slot "
+					 "left for %zu new rules",
+					 need);
 		if (err) {
 			free(taken);
 			free(given);

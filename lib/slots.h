@@ -30,6 +30,12 @@ int slots_give(const struct state *st, struct arena *a, struct rule *r,
 	       size_t n, bool reclaim);
 
 /*
+ * At most how many rules the pin root holds: half its slots (a change
+ * needs slots for its new rules beside those of the rules they replace).
+ */
+size_t slots_rules_max(const struct state *st);
+
+/*
  * An upgrade from a splicer before slots: are counters to carry over
  * (the old per-id map is pinned)? Its counters are copied to the live
  * rules' slots before the new program goes live (copy), and the old map

@@ -417,16 +417,17 @@ static int iface_array_fill(const struct state *st)
 }
 
 /*
- * The size of rule_counters: the pinned one's, or for a new one
- * $SPLICER_MAX_RULES (1 to SPLICER_MAX_RULES, the default) rules and
- * slot 0. Preallocated: 16 bytes a slot for every possible CPU.
+ * The size of rule_counters: the pinned one's, or for a new one room for
+ * $SPLICER_MAX_RULES rules (1 to SPLICER_MAX_RULES; SPLICER_DEFAULT_RULES
+ * if unset), and for at least the rules a pin root of an older splicer
+ * already holds. Preallocated: 16 bytes a slot for every possible CPU.
  */
 static int counters_size(const struct state *st, __u32 *size)
 {
 	const char *env = getenv("SPLICER_MAX_RULES");
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	unsigned long n;
+	__u32 len = sizeof(info), live;
+	unsigned long n = SPLICER_DEFAULT_RULES;
 	char path[4200], *end;
 	int fd;
 
@@ -441,23 +442,25 @@ static int counters_size(const struct state *st, __u32 *size)
 		*size = info.max_entries;
 		return 0;
 	}
-	*size = SPLICER_MAX_RULES + 1;
-	if (!env || !*env)
-		return 0;
-	errno = 0;
-	n = strtoul(env, &end, 10);
-	if (errno || *end || *env < '0' || *env > '9' || n < 1 ||
-	    n > SPLICER_MAX_RULES)
-		return err_usage("SPLICER_MAX_RULES=%s: not a number of rules "
-				 "(1 to %u)",
-				 env, SPLICER_MAX_RULES);
-	*size = n + 1;
+	if (env && *env) {
+		errno = 0;
+		n = strtoul(env, &end, 10);
+		if (errno || *end || *env < '0' || *env > '9' || n < 1 ||
+		    n > SPLICER_MAX_RULES)
+			return err_usage("SPLICER_MAX_RULES=%s: not a number "
+					 "of rules (1 to %u)",
+					 env, SPLICER_MAX_RULES);
+	}
+	live = rules_count(st);
+	if (n < live)
+		n = live < SPLICER_MAX_RULES ? live : SPLICER_MAX_RULES;
+	*size = SPLICER_COUNTER_SLOTS(n);
 	return 0;
 }
 
 static int state_make(struct state *st, int prog_fd[2])
 {
-	__u32 counters;
+	__u32 counters = 0;
 	struct bpf_program *progs[2];
 	__u64 build = build_identity();
 	struct splicer_bpf *skel;

@@ -869,6 +869,24 @@ int rules_read_error(const struct rule_set *set)
 	return set->reader ? set->reader->err : 0;
 }
 
+__u32 rules_count(const struct state *st)
+{
+	struct state s = *st;
+	char path[4200];
+	struct arena a;
+	__u32 n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", st->root, SPLICER_MAP_INDEX);
+	s.rule_index = bpf_obj_get(path);
+	if (s.rule_index < 0)
+		return 0;
+	if (!arena_open(&s, false, &a))
+		n = a.meta.rules;
+	arena_close(&a);
+	close(s.rule_index);
+	return n;
+}
+
 __u32 rules_max_id(const struct state *st)
 {
 	struct arena a;

@@ -87,6 +87,8 @@ int rules_tidy(const struct state *st, bool *live);
  * a program of this build goes live on any interface.
  */
 int rules_adopt(const struct state *st);
+/* How many rules the published index holds, the pin root's maps unopened. */
+__u32 rules_count(const struct state *st);
 /* The highest rule id ever given on this pin root (0: none known). */
 __u32 rules_max_id(const struct state *st);
 /* Fails, with what to do, on the pin root of an older splicer. */

@@ -62,9 +62,9 @@ static int publish(const struct state *st, struct rule_set *next,
 	return err;
 }
 
-/* A plan's outcome as the error line it deserves. */
+/* A plan's outcome as the error line it deserves; max: the most rules. */
 static int plan_error(int err, const struct rule_change *ch, size_t failed,
-		      size_t n_rules)
+		      size_t n_rules, size_t max)
 {
 	if (err == PLAN_NO_RULE && ch[failed].line)
 		return err_absent("line %u: no such rule", ch[failed].line);
@@ -72,9 +72,9 @@ static int plan_error(int err, const struct rule_change *ch, size_t failed,
 		return err_absent("no such rule");
 	if (err == -ENOMEM)
 		return err_kernel(err, "rule table");
-	if (!err && n_rules > SPLICER_MAX_RULES)
-		return err_failed("rule table is full: %zu rules, at most %u",
-				  n_rules, SPLICER_MAX_RULES);
+	if (!err && n_rules > max)
+		return err_failed("rule table is full: %zu rules, at most %zu",
+				  n_rules, max);
 	return err;
 }
 
@@ -169,7 +169,8 @@ static int update_delta(const struct state *st, const struct rule_change *ch,
 	err = delta_plan_make(&in, ch, n_ch, &p);
 	/* what a failed read of the base made of the plan is worthless */
 	err = rules_read_error(&base) ?:
-					plan_error(err, ch, p.failed, p.n_rules);
+					plan_error(err, ch, p.failed, p.n_rules,
+						   slots_rules_max(st));
 	if (err || check || p.same)
 		goto out;
 	/*
@@ -258,7 +259,7 @@ static int update_in(const struct state *st, const struct rule_change *ch,
 	if (!err) {
 		err = plan_make(live.r, live.n, ch, n_ch, replace,
 				rules_max_id(st), next.r, &p);
-		err = plan_error(err, ch, p.failed, p.n);
+		err = plan_error(err, ch, p.failed, p.n, slots_rules_max(st));
 	}
 	/*
 	 * Nothing to publish for a check, or for the live rule set again

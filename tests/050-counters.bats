@@ -226,7 +226,7 @@ udp_rule_packets() {
 	rule_field "is_dst(\"$R_IP/32\") and .port_low == $1" packets
 }
 
-@test "with SPLICER_MAX_RULES=3 a fourth rule is refused, and a slot given again starts from zero" {
+@test "with SPLICER_MAX_RULES=3 a fourth rule is refused, and a counter slot given again starts from zero" {
 	local p before
 	export SPLICER_MAX_RULES=3
 	run -0 splicer attach vr
@@ -244,15 +244,79 @@ udp_rule_packets() {
 	assert_equal "$stderr" "Error: rule table is full: 4 rules, at most 3"
 	run -0 splicer save
 	assert_output "$before"
-	# the only slot free is 5000's: the new rule's counter starts at 0
+	# 3 rules have 7 slots (0 is none's): the next three adds take the
+	# last never given, the fourth reclaims, and 5000's is the lowest free
 	run -0 splicer del "$R_IP" proto udp port 5000
-	run -0 splicer add "$R_IP" proto udp port 5003 drop
-	run -0 udp_rule_packets 5003
+	for p in 5003 5004 5005; do
+		run -0 splicer add "$R_IP" proto udp port $p drop
+		run -0 splicer del "$R_IP" proto udp port $p
+	done
+	run -0 splicer add "$R_IP" proto udp port 5006 drop
+	run -0 udp_rule_packets 5006
 	assert_output 0
-	run -0 udp_client "$NS_C" --connect "$R_IP:5003" --count 1 --size $PAYLOAD --no-wait
+	run -0 udp_client "$NS_C" --connect "$R_IP:5006" --count 1 --size $PAYLOAD --no-wait
 	wait_counter vr dropped.rule_drop.packets 3
-	run -0 udp_rule_packets 5003
+	run -0 udp_rule_packets 5006
 	assert_output 1
 	run -0 udp_rule_packets 5001
 	assert_output 0
+}
+
+# udp_each PORT...: one datagram from the client to R_IP on each port.
+udp_each() {
+	timeout 15 ip netns exec "$NS_C" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for p in sys.argv[2:]:
+    s.sendto(b"x" * 100, (sys.argv[1], int(p)))
+' "$R_IP" "$@"
+}
+
+@test "with SPLICER_MAX_RULES=6 under churn, every rule counts only its own packets and a new rule starts from zero" {
+	export SPLICER_MAX_RULES=6
+	run -0 splicer attach vr
+	unset SPLICER_MAX_RULES
+	local -A want=()
+	local step p ports js dropped=0 f="$BATS_TEST_TMPDIR/rules"
+	RANDOM=1
+	for step in $(seq 1 40); do
+		p=$((5000 + RANDOM % 12))
+		if [ $((step % 10)) = 0 ]; then
+			# an apply: a rule it names again keeps its counter
+			: >"$f"
+			local -A was=()
+			for p in "${!want[@]}"; do
+				was[$p]=${want[$p]}
+				[ $((RANDOM % 2)) = 0 ] || unset "want[$p]"
+			done
+			while [ "${#want[@]}" -lt 5 ]; do
+				p=$((5000 + RANDOM % 12))
+				[ -n "${want[$p]:-}" ] || want[$p]=${was[$p]:-0}
+			done
+			unset was
+			for p in "${!want[@]}"; do
+				echo "add $R_IP proto udp port $p drop" >>"$f"
+			done
+			run -0 splicer apply "$f"
+		elif [ -n "${want[$p]:-}" ]; then
+			run -0 splicer del "$R_IP" proto udp port "$p"
+			unset "want[$p]"
+		elif [ "${#want[@]}" -lt 6 ]; then
+			run -0 splicer add "$R_IP" proto udp port "$p" drop
+			want[$p]=0
+		fi
+		# a datagram to every rule: each counts one more, no other
+		ports=("${!want[@]}")
+		[ "${#ports[@]}" -gt 0 ] || continue
+		run -0 udp_each "${ports[@]}"
+		dropped=$((dropped + ${#ports[@]}))
+		wait_counter vr dropped.rule_drop.packets "$dropped"
+		js=$(splicer -j list)
+		for p in "${ports[@]}"; do
+			want[$p]=$((want[$p] + 1))
+			run -0 jq -r ".rules[] | select(.port_low == $p) | .packets" <<<"$js"
+			[ "$output" = "${want[$p]}" ] ||
+				fail "step $step: port $p counted $output packets, not ${want[$p]}: $js"
+		done
+	done
 }
