@@ -200,8 +200,10 @@ int slots_give(const struct state *st, struct arena *a, struct rule *r,
 			err = taken_slots(st, r, n, cap, &taken, &n_taken);
 		for (i = 1, k = 0; !err && i < n_taken; i++)
 			k += taken[i] == taken[i - 1];
-		/* at most cap - 1 rules: slot 0 is none's */
-		/* slots_rules_max() keeps changes from getting here */
+		/*
+		 * Slot 0 is none's. slots_rules_max() leaves room for the
+		 * new rules beside those they replace: no change gets here.
+		 */
 		if (!err && (size_t)cap - 1 - (n_taken - k) < need)
 			err = err_failed("rule table is full: no counter slot "
 					 "left for %zu new rules",
