@@ -320,3 +320,67 @@ for p in sys.argv[2:]:
 		done
 	done
 }
+
+# reclaim_setup: a pin root of 2 rules (5 counter slots, 1 to 4) whose
+# free extent is used up, udp 5001 left and udp 5000's slot, which
+# counted 2 packets, free: the next add must reclaim.
+reclaim_setup() {
+	local p
+	export SPLICER_MAX_RULES=2
+	run -0 splicer attach vr
+	unset SPLICER_MAX_RULES
+	run -0 splicer add "$R_IP" proto udp port 5000 drop
+	run -0 udp_each 5000 5000
+	wait_counter vr dropped.rule_drop.packets 2
+	run -0 splicer add "$R_IP" proto udp port 5001 drop
+	run -0 splicer del "$R_IP" proto udp port 5000
+	for p in 5002 5003; do
+		run -0 splicer add "$R_IP" proto udp port $p drop
+		run -0 splicer del "$R_IP" proto udp port $p
+	done
+}
+
+@test "an add that reclaims counter slots, killed with SIGKILL before any of its system calls, leaves every rule counting its own packets" {
+	local base=$PIN trace="$BATS_TEST_TMPDIR/trace" sc n kills=0 points js p old new
+	PIN=$base-traced
+	reclaim_setup
+	old=$(splicer save)
+	run -0 timeout 20 nsenter --net="/run/netns/$NS_R" -- strace -f -o "$trace" \
+		-e trace=bpf,unlink,rename,membarrier "$SPLICER" --pin-root "$PIN" \
+		add "$R_IP" proto udp port 5004 drop
+	grep -q '^[0-9]* *membarrier' "$trace" || fail "the add did not reclaim"
+	new=$(splicer save)
+	points=$(kill_points "$trace")
+	run -0 splicer detach vr --purge
+	# (the points on a descriptor of their own: a command may read stdin)
+	while read -r -u 4 sc n; do
+		kills=$((kills + 1))
+		PIN=$base-$kills
+		reclaim_setup
+		run killed_at "$sc" "$n" add "$R_IP" proto udp port 5004 drop
+		[ "$status" -eq 137 ] || [ "$status" -eq 0 ] ||
+			fail "killed at $sc #$n: exit $status: $output"
+		# the old set or the new; the add again converges
+		run -0 splicer save
+		[ "$output" = "$old" ] || [ "$output" = "$new" ] ||
+			fail "killed at $sc #$n: neither set: $output"
+		run -0 splicer add "$R_IP" proto udp port 5004 drop
+		# both rules count from where they were: 0, and then one each
+		js=$(splicer -j list)
+		for p in 5001 5004; do
+			run -0 jq -r ".rules[] | select(.port_low == $p) | .packets" <<<"$js"
+			[ "$output" = 0 ] || fail "killed at $sc #$n: port $p counted $output: $js"
+		done
+		run -0 udp_each 5001 5004
+		wait_counter vr dropped.rule_drop.packets 4
+		js=$(splicer -j list)
+		for p in 5001 5004; do
+			run -0 jq -r ".rules[] | select(.port_low == $p) | .packets" <<<"$js"
+			[ "$output" = 1 ] || fail "killed at $sc #$n: port $p counted $output: $js"
+		done
+		run -0 splicer detach vr --purge
+	done 4<<<"$points"
+	PIN=$base
+	[ "$kills" -ge 20 ] || fail "only $kills kill points"
+	echo "# $kills kills" >&3
+}

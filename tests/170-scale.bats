@@ -469,13 +469,6 @@ while True:
 	assert_output --regexp "$VIP:80 +$C_IP:401(0[0-7])"
 }
 
-# kill_points TRACE: "SYSCALL N" for every bpf, unlink and rename call of
-# a traced writer (strace counts each system call on its own)
-kill_points() {
-	awk '{ sub(/^[0-9]+ +/, ""); sc = $0; sub(/\(.*/, "", sc);
-		if (sc == "bpf" || sc == "unlink" || sc == "rename") print sc, ++n[sc] }' "$1"
-}
-
 # kills_leave_old_or_new OLD NEW ARGS...: splicer ARGS killed before each
 # of its system calls in turn, from rule set OLD (a sorted save); each
 # time the set is OLD or NEW and port 80 of the VIP answers as it says.

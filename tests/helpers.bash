@@ -422,6 +422,13 @@ wait_rule_counter() {
 		fail "rule ($1) $2 did not reach $3 (is $(rule_field "$1" "$2"))"
 }
 
+# kill_points TRACE: "SYSCALL N" for every bpf, unlink and rename call of
+# a traced writer (strace counts each system call on its own)
+kill_points() {
+	awk '{ sub(/^[0-9]+ +/, ""); sc = $0; sub(/\(.*/, "", sc);
+		if (sc == "bpf" || sc == "unlink" || sc == "rename") print sc, ++n[sc] }' "$1"
+}
+
 # killed_at SYSCALL N ARGS...: splicer ARGS, SIGKILLed as it enters its
 # N-th call of SYSCALL (strace fault injection: the call is not made)
 killed_at() {
