@@ -19,8 +19,8 @@
 
 #include "splicer.skel.h"
 #include "out.h"
-#include "state.h"
 #include "slots.h"
+#include "state.h"
 #include "store.h"
 #include "upgrade.h"
 #include "util.h"
