@@ -31,8 +31,13 @@
 #define SPLICER_PROG_EGRESS_PIN "egress"
 
 #define SPLICER_MAX_RULES (1U << 18)
-/* unless $SPLICER_MAX_RULES says otherwise (lib/state.c) */
+/*
+ * Unless $SPLICER_MAX_RULES says otherwise (lib/state.c): this many, or
+ * as many as SPLICER_DEFAULT_COUNTER_MB of counters hold on a machine
+ * of many CPUs, whichever is fewer.
+ */
 #define SPLICER_DEFAULT_RULES (1U << 17)
+#define SPLICER_DEFAULT_COUNTER_MB 64
 /*
  * rule_counters' size for n rules: two slots a rule, since a change gives
  * its new rules slots while the rules they replace still hold theirs, and

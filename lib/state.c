@@ -417,19 +417,43 @@ static int iface_array_fill(const struct state *st)
 }
 
 /*
- * The size of rule_counters: the pinned one's, or for a new one room for
- * $SPLICER_MAX_RULES rules (1 to SPLICER_MAX_RULES; SPLICER_DEFAULT_RULES
- * if unset), and for at least the rules a pin root of an older splicer
- * already holds. Preallocated: 16 bytes a slot for every possible CPU.
+ * $SPLICER_MAX_RULES: 0 if unset, else a number of rules from 1 to
+ * SPLICER_MAX_RULES; anything else is a usage error.
  */
-static int counters_size(const struct state *st, __u32 *size)
+static int max_rules_env(unsigned long *n)
 {
 	const char *env = getenv("SPLICER_MAX_RULES");
+	char *end;
+
+	*n = 0;
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	*n = strtoul(env, &end, 10);
+	if (errno || *end || *env < '0' || *env > '9' || *n < 1 ||
+	    *n > SPLICER_MAX_RULES)
+		return err_usage("SPLICER_MAX_RULES=%s: not a number of rules "
+				 "(1 to %u)",
+				 env, SPLICER_MAX_RULES);
+	return 0;
+}
+
+/*
+ * The size of rule_counters: the pinned one's, or for a new one room for
+ * want rules ($SPLICER_MAX_RULES, 0 if unset), and for at least the rules
+ * a pin root of an older splicer already holds. Preallocated: 16 bytes a
+ * slot for every possible CPU, so without the variable it is
+ * SPLICER_DEFAULT_RULES, or fewer where that would take more than
+ * SPLICER_DEFAULT_COUNTER_MB (past 16 possible CPUs).
+ */
+static int counters_size(const struct state *st, unsigned long want,
+			 __u32 *size)
+{
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info), live;
-	unsigned long n = SPLICER_DEFAULT_RULES;
-	char path[4200], *end;
-	int fd;
+	unsigned long n = SPLICER_DEFAULT_RULES, fit;
+	int fd, ncpu = libbpf_num_possible_cpus();
+	char path[4200];
 
 	pin_path(st, SPLICER_MAP_RULE_COUNTERS, path, sizeof(path));
 	fd = bpf_obj_get(path);
@@ -442,15 +466,13 @@ static int counters_size(const struct state *st, __u32 *size)
 		*size = info.max_entries;
 		return 0;
 	}
-	if (env && *env) {
-		errno = 0;
-		n = strtoul(env, &end, 10);
-		if (errno || *end || *env < '0' || *env > '9' || n < 1 ||
-		    n > SPLICER_MAX_RULES)
-			return err_usage("SPLICER_MAX_RULES=%s: not a number "
-					 "of rules (1 to %u)",
-					 env, SPLICER_MAX_RULES);
-	}
+	/* two slots a rule, 16 bytes each on every possible CPU */
+	fit = ((unsigned long)SPLICER_DEFAULT_COUNTER_MB << 20) /
+	      (2 * sizeof(struct counter) * (ncpu > 0 ? ncpu : 1));
+	if (fit < n)
+		n = fit;
+	if (want)
+		n = want;
 	live = rules_count(st);
 	if (n < live)
 		n = live < SPLICER_MAX_RULES ? live : SPLICER_MAX_RULES;
@@ -460,6 +482,7 @@ static int counters_size(const struct state *st, __u32 *size)
 
 static int state_make(struct state *st, int prog_fd[2])
 {
+	unsigned long want = 0;
 	__u32 counters = 0;
 	struct bpf_program *progs[2];
 	__u64 build = build_identity();
@@ -469,13 +492,16 @@ static int state_make(struct state *st, int prog_fd[2])
 	size_t i;
 	int err;
 
-	err = root_open(st, true, true);
+	/* before anything is made: a bad value changes nothing */
+	err = max_rules_env(&want);
+	if (!err)
+		err = root_open(st, true, true);
 	if (!err)
 		err = rules_check_layout(st);
 	if (err)
 		return err;
 
-	err = counters_size(st, &counters);
+	err = counters_size(st, want, &counters);
 	if (err)
 		return err;
 	skel = splicer_bpf__open();

@@ -135,6 +135,17 @@ rejects() {
 	rejects 1 "bogus: unknown keyword" attach vr bogus on
 }
 
+@test "attach with a bad SPLICER_MAX_RULES exits 1 and makes no pin root" {
+	local v base=$PIN
+	PIN=$base-fresh
+	for v in 0 262145 abc -5 1x; do
+		SPLICER_MAX_RULES=$v run -1 --separate-stderr splicer attach vr
+		assert_equal "$stderr" "Error: SPLICER_MAX_RULES=$v: not a number of rules (1 to 262144)"
+		[ ! -e "$PIN" ] || fail "SPLICER_MAX_RULES=$v left $PIN"
+	done
+	PIN=$base
+}
+
 @test "add with dev of a missing interface exits 1: no such interface" {
 	rejects 1 "eth9: no such interface" add "$R_IP" proto tcp port 80 pass dev eth9
 }
