@@ -373,16 +373,10 @@ static void unique(struct rule *set, size_t *n)
 /* Is base rule b near region g: does either prefix hold the other? */
 static bool near_region(const struct rule *b, const struct ix_region *g)
 {
-	__be32 x[ADDR_WORDS], y[ADDR_WORDS];
 	unsigned int len = b->k.dst_len < g->len ? b->k.dst_len : g->len;
 
-	if (b->k.family != g->family || b->k.proto != g->proto)
-		return false;
-	memcpy(x, b->k.dst, sizeof(x));
-	memcpy(y, g->dst, sizeof(y));
-	prefix_mask(x, len);
-	prefix_mask(y, len);
-	return !addr_cmp(x, y);
+	return b->k.family == g->family && b->k.proto == g->proto &&
+	       prefix_holds(g->dst, len, b->k.dst, len);
 }
 
 /* Is any of reg[0..n) near b? */

@@ -91,10 +91,8 @@ static int zero(const struct state *st, const __u32 *slot, size_t n)
 		return err_kernel(-ENOMEM, "rule counters");
 	for (i = 0; i < n && !err; i += cnt) {
 		cnt = n - i < SLOT_BATCH ? n - i : SLOT_BATCH;
-		if (cnt == 1 ? bpf_map_update_elem(st->rule_counters, &slot[i],
-						   z, BPF_ANY) :
-			       bpf_map_update_batch(st->rule_counters, &slot[i],
-						    z, &cnt, &bo))
+		if (bpf_map_update_batch(st->rule_counters, &slot[i], z, &cnt,
+					 &bo))
 			err = err_kernel(-errno, "zero rule counters");
 	}
 	free(z);

@@ -793,10 +793,11 @@ int rules_commit(const struct state *st, struct rule_set *set)
 	 * index names is the rule set.
 	 */
 	err = live_sets(st, &id, &did);
-	if (!err && id)
+	if (err)
+		return err;
+	if (id)
 		snapshots_sweep(st, id, did);
-	if (!err)
-		err = arena_open(st, true, &a);
+	err = arena_open(st, true, &a);
 	/* new rules' counter slots, recorded with them */
 	if (!err)
 		err = slots_give(st, &a, set->r, set->n, true);
@@ -869,33 +870,36 @@ int rules_read_error(const struct rule_set *set)
 	return set->reader ? set->reader->err : 0;
 }
 
+/* The live index's meta: all zero before the first publish. */
+static struct ix_meta live_meta(const struct state *st)
+{
+	struct ix_meta m = {};
+	struct arena a;
+
+	if (!arena_open(st, false, &a))
+		m = a.meta;
+	arena_close(&a);
+	return m;
+}
+
 __u32 rules_count(const struct state *st)
 {
 	struct state s = *st;
 	char path[4200];
-	struct arena a;
-	__u32 n = 0;
+	__u32 n;
 
 	snprintf(path, sizeof(path), "%s/%s", st->root, SPLICER_MAP_INDEX);
 	s.rule_index = bpf_obj_get(path);
 	if (s.rule_index < 0)
 		return 0;
-	if (!arena_open(&s, false, &a))
-		n = a.meta.rules;
-	arena_close(&a);
+	n = live_meta(&s).rules;
 	close(s.rule_index);
 	return n;
 }
 
 __u32 rules_max_id(const struct state *st)
 {
-	struct arena a;
-	__u32 max = 0;
-
-	if (!arena_open(st, false, &a))
-		max = a.meta.max_id;
-	arena_close(&a);
-	return max;
+	return live_meta(st).max_id;
 }
 
 int rules_tidy(const struct state *st, bool *live)
